@@ -1,0 +1,1 @@
+"""Async, typed client for Enphase IQ Gateways over their local API."""
