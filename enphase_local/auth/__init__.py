@@ -1,0 +1,1 @@
+"""Authentication: tokens for firmware 7+, digest credentials for legacy firmware."""
