@@ -1,0 +1,99 @@
+"""``enphase-local get ENDPOINT --host HOST``: read one endpoint and print it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from enphase_local.endpoints import BY_CLI_NAME
+from enphase_local.export import flatten, to_data, to_json
+from enphase_local.session import GatewaySession
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``get`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "get",
+        help="read one endpoint of a gateway",
+        description="Read one endpoint of a gateway and print it as a table or as JSON.",
+    )
+    parser.add_argument(
+        "endpoint",
+        choices=list(BY_CLI_NAME),
+        metavar="ENDPOINT",
+        help="one of: " + ", ".join(BY_CLI_NAME),
+    )
+    parser.add_argument("--host", required=True, help="gateway name, address or URL")
+    add_gateway_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the model as JSON")
+    parser.set_defaults(run=run)
+
+
+def add_gateway_options(parser: argparse.ArgumentParser) -> None:
+    """Token, TLS and transport options shared by the commands that talk to gateways."""
+    tokens = parser.add_mutually_exclusive_group()
+    tokens.add_argument("--token", help="access token (JWT); prefer --token-file")
+    tokens.add_argument("--token-file", type=Path, help="file holding the access token")
+    parser.add_argument("--fingerprint", help="pin the gateway certificate's SHA-256 (hex)")
+    parser.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP for firmware that needs a token",
+    )
+    parser.add_argument("--timeout", type=float, default=45.0, help="read timeout in seconds")
+
+
+def read_token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token`` or ``--token-file``, if either was given."""
+    if args.token_file is not None:
+        return str(args.token_file.read_text(encoding="utf-8")).strip()
+    token: str | None = args.token
+    return token
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Fetch the endpoint and print it."""
+    endpoint = BY_CLI_NAME[args.endpoint]
+    async with GatewaySession(
+        args.host,
+        token=read_token(args),
+        fingerprint=args.fingerprint,
+        allow_http=args.insecure_http,
+        read_timeout=args.timeout,
+    ) as gateway:
+        model = await gateway.fetch(endpoint)
+    if args.json:
+        print(to_json(model))
+    else:
+        print_table(to_data(model), sys.stdout)
+    return 0
+
+
+def print_table(data: Any, out: Any) -> None:
+    """Print unstructured data readably: one row per item for lists of flat records."""
+    if isinstance(data, list) and data and all(_is_flat(item) for item in data):
+        columns = list(dict.fromkeys(key for item in data for key in item))
+        rows = [[_cell(item.get(col)) for col in columns] for item in data]
+        widths = [max(len(col), *(len(row[i]) for row in rows)) for i, col in enumerate(columns)]
+        print("  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)), file=out)
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
+        return
+    pairs = flatten(data)
+    width = max((len(path) for path, _ in pairs), default=0)
+    for path, value in pairs:
+        print(f"{path.ljust(width)}  {_cell(value)}", file=out)
+
+
+def _is_flat(item: Any) -> bool:
+    return isinstance(item, dict) and not any(isinstance(v, dict | list) for v in item.values())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,599 @@
+"""GatewaySession: one gateway, its address, TLS, auth state and polite request handling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from enphase_local import endpoints as ep
+from enphase_local.auth.legacy import envoy_password, installer_password
+from enphase_local.endpoints import Endpoint
+from enphase_local.errors import (
+    AuthenticationError,
+    CertificateMismatchError,
+    EnphaseError,
+    GatewayConnectionError,
+    GatewayTimeoutError,
+    HttpStatusError,
+    NotSupportedError,
+    PayloadError,
+    ResponseTooLargeError,
+    TokenRejectedError,
+)
+from enphase_local.models import (
+    ConsumptionReport,
+    DeviceList,
+    Energy,
+    GridReading,
+    Info,
+    Inverter,
+    LiveData,
+    LiveStreamState,
+    Meter,
+    MeterReading,
+    Production,
+)
+from enphase_local.parsing import parse_stream_status
+from enphase_local.transport import (
+    DEFAULT_MAX_BODY_BYTES,
+    GatewayAddress,
+    normalize_fingerprint,
+    parse_address,
+    ssl_for,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Statuses that mean "the gateway is struggling, try again later" (openresty's 504 above all).
+_RETRY_STATUSES: Final = frozenset({502, 503, 504})
+_SESSION_COOKIE: Final = "sessionId"
+_VALID_TOKEN_MARK: Final = b"Valid token"
+_NOT_FOUND_HTML = re.compile(rb"not\s*found|\b404\b", re.IGNORECASE)
+_SOFT_ERROR_KEYS: Final = frozenset({"error", "err", "status", "info", "moreInfo"})
+_FIRST_TOKEN_FIRMWARE: Final = 7
+
+
+class _Reply:
+    """Status, headers and body of one answered request."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class GatewaySession:
+    """An async session with one IQ Gateway.
+
+    Use it as ``async with GatewaySession("envoy.local", token="eyJ...") as gateway:`` and
+    await its endpoint methods. The session fetches ``/info`` once on first use to learn the
+    firmware (legacy gateways below 7.0 speak plain HTTP and need no token), keeps at most
+    one request in flight, retries idempotent reads a bounded number of times, and maps
+    every failure to an :class:`~enphase_local.errors.EnphaseError`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        fingerprint: str | bytes | None = None,
+        allow_http: bool = False,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 45.0,
+        retries: int = 2,
+        retry_backoff: float = 0.5,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        keep_alive: bool = True,
+        strict: bool = False,
+    ) -> None:
+        """Describe a gateway; nothing is sent until the first request.
+
+        Args:
+            host: ``envoy.local``, an address (``192.168.1.20``, ``[fe80::1]``), or a URL
+                with scheme and port (``https://127.0.0.1:8443``).
+            token: the access token (a JWT) for firmware 7 and newer.
+            session: an ``aiohttp.ClientSession`` the caller owns (and closes).
+            fingerprint: SHA-256 fingerprint of the gateway certificate to pin (hex).
+            allow_http: allow plain HTTP for firmware that needs a token (explicit opt-in).
+            connect_timeout: seconds to wait for a connection.
+            read_timeout: seconds to wait for the answer once connected.
+            retries: extra attempts for idempotent reads after a transient failure.
+            retry_backoff: base delay in seconds of the jittered exponential backoff.
+            max_body_bytes: a longer body is cut off with ``ResponseTooLargeError``.
+            keep_alive: reuse connections; turn off for gateways with broken keep-alive.
+            strict: make unknown keys in bodies errors (for tests over real captures).
+        """
+        self._address: GatewayAddress = parse_address(host)
+        self._token = token.strip() if token else None
+        self._external_client = session
+        self._client: aiohttp.ClientSession | None = session
+        self._ssl = ssl_for(normalize_fingerprint(fingerprint) if fingerprint else None)
+        self._allow_http = allow_http
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=read_timeout
+        )
+        self._deadline = connect_timeout + read_timeout
+        self._retries = max(0, retries)
+        self._retry_backoff = retry_backoff
+        self._max_body_bytes = max_body_bytes
+        self._keep_alive = keep_alive
+        self._strict = strict
+        self._lock = asyncio.Lock()
+        self._info: Info | None = None
+        self._legacy = False
+        self._session_id: str | None = None
+        self._digest: dict[str, aiohttp.DigestAuthMiddleware] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        serial = self._info.serial_number if self._info else None
+        token = "set" if self._token else "none"
+        return f"GatewaySession(url={self._address.base_url!r}, serial={serial!r}, token=<{token}>)"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this object created it; a caller's session stays open."""
+        self._closed = True
+        if self._client is not None and self._client is not self._external_client:
+            await self._client.close()
+        self._client = None
+
+    # -- what the session knows ------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The URL prefix requests go to (the scheme may change to HTTP for legacy firmware)."""
+        return self._address.base_url
+
+    @property
+    def host(self) -> str:
+        """The gateway's host name or address."""
+        return self._address.host
+
+    @property
+    def serial(self) -> str | None:
+        """The gateway serial number, once ``/info`` has been read."""
+        return self._info.serial_number if self._info else None
+
+    @property
+    def firmware(self) -> str | None:
+        """The firmware version (``8.3.5169``), once ``/info`` has been read."""
+        return self._info.firmware if self._info else None
+
+    @property
+    def is_legacy(self) -> bool:
+        """True for firmware below 7 (plain HTTP, no token, digest auth on inverters)."""
+        return self._legacy
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def info(self) -> Info:
+        """``/info``: serial, part number, firmware and packages (XML, no auth needed)."""
+        async with self._lock:
+            return await self._load_info()
+
+    async def device_list(self) -> DeviceList:
+        """``/ivp/ensemble/device_list``: provisioned devices (batteries, inverters)."""
+        return await self.fetch(ep.DEVICE_LIST)
+
+    async def meters(self) -> tuple[Meter, ...]:
+        """``/ivp/meters``: the current transformers (CT meters) and their configuration."""
+        return await self.fetch(ep.METERS)
+
+    async def meter_readings(self) -> tuple[MeterReading, ...]:
+        """``/ivp/meters/readings``: live readings of every CT meter, with per-phase channels."""
+        return await self.fetch(ep.METER_READINGS)
+
+    async def production(self) -> Production:
+        """``/api/v1/production``: production power and energy today, 7 days, lifetime."""
+        return await self.fetch(ep.PRODUCTION)
+
+    async def energy(self) -> Energy:
+        """``/ivp/pdm/energy``: production and consumption counters per metering source."""
+        return await self.fetch(ep.ENERGY)
+
+    async def inverters(self) -> tuple[Inverter, ...]:
+        """``/api/v1/production/inverters``: last and maximum report of every microinverter."""
+        return await self.fetch(ep.INVERTERS)
+
+    async def live_data(self) -> LiveData:
+        """``/ivp/livedata/status``: live power of PV, storage, grid, load and generator."""
+        return await self.fetch(ep.LIVE_DATA)
+
+    async def consumption_reports(self) -> tuple[ConsumptionReport, ...]:
+        """``/ivp/meters/reports/consumption``: net and total consumption reports."""
+        return await self.fetch(ep.CONSUMPTION_REPORTS)
+
+    async def grid_readings(self) -> tuple[GridReading, ...]:
+        """``/ivp/meters/gridReading``: per-phase readings at the grid connection point."""
+        return await self.fetch(ep.GRID_READINGS)
+
+    async def enable_live_stream(self) -> LiveStreamState:
+        """Switch live data streaming on (``POST /ivp/livedata/stream``); it lapses in ~15 min."""
+        async with self._lock:
+            await self._ensure_ready()
+            reply = await self._authorized("POST", ep.LIVE_STREAM_PATH, payload={"enable": 1})
+            body = self._checked_body(ep.LIVE_STREAM_PATH, reply, xml=False)
+            return parse_stream_status(body, strict=self._strict)
+
+    async def fetch(self, endpoint: Endpoint[T]) -> T:
+        """Read any declared endpoint and parse it into its model."""
+        if endpoint is ep.INFO:
+            return await self.info()  # type: ignore[return-value]  # INFO is Endpoint[Info]
+        async with self._lock:
+            await self._ensure_ready()
+            reply = await self._authorized(
+                "GET", endpoint.path, digest=self._wants_digest(endpoint)
+            )
+            body = self._checked_body(endpoint.path, reply, xml=endpoint.xml)
+            result: T = endpoint.parse(body, strict=self._strict)
+            return result
+
+    # -- readiness: /info, scheme and auth mode --------------------------------------------
+
+    async def _ensure_ready(self) -> None:
+        if self._closed:
+            raise EnphaseError("the gateway session is closed")
+        if self._info is None:
+            await self._load_info()
+
+    async def _load_info(self) -> Info:
+        if self._closed:
+            raise EnphaseError("the gateway session is closed")
+        try:
+            reply = await self._get_with_retries(ep.INFO.path)
+        except GatewayConnectionError as err:
+            if isinstance(err, GatewayTimeoutError | CertificateMismatchError):
+                raise
+            if self._address.explicit_scheme or self._address.scheme != "https":
+                raise
+            # Legacy firmware may not listen on 443 at all: ask over HTTP, which is only
+            # kept if /info then says the firmware needs no token.
+            self._address = self._address.with_scheme("http")
+            try:
+                reply = await self._get_with_retries(ep.INFO.path)
+            except GatewayConnectionError:
+                self._address = self._address.with_scheme("https")
+                raise err from None
+        body = self._checked_body(ep.INFO.path, reply, xml=True)
+        info = ep.INFO.parse(body, strict=self._strict)
+        self._adopt_info(info)
+        return info
+
+    def _adopt_info(self, info: Info) -> None:
+        legacy = not _needs_token(info)
+        if not legacy and self._address.scheme == "http":
+            if not self._address.explicit_scheme:
+                self._address = self._address.with_scheme("https")
+                raise GatewayConnectionError(
+                    f"gateway {self.host} runs firmware {info.firmware}, which needs HTTPS, "
+                    "but it did not answer over HTTPS"
+                )
+            if not self._allow_http:
+                raise AuthenticationError(
+                    f"firmware {info.firmware} needs a token, which is not sent over plain "
+                    "HTTP: use https:// or opt in with allow_http=True"
+                )
+        if self._info is not None and self._info.serial_number != info.serial_number:
+            self._session_id = None
+        self._info = info
+        self._legacy = legacy
+
+    def _wants_digest(self, endpoint: Endpoint[Any]) -> bool:
+        return self._legacy and endpoint is ep.INVERTERS
+
+    # -- authorization ---------------------------------------------------------------------
+
+    async def _authorized(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        digest: bool = False,
+    ) -> _Reply:
+        if digest:
+            return await self._digest_request(path)
+        if self._legacy:
+            return await self._request_maybe_retried(method, path, payload=payload)
+        if self._token is None:
+            raise AuthenticationError(
+                f"gateway {self.serial} (firmware {self.firmware}) needs an access token"
+            )
+        if self._session_id is None:
+            await self._check_jwt()
+        reply = await self._request_maybe_retried(method, path, payload=payload, auth=True)
+        if reply.status != 401:
+            return reply
+        _LOGGER.debug("%s %s: 401, re-checking the token", method, path)
+        self._session_id = None
+        await self._check_jwt()
+        reply = await self._request_maybe_retried(method, path, payload=payload, auth=True)
+        if reply.status == 401:
+            raise TokenRejectedError(
+                f"{path}: the gateway accepts the token but refuses this endpoint "
+                "(the token's role may be too low)"
+            )
+        return reply
+
+    async def _check_jwt(self) -> None:
+        reply = await self._get_with_retries(ep.CHECK_JWT_PATH, auth=True, with_cookie=False)
+        if reply.status == 401 or (reply.status == 200 and _VALID_TOKEN_MARK not in reply.body):
+            raise TokenRejectedError(
+                f"gateway {self.serial} rejected the access token (expired, revoked, "
+                "or issued for another gateway)"
+            )
+        if reply.status != 200:
+            raise HttpStatusError(
+                f"{ep.CHECK_JWT_PATH}: unexpected HTTP status {reply.status}",
+                status=reply.status,
+                endpoint=ep.CHECK_JWT_PATH,
+            )
+        self._session_id = _session_cookie(reply.headers)
+
+    async def _digest_request(self, path: str) -> _Reply:
+        serial = self.serial or ""
+        reply: _Reply | None = None
+        for user, password in (
+            ("envoy", envoy_password(serial)),
+            ("installer", installer_password(serial)),
+        ):
+            middleware = self._digest.get(user)
+            if middleware is None:
+                middleware = aiohttp.DigestAuthMiddleware(user, password)
+                self._digest[user] = middleware
+            reply = await self._get_with_retries(path, middleware=middleware)
+            if reply.status != 401:
+                return reply
+        raise AuthenticationError(
+            f"{path}: the gateway refused digest authentication as 'envoy' and 'installer'"
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _request_maybe_retried(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        auth: bool = False,
+    ) -> _Reply:
+        if method == "GET":
+            return await self._get_with_retries(path, auth=auth)
+        return await self._send(method, path, payload=payload, auth=auth)
+
+    async def _get_with_retries(
+        self,
+        path: str,
+        *,
+        auth: bool = False,
+        with_cookie: bool = True,
+        middleware: aiohttp.DigestAuthMiddleware | None = None,
+    ) -> _Reply:
+        attempt = 0
+        while True:
+            try:
+                reply = await self._send(
+                    "GET", path, auth=auth, with_cookie=with_cookie, middleware=middleware
+                )
+            except CertificateMismatchError:
+                raise
+            except GatewayConnectionError:
+                if attempt >= self._retries:
+                    raise
+            else:
+                if reply.status not in _RETRY_STATUSES or attempt >= self._retries:
+                    return reply
+            delay = self._retry_backoff * (2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not crypto
+            _LOGGER.debug("GET %s: transient failure, retry %d in %.2f s", path, attempt + 1, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        auth: bool = False,
+        with_cookie: bool = True,
+        middleware: aiohttp.DigestAuthMiddleware | None = None,
+    ) -> _Reply:
+        client = self._http()
+        url = self._address.base_url + path
+        headers = {"Accept": "application/json, text/xml;q=0.9, */*;q=0.5"}
+        if auth and self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+            if with_cookie and self._session_id is not None:
+                headers["Cookie"] = f"{_SESSION_COOKIE}={self._session_id}"
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._deadline):
+                async with client.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=payload,
+                    allow_redirects=False,
+                    ssl=self._ssl if self._address.scheme == "https" else False,
+                    timeout=self._timeout,
+                    middlewares=(middleware,) if middleware is not None else (),
+                ) as response:
+                    body = await self._read_body(path, response)
+                    reply = _Reply(response.status, response.headers, body)
+        except aiohttp.ServerFingerprintMismatch as err:
+            raise CertificateMismatchError(
+                f"gateway {self.host}: its TLS certificate does not match the pinned "
+                f"fingerprint (got {err.got.hex()})"
+            ) from err
+        except TimeoutError as err:
+            raise GatewayTimeoutError(
+                f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
+            ) from err
+        except aiohttp.ClientPayloadError as err:
+            raise GatewayConnectionError(
+                f"{path}: the response from {self.host} was cut off ({err.__class__.__name__})"
+            ) from err
+        except aiohttp.ClientConnectionError as err:
+            raise GatewayConnectionError(
+                f"{path}: cannot reach gateway {self.host}: {_describe(err)}"
+            ) from err
+        except aiohttp.ClientError as err:
+            if middleware is not None:
+                raise AuthenticationError(
+                    f"{path}: the gateway's digest challenge cannot be used ({_describe(err)})"
+                ) from err
+            raise GatewayConnectionError(
+                f"{path}: request to {self.host} failed: {_describe(err)}"
+            ) from err
+        _LOGGER.debug(
+            "%s %s -> %d (%d bytes) in %.1f ms",
+            method,
+            path,
+            reply.status,
+            len(reply.body),
+            (time.monotonic() - started) * 1000,
+        )
+        return reply
+
+    async def _read_body(self, path: str, response: aiohttp.ClientResponse) -> bytes:
+        cap = self._max_body_bytes
+        length = response.content_length
+        if length is not None:
+            if length > cap:
+                raise ResponseTooLargeError(
+                    f"the gateway announced {length} bytes, more than the {cap}-byte cap",
+                    endpoint=path,
+                )
+            return await response.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                response.close()
+                raise ResponseTooLargeError(
+                    f"the body exceeded the {cap}-byte cap and was cut off", endpoint=path
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._client is None:
+            if self._closed:
+                raise EnphaseError("the gateway session is closed")
+            connector = aiohttp.TCPConnector(
+                limit=1, force_close=not self._keep_alive, enable_cleanup_closed=True
+            )
+            self._client = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+        return self._client
+
+    # -- interpreting replies --------------------------------------------------------------
+
+    def _checked_body(self, path: str, reply: _Reply, *, xml: bool) -> bytes:
+        status = reply.status
+        if status == 200:
+            if not xml:
+                _raise_if_soft_error(path, reply.body)
+            return reply.body
+        if status == 404:
+            raise NotSupportedError(f"{path}: not served by this gateway (404)", endpoint=path)
+        if status == 401:
+            raise TokenRejectedError(f"{path}: the gateway answered 401 (token not accepted)")
+        if 300 <= status < 400:
+            target = _redirect_host(reply.headers)
+            raise HttpStatusError(
+                f"{path}: the gateway redirected ({status}) to {target}; redirects are "
+                "never followed",
+                status=status,
+                endpoint=path,
+            )
+        raise HttpStatusError(
+            f"{path}: unexpected HTTP status {status}", status=status, endpoint=path
+        )
+
+
+def _needs_token(info: Info) -> bool:
+    if info.web_tokens:
+        return True
+    major = info.firmware.split(".", 1)[0]
+    return major.isdigit() and int(major) >= _FIRST_TOKEN_FIRMWARE
+
+
+def _raise_if_soft_error(path: str, body: bytes) -> None:
+    """Turn the gateway's in-band "not found" forms into NotSupportedError.
+
+    Missing endpoints answer ``{"error": "404 - Not Found"}`` or ``{"err": ...}``; old
+    firmware answers an HTML "Page Not Found" page with status 200.
+    """
+    head = body[:1] if body[:1] not in (b" ", b"\n", b"\r", b"\t") else body.lstrip()[:1]
+    if head == b"<":
+        if _NOT_FOUND_HTML.search(body[:4096]):
+            raise NotSupportedError(
+                f"{path}: not served by this gateway (HTML 'not found' page)", endpoint=path
+            )
+        raise PayloadError("an HTML page came where JSON was expected", endpoint=path)
+    if head == b"{" and len(body) < 512 and b'"err' in body:
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            return  # the parser reports the broken JSON with its position
+        if (
+            isinstance(decoded, dict)
+            and decoded.keys() <= _SOFT_ERROR_KEYS
+            and ("error" in decoded or "err" in decoded)
+        ):
+            message = decoded.get("error") or decoded.get("err")
+            raise NotSupportedError(
+                f"{path}: not served by this gateway ({message})", endpoint=path
+            )
+
+
+def _session_cookie(headers: CIMultiDictProxy[str]) -> str | None:
+    for value in headers.getall("Set-Cookie", ()):
+        name, _, rest = value.partition("=")
+        if name.strip() == _SESSION_COOKIE:
+            return rest.split(";", 1)[0].strip() or None
+    return None
+
+
+def _redirect_host(headers: CIMultiDictProxy[str]) -> str:
+    location = headers.get("Location", "")
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", location)
+    return match.group(1) if match else "another path"
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err) or err.__class__.__name__
+    return text if len(text) <= 200 else text[:200] + "..."

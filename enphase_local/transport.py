@@ -1,0 +1,122 @@
+"""Transport details: gateway URLs, TLS settings and reading bodies safely.
+
+Nothing here knows about endpoints or tokens; the session builds on it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+#: Default cap on a response body; the largest real replies are well under 1 MiB.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class GatewayAddress:
+    """Where a gateway lives: scheme, host and port, parsed from what the user typed."""
+
+    #: ``https`` or ``http``.
+    scheme: str
+    #: Host name or address literal, without brackets.
+    host: str
+    #: TCP port, or None for the scheme's default.
+    port: int | None
+    #: True when the user wrote the scheme explicitly (so no HTTP fallback is tried).
+    explicit_scheme: bool
+
+    @property
+    def base_url(self) -> str:
+        """The URL prefix requests are made under, e.g. ``https://[fe80::1]:8443``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.scheme}://{host}{port}"
+
+    @property
+    def is_ip_literal(self) -> bool:
+        """True when the host is an IP address rather than a name."""
+        try:
+            ipaddress.ip_address(self.host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+
+    def with_scheme(self, scheme: str) -> GatewayAddress:
+        """The same gateway under another scheme (used for the legacy HTTP fallback)."""
+        return attrs.evolve(self, scheme=scheme)
+
+
+def parse_address(text: str) -> GatewayAddress:
+    """Parse ``envoy.local``, ``192.168.1.20``, ``[fe80::1]``, ``fe80::1`` or a full URL."""
+    text = text.strip()
+    if not text:
+        raise ValueError("gateway host must not be empty")
+    explicit = "://" in text
+    if not explicit:
+        if text.count(":") > 1 and not text.startswith("["):
+            text = f"[{text}]"  # a bare IPv6 literal
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use https:// or http://")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("give the gateway's address only, without a path or query")
+    if parts.username or parts.password:
+        raise ValueError("credentials do not belong in the gateway address")
+    if not parts.hostname:
+        raise ValueError(f"no host in {text!r}")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"bad port in gateway address: {err}") from err
+    return GatewayAddress(
+        scheme=parts.scheme, host=parts.hostname, port=port, explicit_scheme=explicit
+    )
+
+
+def normalize_fingerprint(fingerprint: str | bytes) -> bytes:
+    """Turn a SHA-256 fingerprint (hex, with or without colons, or raw bytes) into 32 bytes."""
+    if isinstance(fingerprint, bytes):
+        raw = fingerprint
+    else:
+        cleaned = fingerprint.replace(":", "").replace(" ", "").strip().lower()
+        cleaned = cleaned.removeprefix("sha256")
+        try:
+            raw = bytes.fromhex(cleaned)
+        except ValueError as err:
+            raise ValueError("certificate fingerprint must be SHA-256 in hex") from err
+    if len(raw) != 32:
+        raise ValueError("certificate fingerprint must be a SHA-256 digest (32 bytes)")
+    return raw
+
+
+_INSECURE_CONTEXT: ssl.SSLContext | None = None
+
+
+def gateway_ssl_context() -> ssl.SSLContext:
+    """A client TLS context that accepts the gateway's self-signed certificate.
+
+    Gateways present a self-signed certificate whose name never matches, so neither the CA
+    chain nor the host name can be checked; pinning the fingerprint is the secure option.
+    One context is shared by every session: building one costs about a millisecond.
+    """
+    global _INSECURE_CONTEXT  # noqa: PLW0603 - a process-wide cache of an immutable-in-use object
+    if _INSECURE_CONTEXT is None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _INSECURE_CONTEXT = context
+    return _INSECURE_CONTEXT
+
+
+def ssl_for(fingerprint: bytes | None) -> ssl.SSLContext | aiohttp.Fingerprint:
+    """What to pass as ``ssl=`` for a request: a pinned fingerprint, or the lenient context."""
+    if fingerprint is not None:
+        # aiohttp checks the peer certificate's SHA-256 right after the handshake, before
+        # any byte of the request (and so the token) is written.
+        return aiohttp.Fingerprint(fingerprint)
+    return gateway_ssl_context()
