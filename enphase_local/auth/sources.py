@@ -224,10 +224,12 @@ class CachedTokenSource:
     ``get`` returns the cached token while ``refresh_margin`` says it is not yet due for
     replacement (use the same margin as the manager; the default matches); otherwise it asks
     the inner source and caches the answer. If the inner source fails while the cached token
-    has not expired, the cached token is returned and the failure logged: a restart during a
-    cloud outage still finds a working token. Expired tokens are never cached (and malformed
-    ones never reach it). ``invalidate`` drops the refused token from the file and passes the
-    news on to the inner source.
+    has not expired and this source has not handed that token out yet, the cached token is
+    returned and the failure logged: a restart during a cloud outage still finds a working
+    token. A caller that already holds it gets the error instead, so the manager can report
+    the outage. Expired tokens are never cached (and malformed ones never reach it).
+    ``invalidate`` drops the refused token from the file and passes the news on to the inner
+    source.
     """
 
     def __init__(
@@ -242,6 +244,7 @@ class CachedTokenSource:
         self._cache = TokenCache(path)
         self._margin = refresh_margin
         self._clock = clock
+        self._handed_out: dict[str, Token] = {}
 
     def __repr__(self) -> str:
         return f"CachedTokenSource({self._inner!r}, {str(self._cache.path)!r})"
@@ -260,11 +263,11 @@ class CachedTokenSource:
             cached = None
         now = self._clock()
         if cached is not None and not self._margin.is_due(cached, now):
-            return cached
+            return self._hand_out(serial, cached)
         try:
             token = await self._inner.get(serial)
         except EnphaseError as err:
-            if cached is None or cached.is_expired(now):
+            if cached is None or cached.is_expired(now) or self._handed_out.get(serial) == cached:
                 raise
             _LOGGER.warning(
                 "no new token for %s (%s); using the cached one, valid until %s",
@@ -272,7 +275,7 @@ class CachedTokenSource:
                 err,
                 cached.expires_at.isoformat(),
             )
-            return cached
+            return self._hand_out(serial, cached)
         if token != cached and not token.is_expired(now):
             try:
                 await asyncio.to_thread(self._cache.put, serial, token)
@@ -280,6 +283,10 @@ class CachedTokenSource:
                 _LOGGER.warning(
                     "cannot save the token for %s to %s: %s", serial, self._cache.path, err
                 )
+        return self._hand_out(serial, token)
+
+    def _hand_out(self, serial: str, token: Token) -> Token:
+        self._handed_out[serial] = token
         return token
 
     async def invalidate(self, serial: str, token: Token) -> None:

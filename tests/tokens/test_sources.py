@@ -305,22 +305,30 @@ async def test_cache_refreshes_a_due_or_expired_entry(tmp_path: Path) -> None:
     assert len(inner.calls) == 2
 
 
-async def test_cache_falls_back_to_a_valid_entry_when_the_source_fails(
+async def test_cache_falls_back_to_a_valid_entry_after_a_restart(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    path = tmp_path / "tokens.json"
     clock = Clock()
     token = token_at()
-    inner = ScriptedSource(token, CloudUnavailableError("cloud down"))
-    source = CachedTokenSource(inner, tmp_path / "tokens.json", clock=clock)
+    outage = CloudUnavailableError("cloud down")
+    source = CachedTokenSource(ScriptedSource(token, outage), path, clock=clock)
     await source.get(SERIAL)
     clock.advance(timedelta(hours=11))
-    with caplog.at_level(logging.WARNING):
-        assert await source.get(SERIAL) == token
-    assert "cloud down" in caplog.text
-    assert token.secret() not in caplog.text
-    clock.advance(timedelta(hours=1))
+    # The caller already holds this token: it must hear about the outage.
     with pytest.raises(CloudUnavailableError):
         await source.get(SERIAL)
+    # A restarted process holds nothing yet: the cached token is better than no token.
+    restarted = CachedTokenSource(ScriptedSource(outage), path, clock=clock)
+    with caplog.at_level(logging.WARNING):
+        assert await restarted.get(SERIAL) == token
+    assert "cloud down" in caplog.text
+    assert token.secret() not in caplog.text
+    with pytest.raises(CloudUnavailableError):
+        await restarted.get(SERIAL)
+    clock.advance(timedelta(hours=1))
+    with pytest.raises(CloudUnavailableError):
+        await CachedTokenSource(ScriptedSource(outage), path, clock=clock).get(SERIAL)
 
 
 async def test_cache_never_stores_bad_or_expired_tokens(tmp_path: Path) -> None:
