@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import types
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from enphase_local import models
 from enphase_local.errors import PayloadError
 from enphase_local.models import (
     ConsumptionReport,
@@ -186,7 +186,6 @@ WIRE_NAMES: dict[type, dict[str, str]] = {
 # ---------------------------------------------------------------------------------------
 # Primitive hooks. JSON decoding yields exact types, so ``type(v) is ...`` is precise and fast.
 
-_MAX_FLOAT = sys.float_info.max
 _JSON_KINDS = {
     dict: "an object",
     list: "an array",
@@ -203,12 +202,13 @@ def _kind(value: object) -> str:
 
 
 def _float(value: Any, _: object) -> float:
-    if type(value) is float:
-        if -_MAX_FLOAT <= value <= _MAX_FLOAT:
-            return value + 0.0  # turns -0.0 into 0.0
-        raise ValueError("number out of range")
-    if type(value) is int:
+    if value.__class__ is float and value - value == 0.0:  # finite: inf - inf is nan
+        result: float = value + 0.0  # turns -0.0 into 0.0
+        return result
+    if value.__class__ is int:
         return float(value)
+    if value.__class__ is float:
+        raise ValueError("number out of range")
     raise TypeError(f"expected a number, got {_kind(value)}")
 
 
@@ -218,21 +218,36 @@ def _milli(value: Any, _: object) -> float:
 
 
 def _int(value: Any, _: object) -> int:
-    if type(value) is int:
+    if value.__class__ is int:
         return value
     raise TypeError(f"expected an integer, got {_kind(value)}")
 
 
 def _str(value: Any, _: object) -> str:
-    if type(value) is str:
+    if value.__class__ is str:
         return value
     raise TypeError(f"expected a string, got {_kind(value)}")
 
 
 def _bool(value: Any, _: object) -> bool:
-    if type(value) is bool:
+    if value.__class__ is bool:
         return value
     raise TypeError(f"expected a boolean, got {_kind(value)}")
+
+
+# Optional primitives are common (every inverter has one): one call instead of two.
+
+
+def _optional_float(value: Any, _: object) -> float | None:
+    return None if value is None else _float(value, None)
+
+
+def _optional_int(value: Any, _: object) -> int | None:
+    return None if value is None else _int(value, None)
+
+
+def _optional_str(value: Any, _: object) -> str | None:
+    return None if value is None else _str(value, None)
 
 
 def _flag(value: Any, _: object) -> bool:
@@ -260,7 +275,8 @@ def _utc(seconds: float) -> datetime:
 
 def _datetime(value: Any, _: object) -> datetime:
     """Seconds since the Unix epoch to a UTC-aware datetime."""
-    if type(value) is int or type(value) is float:
+    cls = value.__class__
+    if cls is int or cls is float:
         return _utc(value)
     raise TypeError(f"expected a timestamp in seconds, got {_kind(value)}")
 
@@ -336,8 +352,12 @@ _PREPARE: dict[type, Prepare] = {
 # Hook factories for composite types.
 
 
-def _is_open_enum(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, Enum) and "UNKNOWN" in tp.__members__
+#: Every enum of the models; each has an UNKNOWN member for values it does not know.
+_ENUMS = [
+    obj
+    for obj in (getattr(models, name) for name in models.__all__)
+    if isinstance(obj, type) and issubclass(obj, Enum)
+]
 
 
 def _enum_hook(tp: type[Enum]) -> Hook:
@@ -360,6 +380,8 @@ def _is_optional(tp: Any) -> bool:
 
 def _optional_hook(tp: Any, converter: Converter) -> Hook:
     inner = next(arg for arg in get_args(tp) if arg is not type(None))
+    if inner in _OPTIONAL_PRIMITIVE_HOOKS:
+        return _OPTIONAL_PRIMITIVE_HOOKS[inner]
     handler = converter.get_structure_hook(inner)
 
     def structure_optional(value: Any, _: object) -> Any:
@@ -448,20 +470,21 @@ _PRIMITIVE_HOOKS: dict[type, Hook] = {
     bool: _bool,
     datetime: _datetime,
 }
-
-
-def _is(expected: type) -> Callable[[Any], bool]:
-    return lambda tp: tp is expected
+_OPTIONAL_PRIMITIVE_HOOKS: dict[type, Hook] = {
+    float: _optional_float,
+    int: _optional_int,
+    str: _optional_str,
+}
 
 
 def _make_converter(*, strict: bool, detailed: bool) -> Converter:
     converter = Converter(forbid_extra_keys=strict, detailed_validation=detailed)
     # Primitive hooks first: the class hooks generated below look them up once, at generation.
-    # Matched by identity: singledispatch would also hand str and int subclasses (the enums)
-    # to these hooks.
+    # The enums are registered one by one, or they would inherit the hook of str or int.
     for primitive, hook in _PRIMITIVE_HOOKS.items():
-        converter.register_structure_hook_func(_is(primitive), hook)
-    converter.register_structure_hook_factory(_is_open_enum, _enum_hook)
+        converter.register_structure_hook(primitive, hook)
+    for enum in _ENUMS:
+        converter.register_structure_hook(enum, _enum_hook(enum))
     converter.register_structure_hook_factory(_is_optional, _optional_hook)
     converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook)
     converter.register_structure_hook_factory(attrs.has, _class_hook)
@@ -484,11 +507,10 @@ _HOOKS: dict[tuple[Any, bool], Hook] = {}
 
 
 def _fast_hook(tp: Any, strict: bool) -> Hook:
-    try:
-        return _HOOKS[tp, strict]
-    except KeyError:
+    hook = _HOOKS.get((tp, strict))
+    if hook is None:
         hook = _HOOKS[tp, strict] = (_STRICT if strict else _LENIENT)[0].get_structure_hook(tp)
-        return hook
+    return hook
 
 
 def structure(data: object, tp: type[T], *, strict: bool, endpoint: str) -> T:
@@ -499,8 +521,9 @@ def structure(data: object, tp: type[T], *, strict: bool, endpoint: str) -> T:
     :param strict: Whether unknown keys are errors.
     :param endpoint: The URL path, for the error message.
     """
+    hook = _HOOKS.get((tp, strict)) or _fast_hook(tp, strict)
     try:
-        result: T = _fast_hook(tp, strict)(data, tp)
+        result: T = hook(data, tp)
     except STRUCTURE_FAILURES as err:
         path, message = describe_failure(data, tp, strict=strict)
         raise PayloadError(message, endpoint=endpoint, path=path) from err

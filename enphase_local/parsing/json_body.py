@@ -1,11 +1,20 @@
-"""Decoding JSON bodies from bytes, whatever the Content-Type said."""
+"""Decoding JSON bodies from bytes, whatever the Content-Type said.
+
+orjson is used when it is installed (it decodes three to four times faster than the standard
+library, which matters for live endpoints polled every second); otherwise the standard
+library's decoder, set up to refuse the same things: invalid UTF-8, NaN and Infinity, and
+nesting deeper than the interpreter can follow.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import NoReturn
 
 from enphase_local.errors import PayloadError
+
+Loads = Callable[[bytes], object]
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -13,26 +22,46 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 # One decoder, built once: json.loads() with options would build a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_STDLIB_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def stdlib_loads(body: bytes) -> object:
+    """Decode with the standard library (strict UTF-8; NaN and Infinity refused).
+
+    A literal too large for a float (``1e999``) decodes as infinity here; the converter's
+    number hooks refuse it.
+    """
+    return _STDLIB_DECODER.decode(body.decode("utf-8"))
+
+
+def _find_orjson() -> Loads | None:
+    try:
+        import orjson  # noqa: PLC0415 - optional accelerator, imported where it is probed
+    except ImportError:
+        return None
+    loads: Loads = orjson.loads
+    return loads
+
+
+#: The decoder in use: orjson's when it is installed, else :func:`stdlib_loads`.
+LOADS: Loads = _find_orjson() or stdlib_loads
 
 
 def decode_json(body: bytes, endpoint: str) -> object:
-    """Decode a UTF-8 JSON body; NaN and Infinity are refused.
+    """Decode a UTF-8 JSON body.
 
     :raises PayloadError: the body is not UTF-8, not JSON, or nested too deeply.
     """
     try:
-        text = body.decode("utf-8")
+        return LOADS(body)
     except UnicodeDecodeError as err:
         raise PayloadError(f"body is not UTF-8 (byte {err.start})", endpoint=endpoint) from err
-    try:
-        return _DECODER.decode(text)
-    except json.JSONDecodeError as err:
+    except json.JSONDecodeError as err:  # orjson's error is a subclass
         raise PayloadError(
             f"body is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})",
             endpoint=endpoint,
         ) from err
-    except ValueError as err:  # NaN/Infinity, or an integer with too many digits
+    except ValueError as err:  # NaN/Infinity, or a number with too many digits
         raise PayloadError(f"body is not valid JSON: {err}", endpoint=endpoint) from err
     except RecursionError as err:
         raise PayloadError("body is nested too deeply", endpoint=endpoint) from err
