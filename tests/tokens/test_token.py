@@ -6,6 +6,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token, TokenRole
 from enphase_local.errors import AuthenticationError, InvalidTokenError
@@ -178,3 +180,33 @@ def test_naive_now_is_refused() -> None:
     token = Token.parse(make_jwt())
     with pytest.raises(TypeError):
         token.is_expired(datetime(2026, 1, 1))
+
+
+_JWT_ALPHABET = st.sampled_from("ABCxyz019_-.=+/ \"'{}")
+
+
+@given(st.one_of(st.text(), st.text(_JWT_ALPHABET)))
+def test_any_text_parses_or_raises_invalid_token_only(text: str) -> None:
+    error: InvalidTokenError | None = None
+    try:
+        Token.parse(text)
+    except InvalidTokenError as err:
+        error = err
+    stripped = text.strip().strip("\"'").strip()
+    if error is not None and len(stripped) >= 16:
+        assert stripped not in str(error)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["aud", "exp", "iat", "enphaseUser", "username"]),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+    )
+)
+def test_any_claims_parse_or_raise_invalid_token_only(claims: dict[str, object]) -> None:
+    try:
+        token = Token.parse(encode_jwt({"alg": "ES256"}, claims))
+    except InvalidTokenError:
+        return
+    assert token.serial == str(claims["aud"]).strip()
+    assert token.expires_at.tzinfo is UTC
