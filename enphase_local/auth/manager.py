@@ -11,6 +11,9 @@ the refresh margin of its expiry. The rules it keeps:
   committed only after it passes. Callers that need the steps apart use
   :meth:`~TokenManager.fetch_candidate`, :meth:`~TokenManager.commit` and
   :meth:`~TokenManager.reject`.
+- **A refused token is never used again.** :meth:`TokenManager.replace` (the answer to a 401
+  that survived a re-check) rejects it and fetches another once, however many requests saw
+  the 401.
 - **Outages are survivable.** When the source fails while the current token is still valid, the
   token stays in use and ``refresh`` raises the source's error for the caller to log. Once the
   current token has expired, the failure is a :class:`TokenExpiredError` chained to the
@@ -208,17 +211,31 @@ class TokenManager:
 
         The source is told (when it supports ``invalidate``). If it was the current token, it
         is dropped and a new one may be fetched at once; a refused candidate counts as a failed
-        attempt.
+        attempt. Rejecting a token again (many requests saw the same 401) changes nothing.
         """
-        if token.fingerprint not in self._rejected:
+        known = token.fingerprint in self._rejected
+        if not known:
             self._rejected.append(token.fingerprint)
-        if self._serial is not None:
-            await invalidate(self._source, self._serial, token)
+            if self._serial is not None:
+                await invalidate(self._source, self._serial, token)
         if token == self._token:
             self._token = None
             self._retry_at = None
-        else:
+        elif not known:
             self._record_failure(TokenRejectedError(f"the gateway refused the new {token}"))
+
+    async def replace(self, refused: Token, validate: Validator | None = None) -> Token:
+        """The gateway refused ``refused`` even after a re-check: get a token that is not it.
+
+        Rejects ``refused`` and refreshes (single flight), unless another caller has already
+        put a different valid token in use, which is then returned without asking the source.
+        This is the session's answer to a 401; errors are as for :meth:`refresh`.
+        """
+        await self.reject(refused)
+        token = self._token
+        if token is not None and not token.is_expired(self._clock(), self._skew):
+            return token
+        return await self.refresh(validate)
 
     def refresh_in_background(
         self, validate: Validator | None = None

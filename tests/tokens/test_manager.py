@@ -267,6 +267,37 @@ async def test_reject_drops_the_current_token_and_allows_an_immediate_fetch() ->
     assert await tokens.current() == replacement
 
 
+async def test_many_requests_rejecting_the_same_token_cause_one_fetch() -> None:
+    clock = Clock()
+    revoked, replacement, spare = owner(), owner(HOUR), owner(2 * HOUR)
+    source = ScriptedSource(revoked, replacement, spare)
+    tokens = await started(source, clock)
+    source.gate = asyncio.Event()
+    early = [asyncio.create_task(tokens.replace(revoked)) for _ in range(50)]
+    await asyncio.sleep(0)
+    source.gate.set()
+    results = await asyncio.gather(*early)
+    # Requests whose 401 arrives after the replacement is in use share it too.
+    results += await asyncio.gather(*(tokens.replace(revoked) for _ in range(50)))
+    assert set(results) == {replacement}
+    assert source.invalidated == [(SERIAL, revoked)]
+    assert len(source.calls) == 2
+    assert tokens.last_error is None
+
+
+async def test_replace_validates_the_new_token() -> None:
+    clock = Clock()
+    revoked, replacement = owner(), owner(HOUR)
+    tokens = await started(ScriptedSource(revoked, replacement), clock)
+    checked: list[Token] = []
+
+    async def check(token: Token) -> None:
+        checked.append(token)
+
+    assert await tokens.replace(revoked, check) == replacement
+    assert checked == [replacement]
+
+
 async def test_reject_with_a_source_that_has_nothing_else() -> None:
     clock = Clock()
     token = owner()
