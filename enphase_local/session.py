@@ -280,7 +280,7 @@ class GatewaySession:
                 reply = await self._get_with_retries(ep.INFO.path)
             except GatewayConnectionError:
                 self._address = self._address.with_scheme("https")
-                raise err from None
+                raise err  # noqa: B904 - the HTTPS failure, with its own cause, is the one to report
         body = self._checked_body(ep.INFO.path, reply, xml=True)
         info = ep.INFO.parse(body, strict=self._strict)
         self._adopt_info(info)

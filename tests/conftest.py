@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import aioresponses.core
 import pytest
+from aiohttp import ClientResponse
+from aioresponses import aioresponses as Aioresponses
 
 #: Where the real captures live: ``$ENPHASE_FIXTURES`` (CI sets it), else nowhere.
 FIXTURES_ENV = "ENPHASE_FIXTURES"
@@ -43,3 +50,24 @@ def skip_without_captures() -> pytest.MarkDecorator:
         not capture_sets(),
         reason=f"real captures not available: set {FIXTURES_ENV} to .../shared/fixtures/gateways",
     )
+
+
+class _CompatResponse(ClientResponse):
+    """aioresponses 0.7.9 builds responses without the ``stream_writer`` aiohttp 3.14 requires.
+
+    The request is already sent when aioresponses builds its response, so a writer that
+    reports zero bytes sent is what aiohttp itself would have left behind.
+    """
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aioresponses]:
+    """aioresponses, working with the installed aiohttp."""
+    if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+        monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatResponse)
+    with Aioresponses() as mock:
+        yield mock

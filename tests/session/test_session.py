@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -36,12 +36,6 @@ BASE = "https://envoy.local"
 SERIAL = "122125067699"
 TOKEN = make_jwt(SERIAL)
 COOKIE = "sessionId=Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z; Path=/; HttpOnly"
-
-
-@pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
 
 
 @pytest.fixture
