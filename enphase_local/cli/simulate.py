@@ -1,0 +1,170 @@
+"""``enphase-local simulate``: run simulated gateways and a fake cloud until interrupted.
+
+Prints, per gateway, its URL, serial, certificate fingerprint and a valid owner token, then
+the cloud's URL with the demo owner account, and the control API's URL; ``--json`` prints the
+same as one JSON line::
+
+    {"gateways": [{"url", "serial", "fingerprint", "token", "profile"}, ...],
+     "cloud": {"url", "username", "password"}, "control": {"url"}}
+
+``--write-config FILE`` writes (mode 0600, it holds tokens) a gateways file in TOML, one
+``[[gateway]]`` table per gateway::
+
+    [[gateway]]
+    host = "https://127.0.0.1:54321"
+    token = "eyJraWQiOi..."
+    fingerprint = "3f2a..."
+
+``host`` is the gateway's base URL, ``token`` an owner token, ``fingerprint`` the lowercase
+hex SHA-256 of its certificate (empty for plain-HTTP legacy gateways). ``--replay DIR``
+serves a capture set (a folder with an ``info`` file) or every set in a folder instead of
+simulated gateways. Ctrl-C or SIGTERM shuts everything down cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from enphase_local.simulator.harness import Simulation, replay_sets
+from enphase_local.simulator.profiles import PROFILES
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``simulate`` sub-command."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run simulated gateways and a fake Enphase cloud on loopback",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--gateways", type=_positive, default=1, metavar="N", help="how many")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="metered", help="kind of gateway"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="simulated seconds per second"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument(
+        "--write-config", type=Path, metavar="FILE", help="write a gateways file (TOML)"
+    )
+    parser.add_argument(
+        "--replay", type=Path, metavar="DIR", help="serve a capture set (or a folder of them)"
+    )
+    parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def describe(simulation: Simulation) -> dict[str, Any]:
+    """What ``--json`` prints."""
+    cloud = simulation.cloud
+    return {
+        "gateways": [
+            {
+                "url": g.url,
+                "serial": g.serial,
+                "fingerprint": g.fingerprint,
+                "token": g.token,
+                "profile": getattr(getattr(g.device, "profile", None), "name", "replay"),
+            }
+            for g in simulation.gateways
+        ],
+        "cloud": None
+        if cloud is None
+        else {
+            "url": cloud.url,
+            "username": simulation.owner.username,
+            "password": simulation.owner.password,
+        },
+        "control": {"url": simulation.control_url},
+    }
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of printable ASCII is a valid TOML basic string
+
+
+def config_text(simulation: Simulation) -> str:
+    """The ``--write-config`` file."""
+    lines = ["# Simulated gateways, written by `enphase-local simulate`.", ""]
+    for gateway in simulation.gateways:
+        lines += [
+            "[[gateway]]",
+            f"host = {_toml_string(gateway.url)}",
+            f"token = {_toml_string(gateway.token or '')}",
+            f"fingerprint = {_toml_string(gateway.fingerprint or '')}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    path.chmod(0o600)
+
+
+def _print_human(info: dict[str, Any]) -> None:
+    for index, gateway in enumerate(info["gateways"], start=1):
+        print(f"gateway {index} ({gateway['profile']}): {gateway['url']}")
+        print(f"  serial       {gateway['serial']}")
+        print(f"  fingerprint  {gateway['fingerprint'] or '(plain HTTP)'}")
+        print(f"  owner token  {gateway['token']}")
+    cloud = info["cloud"]
+    if cloud is not None:
+        print(f"cloud: {cloud['url']}")
+        print(f"  username     {cloud['username']}")
+        print(f"  password     {cloud['password']}")
+    print(f"control API: {info['control']['url']}")
+    print("serving until interrupted (Ctrl-C)", flush=True)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    replay = None
+    if args.replay is not None:
+        replay = replay_sets(args.replay) if args.replay.is_dir() else []
+        if not replay:
+            print(f"enphase-local: error: no capture set in {args.replay}", file=sys.stderr)
+            return 2
+    simulation = Simulation(
+        args.gateways,
+        profile=args.profile,
+        speed=args.speed,
+        tz=dt.datetime.now().astimezone().tzinfo or dt.UTC,
+        replay=replay,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with simulation:
+            info = describe(simulation)
+            if args.write_config is not None:
+                _write_private(args.write_config, config_text(simulation))
+            if args.json:
+                print(json.dumps(info), flush=True)
+            else:
+                _print_human(info)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)
+    return 0

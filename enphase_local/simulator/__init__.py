@@ -1,0 +1,51 @@
+"""A faithful IQ Gateway simulator and fake Enphase cloud, on loopback.
+
+Simulated gateways are real HTTP(S) servers (aiohttp) that behave like the device as
+GATEWAY-FACTS.md describes it: the brief's endpoints with their wire shapes and headers, real
+ES256 token checks, ``/auth/check_jwt`` sessions, digest auth on legacy firmware, physically
+consistent data that move with a controllable clock, fault injection, and a replay mode for
+captured sets. :class:`Simulation` starts gateways, the cloud and the control API together::
+
+    from enphase_local.simulator import Simulation
+
+    async with Simulation(gateways=2, profile="battery") as sim:
+        gateway = sim.gateways[0]
+        print(gateway.url, gateway.serial, gateway.fingerprint, gateway.token)
+
+Time inside the simulation follows :class:`SimClock` (sessions idle out after 10 simulated
+minutes, the live stream lapses after 15); token ``iat``/``exp`` use real time.
+
+The pytest fixtures live in :mod:`enphase_local.simulator.pytest_plugin`; the command line is
+``enphase-local simulate``. Needs the ``simulator`` extra (``cryptography``).
+"""
+
+from __future__ import annotations
+
+from enphase_local.simulator.auth.jwt import Role, TokenIssuer
+from enphase_local.simulator.clock import SimClock
+from enphase_local.simulator.cloud import CloudAccount, FakeCloud
+from enphase_local.simulator.faults import Faults, NightlyWindow
+from enphase_local.simulator.gateway import GatewayStats, RequestRecord, SimulatedGateway
+from enphase_local.simulator.harness import Simulation
+from enphase_local.simulator.physics import Plant
+from enphase_local.simulator.profiles import PROFILES, MeterType, Profile
+from enphase_local.simulator.tokens import TokenMinter
+
+__all__ = [
+    "PROFILES",
+    "CloudAccount",
+    "FakeCloud",
+    "Faults",
+    "GatewayStats",
+    "MeterType",
+    "NightlyWindow",
+    "Plant",
+    "Profile",
+    "RequestRecord",
+    "Role",
+    "SimClock",
+    "SimulatedGateway",
+    "Simulation",
+    "TokenIssuer",
+    "TokenMinter",
+]

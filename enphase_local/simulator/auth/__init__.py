@@ -1,0 +1,1 @@
+"""Authentication as the simulated gateway and cloud do it: ES256 tokens, sessions, digest."""
