@@ -54,7 +54,7 @@ class ProvisionedDevice:
 class DeviceList:
     """The provisioned devices and the USB status."""
 
+    #: The provisioned devices, in the gateway's order.
+    devices: tuple[ProvisionedDevice, ...]
     #: USB status; None when absent.
     usb: UsbStatus | None = None
-    #: The provisioned devices, in the gateway's order.
-    devices: tuple[ProvisionedDevice, ...] = ()

@@ -27,7 +27,7 @@ _KNOWN_CHILDREN = {
     "package": frozenset({"pn", "version", "build"}),
     "build_info": frozenset({"build_id", "build_time_gmt", "release_ver", "release_stage"}),
 }
-_VERSION_PREFIX = re.compile(r"^[A-Za-z]+")
+_VERSION_PREFIX = re.compile(r"^[A-Za-z]+(?=\d)")
 
 
 def _parser() -> etree.XMLParser:
