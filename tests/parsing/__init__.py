@@ -1,0 +1,1 @@
+"""Tests of the models and parsers, from hand-written bodies and from real captures."""

@@ -1,0 +1,131 @@
+"""Property tests: whatever the gateway sends, a parser returns a model or a PayloadError."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enphase_local import parsing
+from enphase_local.errors import PayloadError
+
+from .samples import (
+    CONSUMPTION_REPORT,
+    DEVICE_LIST,
+    ENERGY,
+    GRID_READINGS,
+    INVERTERS,
+    LIVE_DATA,
+    METER_READINGS,
+    METERS,
+    PRODUCTION,
+    json_body,
+    mutable,
+)
+
+JSON_PARSERS: dict[str, tuple[Callable[..., Any], Any]] = {
+    "device_list": (parsing.parse_device_list, DEVICE_LIST),
+    "meters": (parsing.parse_meters, METERS),
+    "meter_readings": (parsing.parse_meter_readings, METER_READINGS),
+    "production": (parsing.parse_production, PRODUCTION),
+    "energy": (parsing.parse_energy, ENERGY),
+    "inverters": (parsing.parse_inverters, INVERTERS),
+    "live_data": (parsing.parse_live_data, LIVE_DATA),
+    "stream_status": (parsing.parse_stream_status, {"sc_stream": "enabled"}),
+    "consumption_reports": (parsing.parse_consumption_reports, [CONSUMPTION_REPORT]),
+    "grid_readings": (parsing.parse_grid_readings, GRID_READINGS),
+}
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a sample."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+def _payload_error(parse: Callable[..., Any], body: bytes, *, strict: bool) -> PayloadError | None:
+    """Parse; return the PayloadError raised, if any (any other exception fails the test)."""
+    try:
+        parse(body, strict=strict)
+    except PayloadError as err:
+        return err
+    return None
+
+
+def _replace(sample: Any, path: tuple[Any, ...], new: Any) -> Any:
+    body = mutable(sample)
+    target = body
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return body
+
+
+@pytest.mark.parametrize("name", sorted(JSON_PARSERS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_change_gives_a_model_or_payload_error(name: str, data: st.DataObject) -> None:
+    parse, sample = JSON_PARSERS[name]
+    path = data.draw(st.sampled_from(_paths(sample)), label="path")
+    value = data.draw(json_values, label="value")
+    body = json_body(_replace(sample, path, value))
+    for strict in (False, True):
+        error = _payload_error(parse, body, strict=strict)
+        if error is not None:
+            assert error.path.startswith("$")
+            assert error.endpoint.startswith("/")
+
+
+@pytest.mark.parametrize("name", sorted(JSON_PARSERS))
+@settings(max_examples=40, deadline=None)
+@given(body=st.binary(max_size=64) | json_values.map(lambda value: json.dumps(value).encode()))
+def test_any_body_gives_a_model_or_payload_error(name: str, body: bytes) -> None:
+    parse, _ = JSON_PARSERS[name]
+    with contextlib.suppress(PayloadError):
+        parse(body)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_info_body_gives_info_or_payload_error(body: bytes) -> None:
+    with contextlib.suppress(PayloadError):
+        parsing.parse_info(b"<envoy_info>" + body + b"</envoy_info>", strict=True)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53)
+
+
+@settings(max_examples=100, deadline=None)
+@given(power=finite, voltage=finite)
+def test_numbers_survive_and_negative_zero_is_normalised(power: float, voltage: float) -> None:
+    body = mutable(METER_READINGS)
+    body[0]["activePower"] = power
+    body[0]["channels"][0]["voltage"] = voltage
+    reading = parsing.parse_meter_readings(json_body(body), strict=True)[0]
+    assert reading.active_power_w == float(power)
+    assert reading.channels[0].voltage_v == float(voltage)
+    assert math.copysign(1.0, reading.active_power_w) == math.copysign(1.0, power + 0.0)

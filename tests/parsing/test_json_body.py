@@ -1,0 +1,86 @@
+"""JSON decoding: bytes in, Python values out, PayloadError for anything that is not JSON."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from enphase_local.errors import PayloadError
+from enphase_local.parsing import parse_meters, parse_production
+from enphase_local.parsing.json_body import decode_json
+
+pytestmark = pytest.mark.usefixtures("json_backend")
+
+
+def test_decodes_bytes() -> None:
+    assert decode_json(b'{"a": [1, 2.5, "x", true, null]}', "/x") == {
+        "a": [1, 2.5, "x", True, None]
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"   ", id="blank"),
+        pytest.param(b'[{"eid": 1, "state": "ena', id="truncated"),
+        pytest.param(b"<html><body>Page Not Found</body></html>", id="html"),
+        pytest.param(b"{'eid': 1}", id="single-quotes"),
+        pytest.param(b'{"a": 1} trailing', id="trailing-garbage"),
+        pytest.param(b'{"a": NaN}', id="nan"),
+        pytest.param(b'{"a": Infinity}', id="infinity"),
+        pytest.param(b'{"a": -Infinity}', id="minus-infinity"),
+        pytest.param(b'{"a": "\xff\xfe"}', id="invalid-utf8"),
+        pytest.param(b'{"a": "caf\xe9"}', id="latin1"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
+        pytest.param(b"1" * 5000, id="huge-integer-literal"),
+    ],
+)
+def test_not_json_is_payload_error(body: bytes) -> None:
+    with pytest.raises(PayloadError) as caught:
+        decode_json(body, "/ivp/meters")
+    assert caught.value.endpoint == "/ivp/meters"
+    assert caught.value.path == "$"
+
+
+def test_error_names_position_not_content() -> None:
+    with pytest.raises(PayloadError, match="line 2") as caught:
+        decode_json(b'{"token": "secret",\n oops}', "/ivp/meters")
+    assert "secret" not in str(caught.value)
+
+
+def test_negative_zero_becomes_positive_zero() -> None:
+    body = (
+        b'{"wattsNow": -0.0, "wattHoursToday": 0, "wattHoursSevenDays": -0.0,'
+        b' "wattHoursLifetime": 1}'
+    )
+    production = parse_production(body)
+    assert production.power_w == 0.0
+    assert math.copysign(1.0, production.power_w) == 1.0
+    assert math.copysign(1.0, production.energy_seven_days_wh) == 1.0
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" + b"0" * 400 + b".0"])
+def test_number_too_large_for_a_float_is_payload_error(number: bytes) -> None:
+    body = (
+        b'{"wattsNow": ' + number + b', "wattHoursToday": 0, "wattHoursSevenDays": 0,'
+        b' "wattHoursLifetime": 1}'
+    )
+    with pytest.raises(PayloadError):
+        parse_production(body)
+
+
+def test_huge_integer_where_a_float_is_expected_is_payload_error() -> None:
+    body = (
+        b'{"wattsNow": ' + b"9" * 400 + b', "wattHoursToday": 0, "wattHoursSevenDays": 0,'
+        b' "wattHoursLifetime": 1}'
+    )
+    with pytest.raises(PayloadError):
+        parse_production(body)
+
+
+def test_deeply_nested_value_inside_a_model_is_payload_error() -> None:
+    body = b'[{"eid": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]"
+    with pytest.raises(PayloadError):
+        parse_meters(body)
