@@ -53,10 +53,8 @@ def _children(
     """The element's child elements grouped by tag; unknown tags are errors when strict."""
     known = _KNOWN_CHILDREN[element.tag]
     grouped: dict[str, list[etree._Element]] = {}
-    for child in element:
+    for child in element:  # only elements: comments and PIs are removed, DTDs refused
         tag = child.tag
-        if not isinstance(tag, str):
-            continue  # entity references and the like carry no data
         if strict and tag not in known:
             raise _error("unexpected element", f"{path}/{tag}")
         grouped.setdefault(tag, []).append(child)

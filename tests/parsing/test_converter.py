@@ -1,0 +1,71 @@
+"""The converter's primitive hooks and error paths, below the endpoint parsers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from enphase_local.errors import PayloadError
+from enphase_local.parsing.converter import structure
+from enphase_local.parsing.parsers import parse_live_data
+
+from .samples import LIVE_DATA, json_body, mutable
+
+
+@pytest.mark.parametrize(
+    ("value", "tp", "expected"),
+    [
+        (True, bool, True),
+        (3, int, 3),
+        (3, float, 3.0),
+        (-0.0, float, 0.0),
+        ("x", str, "x"),
+        (0, datetime, datetime(1970, 1, 1, tzinfo=UTC)),
+        (1.5, datetime, datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=UTC)),
+    ],
+)
+@pytest.mark.parametrize("strict", [False, True])
+def test_primitives(value: object, tp: type, expected: object, strict: bool) -> None:
+    assert structure(value, tp, strict=strict, endpoint="/x") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "tp", "message"),
+    [
+        (1, bool, "expected a boolean, got a number"),
+        ("true", bool, "expected a boolean, got a string"),
+        (True, int, "expected an integer, got a boolean"),
+        (1.0, int, "expected an integer, got a number"),
+        (False, float, "expected a number, got a boolean"),
+        ("1.5", float, "expected a number, got a string"),
+        (float("inf"), float, "out of range"),
+        (10**400, float, "too large"),
+        (5, str, "expected a string, got a number"),
+        (True, datetime, "expected a timestamp"),
+        ({}, datetime, "expected a timestamp in seconds, got an object"),
+    ],
+)
+def test_primitive_type_errors(value: object, tp: type, message: str) -> None:
+    with pytest.raises(PayloadError, match=message) as caught:
+        structure(value, tp, strict=False, endpoint="/x")
+    assert caught.value.path == "$"
+    assert caught.value.endpoint == "/x"
+
+
+def test_odd_keys_are_quoted_in_the_path() -> None:
+    body = mutable(LIVE_DATA)
+    body["counters"]["two words"] = "many"
+    with pytest.raises(PayloadError) as caught:
+        parse_live_data(json_body(body))
+    assert caught.value.path == "$.counters['two words']"
+
+
+def test_message_carries_endpoint_problem_and_path() -> None:
+    body = mutable(LIVE_DATA)
+    body["tasks"]["task_id"] = "27672012"
+    with pytest.raises(PayloadError) as caught:
+        parse_live_data(json_body(body))
+    assert str(caught.value) == (
+        "/ivp/livedata/status: expected an integer, got a string (at $.tasks.task_id)"
+    )
