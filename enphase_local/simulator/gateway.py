@@ -33,8 +33,8 @@ from enphase_local.simulator.physics import Plant
 from enphase_local.simulator.server import Listener
 
 _LOGGER = logging.getLogger(__name__)
-_DROP_CONTENT_TYPE = "enphase_sim_drop_content_type"
-_DROP_SERVER = "enphase_sim_drop_server"
+_DROP_CONTENT_TYPE = web.ResponseKey("enphase_sim_drop_content_type", bool)
+_DROP_SERVER = web.ResponseKey("enphase_sim_drop_server", bool)
 _REQUEST_LOG_SIZE = 10_000
 
 
@@ -286,12 +286,12 @@ class SimulatedGateway:
         device, path, method = self.device, request.path, request.method
         if device.web_tokens and path == CHECK_JWT and method in ("GET", "POST"):
             return self._check_jwt(request)
-        if device.is_open(path):
-            return device.handle(method, path, request.query_string, body)
         if not device.web_tokens:
             refusal = self._check_digest(request)
             if refusal is not None:
                 return refusal
+            return device.handle(method, path, request.query_string, body)
+        if device.is_open(path):
             return device.handle(method, path, request.query_string, body)
         claims = self._authorize(request)
         if claims is None or (path in self.installer_only and claims.role is not Role.INSTALLER):

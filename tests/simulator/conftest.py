@@ -1,0 +1,81 @@
+"""Fixtures and helpers for the simulator's own tests: plain aiohttp over real HTTPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest_asyncio
+from multidict import CIMultiDictProxy
+
+from enphase_local.simulator.gateway import SimulatedGateway
+
+# The plugin's fixtures and marker, used here as a user's conftest would (the root conftest
+# is not ours to edit, so the names are imported rather than listed in pytest_plugins).
+from enphase_local.simulator.pytest_plugin import (  # noqa: F401 - fixtures and hook, used by name
+    enphase_gateway,
+    enphase_simulation,
+    enphase_simulation_factory,
+    pytest_configure,
+)
+
+#: Midsummer midnight, UTC: a whole simulated day of sun ahead.
+MIDSUMMER = dt.datetime(2025, 6, 21, tzinfo=dt.UTC)
+#: Midsummer noon, UTC.
+NOON = MIDSUMMER + dt.timedelta(hours=12)
+
+
+@attrs.frozen
+class Answer:
+    """A response, read completely."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session that keeps cookies from bare IP addresses."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+async def fetch(
+    http: aiohttp.ClientSession,
+    gateway: SimulatedGateway,
+    path: str,
+    *,
+    auth: bool = True,
+    token: str | None = None,
+    method: str = "GET",
+    body: object = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 10.0,
+) -> Answer:
+    """One request to a simulated gateway, with ``token`` (default: the gateway's own).
+
+    ``auth=False`` sends no ``Authorization`` header at all.
+    """
+    all_headers = dict(headers or {})
+    if token is None:
+        token = gateway.token
+    if auth and token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    async with http.request(
+        method,
+        gateway.url + path,
+        ssl=False,
+        headers=all_headers,
+        json=body,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    ) as response:
+        return Answer(response.status, response.headers, await response.read())
