@@ -9,6 +9,7 @@ import random
 import re
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -17,6 +18,9 @@ from multidict import CIMultiDictProxy
 
 from enphase_local import endpoints as ep
 from enphase_local.auth.legacy import envoy_password, installer_password
+from enphase_local.auth.manager import TokenManager
+from enphase_local.auth.sources import TokenSource, as_token_source
+from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
@@ -29,6 +33,7 @@ from enphase_local.errors import (
     PayloadError,
     ResponseTooLargeError,
     TokenRejectedError,
+    TokenSerialMismatchError,
 )
 from enphase_local.models import (
     ConsumptionReport,
@@ -90,8 +95,9 @@ class GatewaySession:
         self,
         host: str,
         *,
-        token: str | None = None,
+        token: str | Token | TokenSource | None = None,
         session: aiohttp.ClientSession | None = None,
+        refresh_margin: RefreshMargin | timedelta = DEFAULT_REFRESH_MARGIN,
         fingerprint: str | bytes | None = None,
         allow_http: bool = False,
         connect_timeout: float = 10.0,
@@ -107,8 +113,12 @@ class GatewaySession:
         Args:
             host: ``envoy.local``, an address (``192.168.1.20``, ``[fe80::1]``), or a URL
                 with scheme and port (``https://127.0.0.1:8443``).
-            token: the access token (a JWT) for firmware 7 and newer.
+            token: the access token for firmware 7 and newer: the JWT text, a parsed
+                :class:`~enphase_local.auth.token.Token`, or a token source (a file, the
+                cloud, a callback) that the session asks again before the token expires.
             session: an ``aiohttp.ClientSession`` the caller owns (and closes).
+            refresh_margin: how long before expiry a new token is fetched (the default
+                suits both 12-hour installer and year-long owner tokens).
             fingerprint: SHA-256 fingerprint of the gateway certificate to pin (hex).
             allow_http: allow plain HTTP for firmware that needs a token (explicit opt-in).
             connect_timeout: seconds to wait for a connection.
@@ -120,7 +130,16 @@ class GatewaySession:
             strict: make unknown keys in bodies errors (for tests over real captures).
         """
         self._address: GatewayAddress = parse_address(host)
-        self._token = token.strip() if token else None
+        if isinstance(token, str) and not token.strip():
+            token = None
+        self._tokens = (
+            TokenManager(as_token_source(token), refresh_margin=refresh_margin)
+            if token is not None
+            else None
+        )
+        #: The token the gateway last accepted at check_jwt (the session cookie belongs to it).
+        self._checked: Token | None = None
+        self._candidate: asyncio.Task[Token] | None = None
         self._external_client = session
         self._client: aiohttp.ClientSession | None = session
         self._ssl = ssl_for(normalize_fingerprint(fingerprint) if fingerprint else None)
@@ -143,8 +162,10 @@ class GatewaySession:
 
     def __repr__(self) -> str:
         serial = self._info.serial_number if self._info else None
-        token = "set" if self._token else "none"
-        return f"GatewaySession(url={self._address.base_url!r}, serial={serial!r}, token=<{token}>)"
+        return (
+            f"GatewaySession(url={self._address.base_url!r}, serial={serial!r}, "
+            f"token={self.token!r})"
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -160,6 +181,12 @@ class GatewaySession:
     async def close(self) -> None:
         """Close the HTTP session if this object created it; a caller's session stays open."""
         self._closed = True
+        candidate, self._candidate = self._candidate, None
+        if candidate is not None and not candidate.done():
+            candidate.cancel()
+            await asyncio.gather(candidate, return_exceptions=True)
+        if self._tokens is not None:
+            await self._tokens.close()
         if self._client is not None and self._client is not self._external_client:
             await self._client.close()
         self._client = None
@@ -185,6 +212,11 @@ class GatewaySession:
     def firmware(self) -> str | None:
         """The firmware version (``8.3.5169``), once ``/info`` has been read."""
         return self._info.firmware if self._info else None
+
+    @property
+    def token(self) -> Token | None:
+        """The token in use (its claims; the text itself only via ``Token.secret()``)."""
+        return self._tokens.token if self._tokens else None
 
     @property
     def is_legacy(self) -> bool:
@@ -301,7 +333,12 @@ class GatewaySession:
                     "HTTP: use https:// or opt in with allow_http=True"
                 )
         if self._info is not None and self._info.serial_number != info.serial_number:
-            self._session_id = None
+            raise TokenSerialMismatchError(
+                f"gateway {self.host} now reports serial {info.serial_number}, "
+                f"not {self._info.serial_number}: refusing to send it this gateway's token"
+            )
+        if self._tokens is not None and not legacy:
+            self._tokens.serial = info.serial_number
         self._info = info
         self._legacy = legacy
 
@@ -322,19 +359,20 @@ class GatewaySession:
             return await self._digest_request(path)
         if self._legacy:
             return await self._request_maybe_retried(method, path, payload=payload)
-        if self._token is None:
-            raise AuthenticationError(
-                f"gateway {self.serial} (firmware {self.firmware}) needs an access token"
-            )
-        if self._session_id is None:
-            await self._check_jwt()
-        reply = await self._request_maybe_retried(method, path, payload=payload, auth=True)
+        token = await self._usable_token()
+        reply = await self._request_maybe_retried(method, path, payload=payload, token=token)
         if reply.status != 401:
             return reply
+        # A 401: re-check the token (the session may have idled out); if the gateway now
+        # refuses the token itself, get a new one; then retry once.
         _LOGGER.debug("%s %s: 401, re-checking the token", method, path)
         self._session_id = None
-        await self._check_jwt()
-        reply = await self._request_maybe_retried(method, path, payload=payload, auth=True)
+        self._checked = None
+        try:
+            await self._check_jwt(token)
+        except TokenRejectedError:
+            token = await self._replace(token)
+        reply = await self._request_maybe_retried(method, path, payload=payload, token=token)
         if reply.status == 401:
             raise TokenRejectedError(
                 f"{path}: the gateway accepts the token but refuses this endpoint "
@@ -342,11 +380,76 @@ class GatewaySession:
             )
         return reply
 
-    async def _check_jwt(self) -> None:
-        reply = await self._get_with_retries(ep.CHECK_JWT_PATH, auth=True, with_cookie=False)
+    async def _usable_token(self) -> Token:
+        """The token to send, checked with the gateway; called with the request lock held."""
+        manager = self._tokens
+        if manager is None:
+            raise AuthenticationError(
+                f"gateway {self.serial} (firmware {self.firmware}) needs an access token"
+            )
+        await self._adopt_candidate(manager)
+        token = await manager.current()
+        self._check_serial(token)
+        if token != self._checked:
+            try:
+                await self._check_jwt(token)
+            except TokenRejectedError:
+                token = await self._replace(token)
+        if manager.needs_refresh() and (self._candidate is None or self._candidate.done()):
+            # Fetch the next token in the background; it is checked with the gateway and put
+            # in use by a later request, so the request in hand goes ahead at once.
+            self._candidate = asyncio.create_task(manager.fetch_candidate())
+        return token
+
+    async def _adopt_candidate(self, manager: TokenManager) -> None:
+        task = self._candidate
+        if task is None or not task.done():
+            return
+        self._candidate = None
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            current = manager.token
+            _LOGGER.warning(
+                "gateway %s: token refresh failed, still using %s: %s", self.serial, current, error
+            )
+            return
+        candidate = task.result()
+        if candidate == manager.token:
+            return
+        try:
+            self._check_serial(candidate)
+            await self._check_jwt(candidate)
+        except AuthenticationError as err:
+            _LOGGER.warning("gateway %s: the refreshed token was refused: %s", self.serial, err)
+            await manager.reject(candidate)
+            return
+        manager.commit(candidate)
+        _LOGGER.info("gateway %s: now using %s", self.serial, candidate)
+
+    async def _replace(self, refused: Token) -> Token:
+        assert self._tokens is not None
+        token = await self._tokens.replace(refused, validate=self._check_jwt)
+        self._check_serial(token)
+        if token != self._checked:
+            await self._check_jwt(token)
+        return token
+
+    def _check_serial(self, token: Token) -> None:
+        if self.serial is not None and token.serial != self.serial:
+            raise TokenSerialMismatchError(
+                f"the token is for gateway {token.serial}, but {self.host} is {self.serial}: "
+                "it is not sent"
+            )
+
+    async def _check_jwt(self, token: Token) -> None:
+        """Ask the gateway whether it accepts ``token``; keep the session cookie it hands out."""
+        self._check_serial(token)
+        reply = await self._get_with_retries(ep.CHECK_JWT_PATH, token=token, with_cookie=False)
         if reply.status == 401 or (reply.status == 200 and _VALID_TOKEN_MARK not in reply.body):
             raise TokenRejectedError(
-                f"gateway {self.serial} rejected the access token (expired, revoked, "
+                f"gateway {self.serial} rejected the access token {token} (expired, revoked, "
                 "or issued for another gateway)"
             )
         if reply.status != 200:
@@ -356,6 +459,7 @@ class GatewaySession:
                 endpoint=ep.CHECK_JWT_PATH,
             )
         self._session_id = _session_cookie(reply.headers)
+        self._checked = token
 
     async def _digest_request(self, path: str) -> _Reply:
         serial = self.serial or ""
@@ -383,17 +487,17 @@ class GatewaySession:
         path: str,
         *,
         payload: Mapping[str, Any] | None = None,
-        auth: bool = False,
+        token: Token | None = None,
     ) -> _Reply:
         if method == "GET":
-            return await self._get_with_retries(path, auth=auth)
-        return await self._send(method, path, payload=payload, auth=auth)
+            return await self._get_with_retries(path, token=token)
+        return await self._send(method, path, payload=payload, token=token)
 
     async def _get_with_retries(
         self,
         path: str,
         *,
-        auth: bool = False,
+        token: Token | None = None,
         with_cookie: bool = True,
         middleware: aiohttp.DigestAuthMiddleware | None = None,
     ) -> _Reply:
@@ -401,7 +505,7 @@ class GatewaySession:
         while True:
             try:
                 reply = await self._send(
-                    "GET", path, auth=auth, with_cookie=with_cookie, middleware=middleware
+                    "GET", path, token=token, with_cookie=with_cookie, middleware=middleware
                 )
             except CertificateMismatchError:
                 raise
@@ -422,15 +526,15 @@ class GatewaySession:
         path: str,
         *,
         payload: Mapping[str, Any] | None = None,
-        auth: bool = False,
+        token: Token | None = None,
         with_cookie: bool = True,
         middleware: aiohttp.DigestAuthMiddleware | None = None,
     ) -> _Reply:
         client = self._http()
         url = self._address.base_url + path
         headers = {"Accept": "application/json, text/xml;q=0.9, */*;q=0.5"}
-        if auth and self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.secret()}"
             if with_cookie and self._session_id is not None:
                 headers["Cookie"] = f"{_SESSION_COOKIE}={self._session_id}"
         started = time.monotonic()
