@@ -114,8 +114,6 @@ class SimulatedDevice:
         self.base_headers: tuple[tuple[str, str], ...] = OPENRESTY_HEADERS if profile.https else ()
         self._clock = clock
         self.plant = Plant(profile, serial, start=math.floor(clock.now()), tz=tz)
-        #: Paths switched off as if a firmware update had removed them.
-        self.disabled_paths: set[str] = set()
         self._flows_cache: Flows | None = None
         self._stream_until: float | None = None
         self._live = self._flows()
@@ -171,7 +169,7 @@ class SimulatedDevice:
         """Answer an authorised request from the plant's present state."""
         del query  # no endpoint of the brief takes parameters
         route = self._routes.get((method, path))
-        if route is None or path in self.disabled_paths:
+        if route is None:
             return self.not_found(path)
         return route(body)
 

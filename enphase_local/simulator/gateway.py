@@ -30,6 +30,7 @@ from enphase_local.simulator.clock import SimClock
 from enphase_local.simulator.device import CHECK_JWT, Device, Reply, SimulatedDevice
 from enphase_local.simulator.faults import Faults
 from enphase_local.simulator.physics import Plant
+from enphase_local.simulator.profiles import Profile
 from enphase_local.simulator.server import Listener
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class SimulatedGateway:
         self.stats = GatewayStats()
         #: Paths that refuse owner tokens (installer tokens only).
         self.installer_only: set[str] = set(installer_only)
+        #: Paths answered with the firmware's 404, as after an update that removed them.
+        self.removed_paths: set[str] = set()
         #: Token and session checks.
         self.auth = TokenAuth(serial=device.serial, issuer=issuer, now=clock.now)
         self._digest = DigestAuthenticator(
@@ -164,6 +167,11 @@ class SimulatedGateway:
     def plant(self) -> Plant | None:
         """The simulated plant (None in replay mode)."""
         return self.device.plant if isinstance(self.device, SimulatedDevice) else None
+
+    @property
+    def profile(self) -> Profile | None:
+        """The simulated profile (None in replay mode)."""
+        return self.device.profile if isinstance(self.device, SimulatedDevice) else None
 
     @property
     def online(self) -> bool:
@@ -283,16 +291,22 @@ class SimulatedGateway:
         return self._response(reply)
 
     def _dispatch(self, request: web.Request, body: bytes) -> Reply:
+        answer = self._gate(request)
+        if answer is not None:
+            return answer
+        if request.path in self.removed_paths:
+            return self.device.not_found(request.path)
+        return self.device.handle(request.method, request.path, request.query_string, body)
+
+    def _gate(self, request: web.Request) -> Reply | None:
+        """None when the request may reach the device, else the refusal (or check_jwt page)."""
         device, path, method = self.device, request.path, request.method
         if device.web_tokens and path == CHECK_JWT and method in ("GET", "POST"):
             return self._check_jwt(request)
         if not device.web_tokens:
-            refusal = self._check_digest(request)
-            if refusal is not None:
-                return refusal
-            return device.handle(method, path, request.query_string, body)
+            return self._check_digest(request)
         if device.is_open(path):
-            return device.handle(method, path, request.query_string, body)
+            return None
         claims = self._authorize(request)
         if claims is None or (path in self.installer_only and claims.role is not Role.INSTALLER):
             if claims is not None:
@@ -302,7 +316,7 @@ class SimulatedGateway:
                 body=bodies.unauthorized_page(device.login_redirect),
                 content_type="text/html",
             )
-        return device.handle(method, path, request.query_string, body)
+        return None
 
     def _bearer(self, request: web.Request) -> str | None:
         scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import aiohttp
 import pytest
@@ -174,7 +175,7 @@ async def test_revoking_every_token_keeps_new_ones_working(
     assert (await fetch(http, gateway, DATA, token=fresh)).status == 200
 
 
-def _claims(token: str) -> dict[str, object]:
+def _claims(token: str) -> dict[str, Any]:
     value = json.loads(b64url_decode(token.split(".")[1]))
     assert isinstance(value, dict)
     return value

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import pytest
 from lxml import etree
 
+from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.harness import Simulation
+from enphase_local.simulator.profiles import Profile
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 
 from .conftest import NOON, fetch
@@ -99,7 +102,7 @@ LIVE_METER_KEYS = dict.fromkeys(
 )
 
 
-def assert_keys(item: dict[str, Any], spec: dict[str, type]) -> None:
+def assert_keys(item: dict[str, Any], spec: Mapping[str, type]) -> None:
     """``item`` has exactly the keys of ``spec`` (in order), each of its type."""
     assert list(item) == list(spec)
     for key, kind in spec.items():
@@ -108,11 +111,13 @@ def assert_keys(item: dict[str, Any], spec: dict[str, type]) -> None:
         assert not isinstance(value, bool), (key, value)
 
 
-def by_profile(simulation: Simulation, name: str) -> Any:
-    for gateway in simulation.gateways:
-        if gateway.plant is not None and gateway.plant.profile.name == name:
-            return gateway
-    raise AssertionError(name)
+def profile_of(gateway: SimulatedGateway) -> Profile:
+    assert gateway.profile is not None
+    return gateway.profile
+
+
+def by_profile(simulation: Simulation, name: str) -> SimulatedGateway:
+    return next(g for g in simulation.gateways if profile_of(g).name == name)
 
 
 async def test_info_is_open_xml_per_firmware(
@@ -121,7 +126,7 @@ async def test_info_is_open_xml_per_firmware(
     for gateway in enphase_simulation.gateways:
         answer = await fetch(http, gateway, "/info", auth=False)
         assert answer.status == 200
-        profile = gateway.plant.profile
+        profile = profile_of(gateway)
         assert answer.headers.get("Content-Type") == profile.info_content_type
         root = etree.fromstring(answer.body)
         assert root.tag == "envoy_info"
@@ -157,7 +162,7 @@ async def test_meters_and_readings(
     enphase_simulation: Simulation, http: aiohttp.ClientSession
 ) -> None:
     for gateway in enphase_simulation.gateways:
-        profile = gateway.plant.profile
+        profile = profile_of(gateway)
         auth = not profile.legacy
         meters = (await fetch(http, gateway, "/ivp/meters", auth=auth)).json()
         readings = (await fetch(http, gateway, "/ivp/meters/readings", auth=auth)).json()
@@ -187,7 +192,7 @@ async def test_production_energy_and_inverters(
     enphase_simulation: Simulation, http: aiohttp.ClientSession
 ) -> None:
     for gateway in enphase_simulation.gateways:
-        profile = gateway.plant.profile
+        profile = profile_of(gateway)
         auth = not profile.legacy
         production = (await fetch(http, gateway, "/api/v1/production", auth=auth)).json()
         assert_keys(production, ENERGY_KEYS)
@@ -223,7 +228,7 @@ async def test_consumption_reports_and_grid_readings(
     enphase_simulation: Simulation, http: aiohttp.ClientSession
 ) -> None:
     for gateway in enphase_simulation.gateways:
-        profile = gateway.plant.profile
+        profile = profile_of(gateway)
         if profile.legacy:
             continue
         reports = (await fetch(http, gateway, "/ivp/meters/reports/consumption")).json()
@@ -257,7 +262,7 @@ async def test_live_data_shape_and_stream_switch(
     enphase_simulation: Simulation, http: aiohttp.ClientSession
 ) -> None:
     for gateway in enphase_simulation.gateways:
-        profile = gateway.plant.profile
+        profile = profile_of(gateway)
         if profile.legacy:
             answer = await fetch(http, gateway, "/ivp/livedata/status", auth=False)
             assert answer.status == 404
@@ -288,7 +293,7 @@ async def test_device_list(enphase_simulation: Simulation, http: aiohttp.ClientS
     battery = by_profile(enphase_simulation, "battery")
     devices = (await fetch(http, battery, "/ivp/ensemble/device_list")).json()
     assert list(devices) == ["usb", "devices"]
-    assert len(devices["devices"]) == battery.plant.profile.battery_count
+    assert len(devices["devices"]) == profile_of(battery).battery_count
     for device in devices["devices"]:
         assert device["device_type"] == 13
         assert device["com_interface_str"] == "CAN"
@@ -316,7 +321,7 @@ async def test_not_found_forms(enphase_simulation: Simulation, http: aiohttp.Cli
     assert (old.status, old.json()) == (404, {"error": "404 - Not Found"})
     assert old.headers["Content-Type"] == "application/json; charset=ISO-8859-4"
     gateway = enphase_simulation.gateways[0]
-    gateway.device.disabled_paths.add("/ivp/meters")
+    gateway.removed_paths.add("/ivp/meters")
     gone = await fetch(http, gateway, "/ivp/meters")
     assert gone.status == 404
 
