@@ -1,1 +1,147 @@
-"""Async, typed client for Enphase IQ Gateways over their local API."""
+"""Async, typed client for Enphase IQ Gateways (Envoys) over their local API.
+
+Start with :class:`GatewaySession`::
+
+    async with GatewaySession("envoy.local", token="eyJ...") as gateway:
+        readings = await gateway.meter_readings()
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from enphase_local.auth.cache import TokenCache
+from enphase_local.auth.cloud import EnphaseCloud
+from enphase_local.auth.manager import TokenManager
+from enphase_local.auth.sources import (
+    CachedTokenSource,
+    CallbackTokenSource,
+    CloudTokenSource,
+    StaticTokenSource,
+    TokenFileSource,
+    TokenSource,
+)
+from enphase_local.auth.token import RefreshMargin, Token, TokenRole
+from enphase_local.endpoints import ENDPOINTS, Cadence, Endpoint
+from enphase_local.errors import (
+    AuthenticationError,
+    CertificateMismatchError,
+    CloudError,
+    CloudLoginError,
+    CloudSerialError,
+    CloudUnavailableError,
+    EnphaseError,
+    GatewayConnectionError,
+    GatewayTimeoutError,
+    HttpStatusError,
+    InvalidTokenError,
+    MfaRequiredError,
+    NotSupportedError,
+    PayloadError,
+    ResponseTooLargeError,
+    TokenExpiredError,
+    TokenRejectedError,
+    TokenSerialMismatchError,
+)
+from enphase_local.models import (
+    BuildInfo,
+    ConsumptionReport,
+    DeviceList,
+    DeviceType,
+    Energy,
+    GridChannel,
+    GridReading,
+    Info,
+    Inverter,
+    LiveConnection,
+    LiveData,
+    LiveMeters,
+    LivePower,
+    LiveStreamState,
+    LiveTasks,
+    MeasurementType,
+    Meter,
+    MeterChannelReading,
+    MeteringStatus,
+    MeterReading,
+    MeterState,
+    Package,
+    PhaseMode,
+    Production,
+    ProvisionedDevice,
+    ReportType,
+    ReportValues,
+    UsbStatus,
+)
+from enphase_local.session import GatewaySession
+
+try:
+    __version__ = version("enphase-local")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ENDPOINTS",
+    "AuthenticationError",
+    "BuildInfo",
+    "Cadence",
+    "CachedTokenSource",
+    "CallbackTokenSource",
+    "CertificateMismatchError",
+    "CloudError",
+    "CloudLoginError",
+    "CloudSerialError",
+    "CloudTokenSource",
+    "CloudUnavailableError",
+    "ConsumptionReport",
+    "DeviceList",
+    "DeviceType",
+    "Endpoint",
+    "Energy",
+    "EnphaseCloud",
+    "EnphaseError",
+    "GatewayConnectionError",
+    "GatewaySession",
+    "GatewayTimeoutError",
+    "GridChannel",
+    "GridReading",
+    "HttpStatusError",
+    "Info",
+    "InvalidTokenError",
+    "Inverter",
+    "LiveConnection",
+    "LiveData",
+    "LiveMeters",
+    "LivePower",
+    "LiveStreamState",
+    "LiveTasks",
+    "MeasurementType",
+    "Meter",
+    "MeterChannelReading",
+    "MeterReading",
+    "MeterState",
+    "MeteringStatus",
+    "MfaRequiredError",
+    "NotSupportedError",
+    "Package",
+    "PayloadError",
+    "PhaseMode",
+    "Production",
+    "ProvisionedDevice",
+    "RefreshMargin",
+    "ReportType",
+    "ReportValues",
+    "ResponseTooLargeError",
+    "StaticTokenSource",
+    "Token",
+    "TokenCache",
+    "TokenExpiredError",
+    "TokenFileSource",
+    "TokenManager",
+    "TokenRejectedError",
+    "TokenRole",
+    "TokenSerialMismatchError",
+    "TokenSource",
+    "UsbStatus",
+    "__version__",
+]
