@@ -217,6 +217,10 @@ def _milli(value: Any, _: object) -> float:
     return _float(value, None) / 1000.0
 
 
+def _optional_milli(value: Any, _: object) -> float | None:
+    return None if value is None else _float(value, None) / 1000.0
+
+
 def _int(value: Any, _: object) -> int:
     if value.__class__ is int:
         return value
@@ -294,7 +298,10 @@ def _counters(value: Any, _: object) -> dict[str, int]:
 
 # Field hooks that differ from the hook of the field's type (unit conversions, odd encodings).
 _FIELD_HOOKS: dict[type, dict[str, Hook]] = {
-    LivePower: dict.fromkeys(_LIVE_POWER, _milli),
+    LivePower: {
+        field.name: _milli if field.default is attrs.NOTHING else _optional_milli
+        for field in attrs.fields(LivePower)
+    },
     LiveMeters: {"is_split_phase": _flag},
     UsbStatus: {"auto_scan": _text_bool},
     LiveData: {"counters": _counters},
@@ -329,6 +336,7 @@ def _flatten(*outer: str) -> Prepare:
 
 
 def _live_power_spelling(obj: dict[str, Any]) -> dict[str, Any]:
+    """Read the brief's ``_kw``/``_kva`` keys as ``_mw``/``_mva`` (error paths name the latter)."""
     if "agg_p_mw" in obj:
         return obj
     return {_LIVE_POWER_BRIEF_SPELLING.get(key, key): value for key, value in obj.items()}

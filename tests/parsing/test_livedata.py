@@ -86,6 +86,18 @@ def test_older_firmware_sends_only_aggregates() -> None:
     assert parsed.generator is None
 
 
+def test_null_phase_values_are_none() -> None:
+    body = mutable(LIVE_DATA)
+    body["meters"]["grid"]["agg_p_ph_c_mw"] = None
+    grid = parse_live_data(json_body(body), strict=True).meters.grid
+    assert grid is not None
+    assert grid.active_power_c_w is None
+    body["meters"]["grid"]["agg_p_mw"] = None
+    with pytest.raises(PayloadError) as caught:
+        parse_live_data(json_body(body))
+    assert caught.value.path == "$.meters.grid.agg_p_mw"
+
+
 def test_stream_disabled_and_unknown() -> None:
     body = mutable(LIVE_DATA)
     body["connection"]["sc_stream"] = "disabled"
