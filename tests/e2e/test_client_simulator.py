@@ -69,7 +69,8 @@ async def test_every_endpoint_of_metered_profiles(enphase_simulation: Simulation
         assert energy.production_inverters is not None
         assert live.connection.stream_state == LiveStreamState.ENABLED
         assert reports
-        assert grid and grid[0].channels
+        assert grid
+        assert grid[0].channels
         phases = 3 if gateway.profile is not None and gateway.profile.name == "three-phase" else 2
         assert len([c for c in grid[0].channels if c.voltage_v > 0]) == phases
         for reading in readings:
@@ -105,7 +106,8 @@ async def test_legacy_profile_over_http_with_digest(enphase_gateway: SimulatedGa
         inverters = await client.inverters()
         inverters_again = await client.inverters()
         production = await client.production()
-    assert inverters and inverters_again
+    assert inverters
+    assert inverters_again
     assert production.energy_lifetime_wh > 0
     assert enphase_gateway.stats.by_path["/auth/check_jwt"] == 0
 
