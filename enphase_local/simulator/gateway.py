@@ -142,6 +142,8 @@ class SimulatedGateway:
         self.token: str | None = None
         self._restart: asyncio.Task[None] | None = None
         self._online = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def __repr__(self) -> str:
         return f"SimulatedGateway(serial={self.serial}, url={self.url}, online={self.online})"
@@ -224,6 +226,10 @@ class SimulatedGateway:
         """Wait until the gateway listens again (returns at once when it does)."""
         await self._online.wait()
 
+    async def wait_idle(self) -> None:
+        """Wait until no request is in flight (a hung one ends when its client gives up)."""
+        await self._idle.wait()
+
     # --- control --------------------------------------------------------------------------
 
     def revoke_token(self, token_id: str) -> None:
@@ -251,6 +257,7 @@ class SimulatedGateway:
         stats.requests += 1
         stats.by_path[request.path] += 1
         stats.in_flight += 1
+        self._idle.clear()
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         started, sim_time, status = time.monotonic(), self._clock.now(), 0
         try:
@@ -259,6 +266,8 @@ class SimulatedGateway:
             return response
         finally:
             stats.in_flight -= 1
+            if not stats.in_flight:
+                self._idle.set()
             stats.by_status[status] += 1
             stats.log.append(
                 RequestRecord(
