@@ -54,6 +54,22 @@ PAGE_NOT_FOUND_HTML = b"""    <!DOCTYPE html PUBLIC "-//IETF//DTD HTML 2.0//EN">
 """
 
 
+#: The local web UI's page, which the front end may serve instead of an API answer.
+WEB_UI_HTML = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Envoy</title>
+<link rel="stylesheet" href="/css/app.css">
+</head>
+<body>
+<div id="app">Loading...</div>
+<script src="/js/app.js"></script>
+</body>
+</html>
+"""
+
+
 def openresty_page(status: int, reason: str) -> bytes:
     """The front server's own error page, e.g. for 404 or ``504 Gateway Time-out``."""
     return (

@@ -15,7 +15,7 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``POST .../faults/error`` | ``{"count", "status", "path"}`` | 504 burst |
 | ``POST .../faults/hang`` | ``{"count", "path"}`` | never answer |
 | ``POST .../faults/truncate`` | ``{"count", "path", "close_connection"}`` | cut bodies |
-| ``POST .../faults/html`` | ``{"count", "path"}`` | HTML instead of JSON |
+| ``POST .../faults/html`` | ``{"count", "path", "not_found"}`` | HTML instead of JSON |
 | ``POST .../faults/nightly`` | ``{"enabled", "start", "duration_s", "hang_s"}`` | 23:00 window |
 | ``DELETE .../faults`` | | clear every fault |
 | ``POST .../reboot`` | ``{"downtime_s"}`` | reboot |
@@ -151,7 +151,9 @@ class ControlApi:
         )
 
     async def _html(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
-        gateway.faults.serve_html(_count(body), path=body.get("path"))
+        gateway.faults.serve_html(
+            _count(body), path=body.get("path"), not_found=bool(body.get("not_found", False))
+        )
 
     async def _nightly(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         if not body.get("enabled", True):

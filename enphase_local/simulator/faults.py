@@ -27,7 +27,7 @@ class FaultKind(enum.StrEnum):
     HANG = "hang"
     #: Send part of the body, then drop the connection (or end a short body cleanly).
     TRUNCATE = "truncate"
-    #: Answer a JSON endpoint with the old firmware's HTML "Page Not Found" (status 200).
+    #: Answer with an HTML page, status 200, where JSON was expected.
     HTML = "html"
 
 
@@ -37,6 +37,7 @@ class _Burst:
     path: str | None
     status: int = 504
     close_connection: bool = True
+    not_found: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -70,8 +71,8 @@ class FaultPlan:
     error_status: int | None = None
     #: Cut the body; drop the connection (True) or end the body early (False); None: no cut.
     truncate: bool | None = None
-    #: Replace a JSON answer with HTML.
-    html: bool = False
+    #: Replace the answer with HTML: the web UI page, or (``"not-found"``) old firmware's 404.
+    html: str | None = None
 
 
 class Faults:
@@ -114,9 +115,16 @@ class Faults:
             _check(count), path, close_connection=close_connection
         )
 
-    def serve_html(self, count: int | None = 1, *, path: str | None = None) -> None:
-        """Answer the next ``count`` JSON requests with an HTML page, status 200."""
-        self._bursts[FaultKind.HTML] = _Burst(_check(count), path)
+    def serve_html(
+        self, count: int | None = 1, *, path: str | None = None, not_found: bool = False
+    ) -> None:
+        """Answer the next ``count`` successful requests with an HTML page, status 200.
+
+        By default the page is the web UI's (``text/html``), as when the front end falls back
+        to it; with ``not_found`` it is old firmware's "Page Not Found" page under an
+        ``application/json`` Content-Type, its soft 404.
+        """
+        self._bursts[FaultKind.HTML] = _Burst(_check(count), path, not_found=not_found)
 
     def set_nightly(self, window: NightlyWindow | None) -> None:
         """Switch the nightly unresponsive window on (with its timing) or off (None)."""
@@ -154,7 +162,9 @@ class Faults:
         if error is not None:
             plan.error_status = error.status
             return plan
-        plan.html = self._take(FaultKind.HTML, path) is not None
+        html = self._take(FaultKind.HTML, path)
+        if html is not None:
+            plan.html = "not-found" if html.not_found else "page"
         cut = self._take(FaultKind.TRUNCATE, path)
         if cut is not None:
             plan.truncate = cut.close_connection

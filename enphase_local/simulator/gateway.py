@@ -293,8 +293,12 @@ class SimulatedGateway:
         if plan.error_status is not None:
             return self._response(_error_reply(HTTPStatus(plan.error_status)))
         reply = self._dispatch(request, await request.read())
-        if plan.html and reply.status == 200:
-            reply = Reply(body=bodies.PAGE_NOT_FOUND_HTML, content_type="application/json")
+        if plan.html is not None and reply.status == 200:
+            reply = (
+                Reply(body=bodies.PAGE_NOT_FOUND_HTML, content_type="application/json")
+                if plan.html == "not-found"
+                else Reply(body=bodies.WEB_UI_HTML, content_type="text/html")
+            )
         if plan.truncate is not None and reply.body:
             return await self._truncated(request, reply, drop_connection=plan.truncate)
         return self._response(reply)

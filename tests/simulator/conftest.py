@@ -1,4 +1,8 @@
-"""Fixtures and helpers for the simulator's own tests: plain aiohttp over real HTTPS."""
+"""Fixtures and helpers for the simulator's own tests: plain aiohttp over real HTTPS.
+
+The simulator's fixtures (``enphase_simulation`` ...) come from its pytest plugin, which the
+root ``conftest.py`` enables.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +17,6 @@ import pytest_asyncio
 from multidict import CIMultiDictProxy
 
 from enphase_local.simulator.gateway import SimulatedGateway
-
-# The plugin's fixtures and marker, used here as a user's conftest would (the root conftest
-# is not ours to edit, so the names are imported rather than listed in pytest_plugins).
-from enphase_local.simulator.pytest_plugin import (  # noqa: F401 - fixtures and hook, used by name
-    enphase_gateway,
-    enphase_simulation,
-    enphase_simulation_factory,
-    pytest_configure,
-)
 
 #: Midsummer midnight, UTC: a whole simulated day of sun ahead.
 MIDSUMMER = dt.datetime(2025, 6, 21, tzinfo=dt.UTC)

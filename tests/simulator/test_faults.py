@@ -105,6 +105,12 @@ async def test_html_where_json_was_expected(
     enphase_gateway.faults.serve_html(1, path=DATA)
     answer = await fetch(http, enphase_gateway, DATA)
     assert answer.status == 200
+    assert answer.headers["Content-Type"] == "text/html"
+    assert answer.body.startswith(b"<!DOCTYPE html>")
+    assert b"Not Found" not in answer.body
+    enphase_gateway.faults.serve_html(1, path=DATA, not_found=True)
+    answer = await fetch(http, enphase_gateway, DATA)
+    assert answer.status == 200
     assert answer.headers["Content-Type"] == "application/json"  # as old firmware did
     assert b"<h2>Page Not Found</h2>" in answer.body
     assert (await fetch(http, enphase_gateway, DATA)).json()[0]["eid"] == 704643328
