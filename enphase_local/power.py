@@ -1,0 +1,254 @@
+"""One power picture per gateway, derived from the latest models the poller delivered.
+
+Sign conventions of :class:`PowerSample` (the same as the gateway's own):
+
+- ``production_w``: photovoltaic production, positive while producing.
+- ``consumption_w``: the house load, positive.
+- ``net_w``: load minus production; negative while the site produces more than it uses.
+- ``storage_w``: battery power at its connection, positive while discharging into the house,
+  negative while charging.
+- ``grid_w``: power at the grid connection, positive while importing, negative while
+  exporting. It equals ``consumption - production - storage``, so without a battery (or while it
+  rests) ``grid_w == net_w``.
+
+Where the numbers come from, best first:
+
+1. The meters (CTs): ``/ivp/meters/readings`` joined to ``/ivp/meters`` by ``eid`` (never by
+   list position; 8.3 firmware reorders them), enabled meters only. A ``production`` CT gives
+   production. A ``net-consumption`` CT sits at the grid connection and measures the grid
+   exchange, so ``consumption = production + grid + storage``. A ``total-consumption`` CT
+   measures the load itself, so ``grid = consumption - production - storage``. A ``storage`` CT
+   gives the battery power.
+2. ``/ivp/livedata/status`` while its stream is on: ``pv``, ``load``, ``grid`` and ``storage``
+   directly, plus the battery state of charge (the only source of it).
+3. ``/api/v1/production`` (the microinverters' total, 5-minute data): production only.
+
+``/ivp/meters/gridReading`` fills ``grid_w`` when nothing better knows it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from enphase_local.events import DataEvent, Event
+from enphase_local.models import (
+    GridReading,
+    LiveData,
+    LivePower,
+    MeasurementType,
+    Meter,
+    MeterReading,
+    MeterState,
+    Production,
+)
+
+
+@attrs.frozen(kw_only=True)
+class PowerSample:
+    """Power flows of one gateway at one moment (see the module for signs and sources)."""
+
+    #: Gateway serial number (the configured host before the serial is known).
+    gateway: str
+    #: When the data the sample was computed from arrived, UTC.
+    at: datetime
+    #: Photovoltaic production in watts (W); None when unknown.
+    production_w: float | None = None
+    #: House load in watts (W); None when unknown (no consumption CT, no live data).
+    consumption_w: float | None = None
+    #: Load minus production in watts (W); negative while producing more than is used.
+    net_w: float | None = None
+    #: Battery power in watts (W); negative while charging, positive while discharging.
+    storage_w: float | None = None
+    #: Battery state of charge in percent (%); None without a battery or live data.
+    battery_soc_pct: float | None = None
+    #: Power at the grid connection in watts (W); negative while exporting.
+    grid_w: float | None = None
+    #: Which source production came from: ``meters``, ``live_data`` or ``production``.
+    source: str
+
+
+@attrs.frozen(kw_only=True)
+class MeterPower:
+    """The enabled meters' active power by what they measure, joined by ``eid``."""
+
+    #: Production CT, W.
+    production_w: float | None = None
+    #: Net-consumption CT (grid exchange), W.
+    net_consumption_w: float | None = None
+    #: Total-consumption CT (load), W.
+    total_consumption_w: float | None = None
+    #: Storage CT, W (negative while charging).
+    storage_w: float | None = None
+
+
+_METER_FIELDS = {
+    MeasurementType.PRODUCTION: "production_w",
+    MeasurementType.NET_CONSUMPTION: "net_consumption_w",
+    MeasurementType.TOTAL_CONSUMPTION: "total_consumption_w",
+    MeasurementType.STORAGE: "storage_w",
+}
+
+
+def meter_power(meters: tuple[Meter, ...], readings: tuple[MeterReading, ...]) -> MeterPower:
+    """Join readings to the enabled meters by ``eid`` and pick each measurement type's power."""
+    by_eid = {reading.eid: reading for reading in readings}
+    values: dict[str, float] = {}
+    for meter in meters:
+        name = _METER_FIELDS.get(meter.measurement_type)
+        reading = by_eid.get(meter.eid)
+        if name is None or reading is None or meter.state is not MeterState.ENABLED:
+            continue
+        values.setdefault(name, reading.active_power_w)
+    return MeterPower(**values)
+
+
+def grid_power(readings: tuple[GridReading, ...]) -> float | None:
+    """Sum of the per-phase active power at the grid connection, W; None without channels."""
+    channels = [channel for reading in readings for channel in reading.channels]
+    if not channels:
+        return None
+    return sum(channel.active_power_w for channel in channels)
+
+
+def _live(power: LivePower | None) -> float | None:
+    return None if power is None else power.active_power_w
+
+
+def _soc(live: LiveData | None) -> float | None:
+    if live is None:
+        return None
+    meters = live.meters
+    for soc in (meters.soc_pct, meters.encharge_soc_pct, meters.acb_soc_pct):
+        if soc is not None:
+            return soc
+    return None
+
+
+def derive_power(
+    gateway: str,
+    at: datetime,
+    *,
+    meters: tuple[Meter, ...] = (),
+    readings: tuple[MeterReading, ...] = (),
+    live: LiveData | None = None,
+    production: Production | None = None,
+    grid: tuple[GridReading, ...] = (),
+) -> PowerSample | None:
+    """Compute a sample from whatever is known; None when nothing gives production."""
+    live = live if live is not None and live.stream_enabled else None
+    ct = meter_power(meters, readings)
+    storage = ct.storage_w
+    if storage is None and live is not None:
+        storage = _live(live.meters.storage)
+    # Without a storage CT or live storage value the site is taken to have no battery.
+    battery_w = storage or 0.0
+
+    if ct.production_w is not None:
+        source, produced = "meters", ct.production_w
+    elif live is not None and live.meters.pv is not None:
+        source, produced = "live_data", live.meters.pv.active_power_w
+    elif production is not None:
+        source, produced = "production", production.power_w
+    else:
+        return None
+
+    consumed: float | None = None
+    grid_w: float | None = None
+    if ct.net_consumption_w is not None:
+        grid_w = ct.net_consumption_w
+        consumed = produced + grid_w + battery_w
+    elif ct.total_consumption_w is not None:
+        consumed = ct.total_consumption_w
+        grid_w = consumed - produced - battery_w
+    elif live is not None:
+        consumed = _live(live.meters.load)
+    if grid_w is None:
+        grid_w = grid_power(grid)
+    if grid_w is None and live is not None:
+        grid_w = _live(live.meters.grid)
+    return PowerSample(
+        gateway=gateway,
+        at=at,
+        production_w=produced,
+        consumption_w=consumed,
+        net_w=None if consumed is None else consumed - produced,
+        storage_w=storage,
+        battery_soc_pct=_soc(live),
+        grid_w=grid_w,
+        source=source,
+    )
+
+
+def gateway_key(event: Event) -> str:
+    """How sinks name a gateway: its serial, or its configured host before that is known."""
+    return event.serial if event.serial is not None else event.host
+
+
+@attrs.define
+class _Latest:
+    meters: tuple[Meter, ...] = ()
+    readings: tuple[MeterReading, ...] = ()
+    live: LiveData | None = None
+    production: Production | None = None
+    grid: tuple[GridReading, ...] = ()
+
+    def primary(self) -> str:
+        """The endpoint whose arrival makes a new sample: the best source available."""
+        if meter_power(self.meters, self.readings).production_w is not None:
+            return "meter_readings"
+        if self.live is not None and self.live.stream_enabled and self.live.meters.pv is not None:
+            return "live_data"
+        return "production"
+
+
+#: Endpoints that feed the power picture, by event endpoint name.
+_FEEDS = frozenset({"meters", "meter_readings", "live_data", "production", "grid_readings"})
+
+
+class PowerTracker:
+    """Keeps the latest power-related models of each gateway and derives samples from them.
+
+    :meth:`update` returns a sample when an event of the gateway's best available source
+    arrives (meter readings when production CTs are in use, else live data, else
+    ``/api/v1/production``), so a gateway yields one sample per poll of that source rather
+    than one per endpoint. Not thread-safe: use one tracker per consumer.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[str, _Latest] = {}
+
+    def update(self, event: Event) -> PowerSample | None:
+        """Take in an event; return a new sample when it brings the gateway's primary data."""
+        if not isinstance(event, DataEvent) or event.endpoint not in _FEEDS:
+            return None
+        key = gateway_key(event)
+        latest = self._latest.setdefault(key, _Latest())
+        model = event.model
+        if event.endpoint == "meters":
+            latest.meters = model
+            return None
+        if event.endpoint == "meter_readings":
+            latest.readings = model
+        elif event.endpoint == "live_data":
+            latest.live = model
+        elif event.endpoint == "production":
+            latest.production = model
+        else:
+            latest.grid = model
+        if event.endpoint != latest.primary():
+            return None
+        return derive_power(
+            key,
+            event.fetched_at,
+            meters=latest.meters,
+            readings=latest.readings,
+            live=latest.live,
+            production=latest.production,
+            grid=latest.grid,
+        )
+
+    def forget(self, gateway: str) -> None:
+        """Drop what is known about a gateway (e.g. after its firmware changed)."""
+        self._latest.pop(gateway, None)

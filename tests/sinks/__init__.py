@@ -1,0 +1,1 @@
+"""Tests of power derivation, the sinks and the report command."""
