@@ -392,25 +392,18 @@ def _counters(today: float, week: float, lifetime: float, now_w: float) -> dict[
     }
 
 
+_ZERO = _counters(0, 0, 0, 0)
+
+
 def _pcu(plant: Plant, now: int) -> dict[str, JsonValue]:
     watts = sum(w for _, _, w, _ in inverter_reports(plant, now))
-    return _counters(
-        plant.today().inverters_wh,
-        plant.last_seven_days().inverters_wh,
-        plant.totals().inverters_wh,
-        watts,
-    )
+    return _counters(*plant.served("inverters"), watts)
 
 
 def _eim_production(plant: Plant, flows: Flows) -> dict[str, JsonValue]:
     if MeterType.PRODUCTION not in plant.profile.meters:
-        return _counters(0, 0, 0, 0)
-    return _counters(
-        plant.today().production_wh,
-        plant.last_seven_days().production_wh,
-        plant.totals().production_wh,
-        flows.pv_w,
-    )
+        return _ZERO
+    return _counters(*plant.served("production"), flows.pv_w)
 
 
 def production(plant: Plant, flows: Flows, now: int) -> bytes:
@@ -424,20 +417,16 @@ def production(plant: Plant, flows: Flows, now: int) -> bytes:
 
 def energy(plant: Plant, flows: Flows, now: int) -> bytes:
     """``/ivp/pdm/energy``: inverter (pcu), revenue meter (rgm) and CT (eim) counters."""
-    if MeterType.NET_CONSUMPTION in plant.profile.meters:
-        consumption = _counters(
-            plant.today().consumption_wh,
-            plant.last_seven_days().consumption_wh,
-            plant.totals().consumption_wh,
-            flows.load_w,
-        )
-    else:
-        consumption = _counters(0, 0, 0, 0)
+    consumption = (
+        _counters(*plant.served("consumption"), flows.load_w)
+        if MeterType.NET_CONSUMPTION in plant.profile.meters
+        else _ZERO
+    )
     return dumps(
         {
             "production": {
                 "pcu": _pcu(plant, now),
-                "rgm": _counters(0, 0, 0, 0),
+                "rgm": _ZERO,
                 "eim": _eim_production(plant, flows),
             },
             "consumption": {"eim": consumption},

@@ -105,7 +105,10 @@ class SimulatedGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         installer_only: frozenset[str] = frozenset(),
+        http_redirect: str | None = None,
     ) -> None:
+        if http_redirect not in (None, "https", "localhost"):
+            raise ValueError("http_redirect must be None, 'https' or 'localhost'")
         self.device = device
         #: The gateway serial.
         self.serial = device.serial
@@ -140,6 +143,13 @@ class SimulatedGateway:
         )
         #: An owner token for this gateway, minted when a :class:`Simulation` starts.
         self.token: str | None = None
+        # Port 80 of 7.x answers 301 to HTTPS (some releases to https://localhost).
+        self._redirect_to = http_redirect
+        self._redirect = (
+            Listener(self._make_redirect_app, host=host)
+            if http_redirect is not None and device.https
+            else None
+        )
         self._restart: asyncio.Task[None] | None = None
         self._online = asyncio.Event()
         self._idle = asyncio.Event()
@@ -159,6 +169,11 @@ class SimulatedGateway:
     def port(self) -> int:
         """TCP port (fixed after the first start)."""
         return self._listener.port
+
+    @property
+    def redirect_url(self) -> str | None:
+        """The plain-HTTP port that answers 301 to HTTPS (None unless asked for)."""
+        return self._redirect.url if self._redirect is not None else None
 
     @property
     def fingerprint(self) -> str | None:
@@ -183,9 +198,19 @@ class SimulatedGateway:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the port."""
-        await self._listener.start()
+        """Open the port (and the redirecting HTTP port, if any)."""
+        await self._open()
         self._online.set()
+
+    async def _open(self) -> None:
+        await self._listener.start()
+        if self._redirect is not None:
+            await self._redirect.start()
+
+    async def _close(self) -> None:
+        await self._listener.stop()
+        if self._redirect is not None:
+            await self._redirect.stop()
 
     async def stop(self) -> None:
         """Close the port and every connection; cancel a pending restart."""
@@ -194,7 +219,7 @@ class SimulatedGateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._restart
             self._restart = None
-        await self._listener.stop()
+        await self._close()
         self._online.clear()
 
     async def reboot(self, downtime_s: float = 5.0) -> None:
@@ -206,7 +231,7 @@ class SimulatedGateway:
         if self._restart is not None:
             self._restart.cancel()
         self._online.clear()
-        await self._listener.stop()
+        await self._close()
         self.auth.clear_sessions()
         self.device.reboot()
         self.stats.reboots += 1
@@ -215,7 +240,7 @@ class SimulatedGateway:
     async def _come_back(self, downtime_s: float) -> None:
         await asyncio.sleep(downtime_s)
         try:
-            await self._listener.start()
+            await self._open()
         except OSError:
             _LOGGER.exception("gateway %s could not reopen port %s", self.serial, self.port)
             return
@@ -251,6 +276,27 @@ class SimulatedGateway:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_response_prepare.append(_strip_headers)
         return app
+
+    def _make_redirect_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._moved)
+        return app
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        host = (
+            "localhost"
+            if self._redirect_to == "localhost"
+            else f"{self._listener.host}:{self.port}"
+        )
+        return web.Response(
+            status=301,
+            body=bodies.openresty_page(301, "Moved Permanently"),
+            headers={
+                hdrs.LOCATION: f"https://{host}{request.path_qs}",
+                hdrs.CONTENT_TYPE: "text/html",
+                hdrs.SERVER: bodies.SERVER,
+            },
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         stats = self.stats

@@ -57,6 +57,8 @@ class Simulation:
     names, one gateway per name (``gateways`` is then ignored); or, with ``replay``, one
     gateway per capture set folder given. ``speed`` and ``start_time`` set
     the shared clock (``speed=0`` freezes it: tests move it with ``clock.advance``).
+    ``http_redirect`` (``"https"`` or ``"localhost"``) also opens a plain-HTTP port per
+    HTTPS gateway that answers 301, as port 80 of 7.x firmware does.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Simulation:
         control: bool = True,
         owner_token_lifetime_s: float = OWNER_LIFETIME_S,
         installer_only: Sequence[str] = (),
+        http_redirect: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         if isinstance(start_time, dt.datetime):
@@ -93,6 +96,7 @@ class Simulation:
                 tz=tz,
                 host=host,
                 installer_only=frozenset(installer_only),
+                http_redirect=http_redirect,
             )
             for device in devices
         ]

@@ -212,11 +212,19 @@ class Plant:
         #: Energy the microinverters measured, Wh.
         self.inverters_wh = self._production_total() * _PCU_GAIN
         self._next_midnight = self._midnight_after(self.time)
+        self._last_midnight = self._next_midnight - 86400
         self._history: collections.deque[DayTotals] = collections.deque(
             self._seed_history(), maxlen=6
         )
         # Seed "today" as if the counters had run since local midnight.
         self._day_start = self.totals().minus(self._seed_today())
+        self._previous_day_start = self._day_start.minus(self._history[-1])
+        #: Quirk of some firmware, off by default: "today" goes on counting from the previous
+        #: midnight until this many simulated seconds after midnight, then drops to the
+        #: (non-zero) energy since midnight.
+        self.today_reset_delay_s = 0.0
+        #: Quirk of some firmware, off by default: served lifetime counters wrap at this, Wh.
+        self.lifetime_wrap_wh: float | None = None
 
     # --- deterministic randomness -------------------------------------------------------
 
@@ -376,7 +384,9 @@ class Plant:
     def _roll_day(self) -> None:
         totals = self.totals()
         self._history.append(totals.minus(self._day_start))
+        self._previous_day_start = self._day_start
         self._day_start = totals
+        self._last_midnight = self._next_midnight
         self._next_midnight = self._midnight_after(self._next_midnight)
 
     # --- what the gateway reports --------------------------------------------------------
@@ -393,8 +403,21 @@ class Plant:
         )
 
     def today(self) -> DayTotals:
-        """Energy since local midnight."""
+        """Energy since local midnight (or the one before, see :attr:`today_reset_delay_s`)."""
+        if self.time - self._last_midnight < self.today_reset_delay_s:
+            return self.totals().minus(self._previous_day_start)
         return self.totals().minus(self._day_start)
+
+    def served(self, kind: str) -> tuple[float, float, float]:
+        """(today, last seven days, lifetime) Wh of ``production``, ``inverters`` or
+        ``consumption``, as the gateway serves them (quirks included)."""
+        field = f"{kind}_wh"
+        lifetime = getattr(self.totals(), field)
+        if self.lifetime_wrap_wh:
+            lifetime %= self.lifetime_wrap_wh
+        today = getattr(self.today(), field)
+        week = getattr(self.last_seven_days(), field)
+        return today, week, lifetime
 
     def last_seven_days(self) -> DayTotals:
         """Energy of today and the six days before it."""
