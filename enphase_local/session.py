@@ -68,6 +68,8 @@ _VALID_TOKEN_MARK: Final = b"Valid token"
 _NOT_FOUND_HTML = re.compile(rb"not\s*found|\b404\b", re.IGNORECASE)
 _SOFT_ERROR_KEYS: Final = frozenset({"error", "err", "status", "info", "moreInfo"})
 _FIRST_TOKEN_FIRMWARE: Final = 7
+#: The ``aud`` of tokens for gateways that are not yet commissioned to a system.
+UNCOMMISSIONED: Final = "un-commissioned"
 
 
 class _Reply:
@@ -95,7 +97,7 @@ class GatewaySession:
         self,
         host: str,
         *,
-        token: str | Token | TokenSource | None = None,
+        token: str | Token | TokenSource | TokenManager | None = None,
         session: aiohttp.ClientSession | None = None,
         refresh_margin: RefreshMargin | timedelta = DEFAULT_REFRESH_MARGIN,
         fingerprint: str | bytes | None = None,
@@ -115,7 +117,9 @@ class GatewaySession:
                 with scheme and port (``https://127.0.0.1:8443``).
             token: the access token for firmware 7 and newer: the JWT text, a parsed
                 :class:`~enphase_local.auth.token.Token`, or a token source (a file, the
-                cloud, a callback) that the session asks again before the token expires.
+                cloud, a callback) that the session asks again before the token expires,
+                or a ready :class:`~enphase_local.auth.manager.TokenManager` (for its
+                clock, skew and retry settings).
             session: an ``aiohttp.ClientSession`` the caller owns (and closes).
             refresh_margin: how long before expiry a new token is fetched (the default
                 suits both 12-hour installer and year-long owner tokens).
@@ -132,11 +136,10 @@ class GatewaySession:
         self._address: GatewayAddress = parse_address(host)
         if isinstance(token, str) and not token.strip():
             token = None
-        self._tokens = (
-            TokenManager(as_token_source(token), refresh_margin=refresh_margin)
-            if token is not None
-            else None
-        )
+        if isinstance(token, TokenManager) or token is None:
+            self._tokens = token
+        else:
+            self._tokens = TokenManager(as_token_source(token), refresh_margin=refresh_margin)
         #: The token the gateway last accepted at check_jwt (the session cookie belongs to it).
         self._checked: Token | None = None
         self._candidate: asyncio.Task[Token] | None = None
@@ -437,6 +440,8 @@ class GatewaySession:
         return token
 
     def _check_serial(self, token: Token) -> None:
+        if token.serial == UNCOMMISSIONED:
+            return  # Entrez issues these for gateways not yet tied to a system
         if self.serial is not None and token.serial != self.serial:
             raise TokenSerialMismatchError(
                 f"the token is for gateway {token.serial}, but {self.host} is {self.serial}: "
