@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from enphase_local.simulator.auth.jwt import b64url_decode
-from enphase_local.simulator.cloud import FakeCloud
+from enphase_local.simulator.cloud import CloudAccount, FakeCloud
 from enphase_local.simulator.harness import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 
@@ -220,3 +220,24 @@ async def test_plain_http_cloud(
     form = {"user[email]": owner.username, "user[password]": owner.password}
     async with http.post(cloud.url + "/login/login.json", data=form) as response:
         assert response.status == 200
+
+
+@pytest.mark.enphase_simulation(gateways=2, speed=0)
+async def test_an_account_that_owns_one_of_two_gateways(
+    enphase_simulation: Simulation, http: aiohttp.ClientSession
+) -> None:
+    mine, theirs = enphase_simulation.gateways
+    cloud = cloud_of(enphase_simulation)
+    cloud.add_account(
+        CloudAccount(
+            username="neighbour@example.com", password="pw", serials=frozenset({mine.serial})
+        )
+    )
+    assert cloud.account("neighbour@example.com").serials == {mine.serial}
+    _, body = await login(http, enphase_simulation, "neighbour@example.com", "pw")
+    request = {"session_id": body["session_id"], "username": "neighbour@example.com"}
+    assert (await get_token(http, enphase_simulation, {**request, "serial_num": mine.serial}))[
+        0
+    ] == 200
+    status, _ = await get_token(http, enphase_simulation, {**request, "serial_num": theirs.serial})
+    assert status == 403

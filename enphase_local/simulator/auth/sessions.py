@@ -15,7 +15,6 @@ from collections.abc import Callable
 import attrs
 
 from enphase_local.simulator.auth.jwt import (
-    Role,
     TokenClaims,
     TokenError,
     TokenIssuer,
@@ -100,13 +99,3 @@ class TokenAuth:
         for session_id, session in list(self._sessions.items()):
             if self._is_revoked(session.claims.token_id):
                 del self._sessions[session_id]
-
-    @property
-    def session_count(self) -> int:
-        """Number of sessions currently held (idle ones included until next looked up)."""
-        return len(self._sessions)
-
-
-def role_allows(role: Role, *, installer_only: bool) -> bool:
-    """Whether a token of ``role`` may use a path (installer tokens may use every path)."""
-    return role is Role.INSTALLER or not installer_only
