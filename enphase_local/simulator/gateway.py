@@ -265,6 +265,13 @@ class SimulatedGateway:
         """Refuse every token minted so far (and end all sessions)."""
         self.auth.revoke_all()
 
+    def set_firmware(self, software: str) -> None:
+        """Report another firmware version in ``/info`` (e.g. ``D8.3.5167``), as after an
+        update pushed without notice; combine with :attr:`removed_paths` and :meth:`reboot`."""
+        if not isinstance(self.device, SimulatedDevice):
+            raise TypeError("only simulated gateways can change firmware")
+        self.device.profile = attrs.evolve(self.device.profile, software=software)
+
     def local_time(self) -> dt.datetime:
         """The gateway's local (simulated) time."""
         return dt.datetime.fromtimestamp(self._clock.now(), self._tz)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -76,3 +77,25 @@ async def test_lifetime_counters_can_wrap(
     plant_of(gateway).lifetime_wrap_wh = 1_000_000
     after = (await fetch(http, gateway, "/api/v1/production")).json()["wattHoursLifetime"]
     assert after == before % 1_000_000
+
+
+@pytest.mark.enphase_simulation(speed=0, start_time=NOON)
+async def test_firmware_update_without_notice(
+    enphase_simulation: Simulation, http: aiohttp.ClientSession
+) -> None:
+    gateway = enphase_simulation.gateways[0]
+    gateway.set_firmware("D8.3.5167")
+    gateway.removed_paths.add("/ivp/pdm/energy")
+    info = await fetch(http, gateway, "/info", auth=False)
+    assert b"<software>D8.3.5167</software>" in info.body
+    assert b"<version>08.03.5167</version>" in info.body
+    assert (await fetch(http, gateway, "/ivp/pdm/energy")).status == 404
+
+
+async def test_replayed_gateways_keep_their_firmware(tmp_path: Path) -> None:
+    (tmp_path / "info").write_bytes(
+        b"<envoy_info><device><sn>1</sn><software>D7.6.175</software></device></envoy_info>"
+    )
+    simulation = Simulation(replay=tmp_path, cloud=False, control=False)
+    with pytest.raises(TypeError, match="simulated"):
+        simulation.gateways[0].set_firmware("D8.3.5167")
