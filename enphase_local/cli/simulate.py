@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--profile", choices=sorted(PROFILES), default="metered", help="kind of gateway"
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, metavar="X", help="simulated seconds per second"
+        "--speed", type=_speed, default=1.0, metavar="X", help="simulated seconds per second"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument(
@@ -69,6 +69,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError("must be a number >= 0")
+    return value
+
+
 def describe(simulation: Simulation) -> dict[str, Any]:
     """What ``--json`` prints."""
     cloud = simulation.cloud
@@ -79,7 +86,7 @@ def describe(simulation: Simulation) -> dict[str, Any]:
                 "serial": g.serial,
                 "fingerprint": g.fingerprint,
                 "token": g.token,
-                "profile": getattr(getattr(g.device, "profile", None), "name", "replay"),
+                "profile": g.profile.name if g.profile is not None else "replay",
             }
             for g in simulation.gateways
         ],

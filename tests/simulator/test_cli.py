@@ -94,7 +94,9 @@ async def test_human_output_and_sigterm() -> None:
     assert status == 0
 
 
-@pytest.mark.parametrize("args", [["--gateways", "0"], ["--profile", "nope"]])
+@pytest.mark.parametrize(
+    "args", [["--gateways", "0"], ["--profile", "nope"], ["--speed", "-1"], ["--speed", "nan"]]
+)
 async def test_bad_arguments_exit_with_usage(args: list[str]) -> None:
     process = await _start(*args)
     async with asyncio.timeout(30):
