@@ -43,14 +43,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "simulate",
         help="run simulated gateways and a fake Enphase cloud on loopback",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=(
+            "Run simulated IQ Gateways (HTTPS, real token checks, moving data) and a fake "
+            "Enphase cloud on 127.0.0.1 until interrupted; print their URLs, serials, "
+            "certificate fingerprints and tokens."
+        ),
     )
-    parser.add_argument("--gateways", type=_positive, default=1, metavar="N", help="how many")
     parser.add_argument(
-        "--profile", choices=sorted(PROFILES), default="metered", help="kind of gateway"
+        "--gateways", type=_positive, default=1, metavar="N", help="how many (default 1)"
     )
     parser.add_argument(
-        "--speed", type=_speed, default=1.0, metavar="X", help="simulated seconds per second"
+        "--profile",
+        choices=sorted(PROFILES),
+        default="metered",
+        help="kind of gateway (default metered)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="X",
+        help="simulated seconds per real second (default 1)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument(
