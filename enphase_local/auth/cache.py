@@ -8,24 +8,21 @@ tokens are never readable by others, not even for a moment. The folder is create
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import stat
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from enphase_local.auth.token import Token
 from enphase_local.errors import InvalidTokenError
+from enphase_local.private_files import write_private
 
 _LOGGER = logging.getLogger(__name__)
 
 _FORMAT_VERSION = 1
-_FILE_MODE = 0o600
-_DIR_MODE = 0o700
 
 
 def default_cache_path() -> Path:
@@ -117,34 +114,5 @@ class TokenCache:
         return {str(serial): text for serial, text in tokens.items() if isinstance(text, str)}
 
     def _write(self, entries: dict[str, str]) -> None:
-        directory = self._path.parent
-        directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         document = {"version": _FORMAT_VERSION, "tokens": dict(sorted(entries.items()))}
-        # mkstemp creates the file with O_EXCL and mode 0600 (less, never more, under a umask).
-        fd, temporary = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                if hasattr(os, "fchmod"):  # POSIX; Windows has no permission bits to set
-                    os.fchmod(file.fileno(), _FILE_MODE)
-                json.dump(document, file, indent=2)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self._path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); a failure here only weakens crash safety."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_private(self._path, (json.dumps(document, indent=2) + "\n").encode())
