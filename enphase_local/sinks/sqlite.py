@@ -1,0 +1,391 @@
+"""The embedded default sink: one SQLite file with every event and a typed power table.
+
+The file is created with mode 0600 (whatever the umask) before SQLite opens it; SQLite gives
+its ``-wal`` and ``-shm`` files the same mode. It runs in WAL mode with ``synchronous=NORMAL``:
+a crash or kill of the process loses at most the batch not yet written (``batch_size`` events
+or ``flush_interval_s`` seconds), a power cut may also lose the last few commits, and the file
+always stays consistent. A restart appends to the same tables.
+
+All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 1,
+kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by step)::
+
+    events(id, gateway, host, endpoint, kind, time_ms, latency_s, data)
+    power_samples(id, gateway, time_ms, production_w, consumption_w, net_w,
+                  storage_w, battery_soc_pct, grid_w, source)
+
+``gateway`` is the serial number (the configured host before the serial is known),
+``time_ms`` milliseconds since the Unix epoch (UTC), ``kind`` one of ``data``, ``error``,
+``state``, ``unsupported``, and ``data`` JSON: ``to_data(model)`` for data events,
+``{"type", "message"}`` for errors, ``{"previous", "state", "reason"}`` for state changes and
+``{"reason"}`` for unsupported endpoints. Power columns follow
+:mod:`enphase_local.power`'s sign conventions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from enphase_local.errors import EnphaseError
+from enphase_local.events import DataEvent, ErrorEvent, Event, StateEvent
+from enphase_local.export import to_data
+from enphase_local.power import PowerSample, PowerTracker, gateway_key
+from enphase_local.sinks.base import (
+    BatchRunner,
+    SinkStats,
+    event_endpoint,
+    event_kind,
+    event_time,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+#: The schema version this code writes.
+SCHEMA_VERSION = 1
+
+#: A migration step: upgrades a connection's schema by one version inside a transaction.
+Migration = Callable[[sqlite3.Connection], None]
+
+_SCHEMA_V1 = (
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        host TEXT NOT NULL,
+        endpoint TEXT,
+        kind TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        latency_s REAL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX events_gateway_time ON events (gateway, time_ms)",
+    """CREATE TABLE power_samples (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        production_w REAL,
+        consumption_w REAL,
+        net_w REAL,
+        storage_w REAL,
+        battery_soc_pct REAL,
+        grid_w REAL,
+        source TEXT NOT NULL
+    )""",
+    "CREATE INDEX power_samples_gateway_time ON power_samples (gateway, time_ms)",
+)
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V1:
+        conn.execute(statement)
+
+
+#: Upgrade steps by the version they start from: ``MIGRATIONS[n]`` turns version n into n + 1.
+#: Version 0 is an empty file.
+MIGRATIONS: Mapping[int, Migration] = {0: _create_v1}
+
+
+class SchemaVersionError(EnphaseError):
+    """The file's schema is newer than this code, or the file is not one of ours."""
+
+
+def create_private_file(path: Path) -> bool:
+    """Create ``path`` with mode 0600 unless it exists; return whether it was created.
+
+    The mode is set with ``fchmod`` after creation, so a permissive umask cannot widen it.
+    An existing file keeps its mode (a warning says so when others can read it).
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            _LOGGER.warning("%s is readable by others (mode %o); consider chmod 600", path, mode)
+        return False
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return True
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version stored in the file (``PRAGMA user_version``)."""
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    *,
+    migrations: Mapping[int, Migration] = MIGRATIONS,
+    target: int = SCHEMA_VERSION,
+) -> int:
+    """Bring the schema up to ``target``, one transaction per step; return the old version.
+
+    A failing step rolls back, leaving the file at the last version reached. The connection
+    must be in autocommit mode (``isolation_level=None``).
+    """
+    start = version = user_version(conn)
+    if version > target:
+        raise SchemaVersionError(
+            f"database schema version {version} is newer than this version of enphase-local "
+            f"understands ({target})"
+        )
+    while version < target:
+        step = migrations.get(version)
+        if step is None:
+            raise SchemaVersionError(f"no migration from schema version {version}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+        _LOGGER.info("database schema upgraded to version %d", version)
+    return start
+
+
+def _epoch_ms(when: dt.datetime) -> int:
+    return round(when.timestamp() * 1000)
+
+
+def _payload(event: Event) -> Any:
+    if isinstance(event, DataEvent):
+        return to_data(event.model)
+    if isinstance(event, ErrorEvent):
+        return {"type": type(event.error).__name__, "message": str(event.error)}
+    if isinstance(event, StateEvent):
+        return {
+            "previous": event.previous.value,
+            "state": event.state.value,
+            "reason": event.reason,
+        }
+    return {"reason": event.reason}
+
+
+def event_row(event: Event) -> tuple[Any, ...]:
+    """The ``events`` row of an event (without ``id``)."""
+    latency = event.latency_s if isinstance(event, DataEvent | ErrorEvent) else None
+    return (
+        gateway_key(event),
+        event.host,
+        event_endpoint(event),
+        event_kind(event),
+        _epoch_ms(event_time(event)),
+        latency,
+        # orjson writes NaN and infinities as null, keeping the column valid JSON.
+        orjson.dumps(_payload(event)).decode(),
+    )
+
+
+def sample_row(sample: PowerSample) -> tuple[Any, ...]:
+    """The ``power_samples`` row of a sample (without ``id``)."""
+    return (
+        sample.gateway,
+        _epoch_ms(sample.at),
+        sample.production_w,
+        sample.consumption_w,
+        sample.net_w,
+        sample.storage_w,
+        sample.battery_soc_pct,
+        sample.grid_w,
+        sample.source,
+    )
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (gateway, host, endpoint, kind, time_ms, latency_s, data)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SAMPLE = (
+    "INSERT INTO power_samples (gateway, time_ms, production_w, consumption_w, net_w,"
+    " storage_w, battery_soc_pct, grid_w, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def open_database(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """Create (0600) or open the file, switch on WAL, and migrate it to the current schema."""
+    create_private_file(path)
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class SqliteSink:
+    """Writes every event, and a power sample per primary poll, to a SQLite file.
+
+    ``batch_size`` events or ``flush_interval_s`` seconds make one transaction; at most
+    ``max_backlog`` events wait (the oldest are dropped beyond that, counted in
+    :meth:`stats`); a batch that fails ``max_attempts`` times is dropped and counted.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        batch_size: int = 200,
+        flush_interval_s: float = 2.0,
+        max_backlog: int = 20_000,
+        max_attempts: int = 5,
+        busy_timeout_s: float = 5.0,
+        close_timeout_s: float = 30.0,
+    ) -> None:
+        #: The database file.
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._close_timeout_s = close_timeout_s
+        self._runner: BatchRunner[Event] = BatchRunner(
+            self.name,
+            self._write,
+            max_backlog=max_backlog,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            max_attempts=max_attempts,
+        )
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._tracker = PowerTracker()
+        self._samples_written = 0
+
+    @property
+    def name(self) -> str:
+        """``sqlite``."""
+        return "sqlite"
+
+    @property
+    def samples_written(self) -> int:
+        """Power samples written since start."""
+        return self._samples_written
+
+    async def start(self) -> None:
+        """Open (or create) the file in the writer thread and start writing."""
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="enphase-local-sqlite")
+        try:
+            await self._in_thread(self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._runner.start()
+
+    def submit(self, event: Event) -> None:
+        """Queue an event for the next batch (never blocks)."""
+        self._runner.put(event)
+
+    async def close(self) -> None:
+        """Write what is queued (within ``close_timeout_s``), then close the file."""
+        await self._runner.close(self._close_timeout_s)
+        if self._executor is not None:
+            await self._in_thread(self._close_db)
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def stats(self) -> SinkStats:
+        """Events submitted, written, dropped and waiting."""
+        return self._runner.stats()
+
+    async def _in_thread(self, func: Callable[[], R]) -> R:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func)
+
+    def _open(self) -> None:
+        self._conn = open_database(self.path, busy_timeout_s=self._busy_timeout_s)
+
+    def _close_db(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _write(self, batch: list[Event]) -> None:
+        await self._in_thread(lambda: self._write_batch(batch))
+
+    def _write_batch(self, batch: list[Event]) -> None:
+        conn = self._conn
+        assert conn is not None
+        rows = [event_row(event) for event in batch]
+        samples = [
+            sample_row(sample)
+            for sample in (self._tracker.update(event) for event in batch)
+            if sample is not None
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT_EVENT, rows)
+            conn.executemany(_INSERT_SAMPLE, samples)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._samples_written += len(samples)
+
+
+def _row_sample(row: sqlite3.Row) -> PowerSample:
+    return PowerSample(
+        gateway=row["gateway"],
+        at=dt.datetime.fromtimestamp(row["time_ms"] / 1000, dt.UTC),
+        production_w=row["production_w"],
+        consumption_w=row["consumption_w"],
+        net_w=row["net_w"],
+        storage_w=row["storage_w"],
+        battery_soc_pct=row["battery_soc_pct"],
+        grid_w=row["grid_w"],
+        source=row["source"],
+    )
+
+
+def read_power_samples(
+    path: str | os.PathLike[str],
+    *,
+    gateway: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[PowerSample]:
+    """Power samples from a file the SQLite sink wrote, by gateway then time (read-only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such database: {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        version = user_version(conn)
+        if version == 0 or version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path} is not an enphase-local database this version can read "
+                f"(schema version {version})"
+            )
+        conn.row_factory = sqlite3.Row
+        clauses: list[str] = []
+        params: list[Any] = []
+        if gateway is not None:
+            clauses.append("gateway = ?")
+            params.append(gateway)
+        if since is not None:
+            clauses.append("time_ms >= ?")
+            params.append(_epoch_ms(since))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = conn.execute(
+            f"SELECT * FROM power_samples{where} ORDER BY gateway, time_ms",  # noqa: S608 - fixed clauses, values bound
+            params,
+        ).fetchall()
+    finally:
+        conn.close()
+    return [_row_sample(row) for row in rows]
