@@ -1,0 +1,74 @@
+"""The trust-on-first-use store of gateway certificate fingerprints."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from enphase_local.trust import TrustStore, default_trust_path
+
+FIRST = bytes(range(32))
+SECOND = bytes(range(1, 33))
+
+
+def test_first_use_is_remembered_and_kept(tmp_path: Path) -> None:
+    store = TrustStore(tmp_path / "trust.json")
+    assert store.get("envoy.local") is None
+    assert store.remember("envoy.local", FIRST) == FIRST
+    # A later, different certificate does not replace the first one.
+    assert store.remember("envoy.local", SECOND) == FIRST
+    assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
+
+
+def test_accept_replaces_and_forget_drops(tmp_path: Path) -> None:
+    store = TrustStore(tmp_path / "trust.json")
+    store.remember("envoy.local", FIRST)
+    store.accept("envoy.local", SECOND)
+    assert store.get("envoy.local") == SECOND
+    assert store.forget("envoy.local")
+    assert not store.forget("envoy.local")
+    assert store.entries() == {}
+
+
+def test_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        path = tmp_path / "sub" / "trust.json"
+        TrustStore(path).remember("127.0.0.1:8443", FIRST)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    document = json.loads(path.read_text())
+    assert document == {"version": 1, "gateways": {"127.0.0.1:8443": FIRST.hex()}}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not json", b"[]", b'{"version": 2, "gateways": {}}', b'{"version": 1, "gateways": 3}'],
+)
+def test_unreadable_store_counts_as_empty(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "trust.json"
+    path.write_bytes(content)
+    store = TrustStore(path)
+    assert store.entries() == {}
+    store.remember("envoy.local", FIRST)
+    assert TrustStore(path).get("envoy.local") == FIRST
+
+
+def test_bad_entries_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "trust.json"
+    path.write_text(
+        json.dumps({"version": 1, "gateways": {"a": "zz", "b": "00", "c": FIRST.hex()}})
+    )
+    assert TrustStore(path).entries() == {"c": FIRST}
+
+
+def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_trust_path() == tmp_path / "enphase-local" / "trusted-gateways.json"
+    assert TrustStore().path == default_trust_path()
