@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from enphase_local.events import DataEvent
@@ -137,3 +139,10 @@ def data_event(
     return DataEvent(
         serial=serial, host=host, endpoint=endpoint, model=model, fetched_at=at, latency_s=0.05
     )
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait for a condition the code under test exposes as a counter, not as an event."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - sinks offer counters to watch, not events
+            await asyncio.sleep(0.01)

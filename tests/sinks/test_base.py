@@ -1,0 +1,185 @@
+"""The bounded batching runner and SinkSet: batching, stalls, drops, retries, close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from enphase_local.events import Event
+from enphase_local.sinks.base import BatchRunner, Sink, SinkSet, SinkStats
+from tests.sinks.builders import data_event, production, wait_until
+
+FAST_RETRY = (0.001, 0.002)
+
+
+class Recorder:
+    """A batch handler that records batches and can be held (a stalled writer) or fail."""
+
+    def __init__(self, *, failures: int = 0) -> None:
+        self.batches: list[list[int]] = []
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
+        self.failures = failures
+
+    async def __call__(self, batch: list[int]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk unplugged")
+        self.batches.append(list(batch))
+
+    @property
+    def items(self) -> list[int]:
+        return [item for batch in self.batches for item in batch]
+
+
+async def test_batches_by_size_then_by_time() -> None:
+    recorder = Recorder()
+    runner = BatchRunner("test", recorder, batch_size=100, flush_interval_s=0.01)
+    runner.start()
+    for item in range(250):
+        runner.put(item)
+    await runner.close()
+    assert [len(batch) for batch in recorder.batches] == [100, 100, 50]
+    assert recorder.items == list(range(250))
+    stats = runner.stats()
+    assert (stats.submitted, stats.written, stats.dropped, stats.backlog) == (250, 250, 0, 0)
+
+
+async def test_partial_batch_is_flushed_by_the_timer_without_close() -> None:
+    recorder = Recorder()
+    runner = BatchRunner("test", recorder, batch_size=100, flush_interval_s=0.01)
+    runner.start()
+    runner.put(1)
+    runner.put(2)
+    await wait_until(lambda: bool(recorder.batches))
+    assert recorder.batches == [[1, 2]]
+    await runner.close()
+
+
+async def test_stalled_handler_bounds_the_backlog_and_drops_the_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    runner = BatchRunner("stalled", recorder, max_backlog=100, batch_size=10, flush_interval_s=5)
+    runner.start()
+    for item in range(10):
+        runner.put(item)
+    await recorder.entered.wait()  # the first batch is in the handler, which does not return
+    with caplog.at_level(logging.WARNING, logger="enphase_local.sinks.base"):
+        for item in range(10, 1000):
+            runner.put(item)  # returns at once although the handler is stuck
+        stalled = runner.stats()
+        assert stalled.backlog == 110
+        assert stalled.dropped == 890
+        assert stalled.max_backlog_seen == 110
+        recorder.release.set()
+        await runner.close()
+    assert recorder.items == list(range(10)) + list(range(900, 1000))
+    stats = runner.stats()
+    assert (stats.submitted, stats.written, stats.dropped) == (1000, 110, 890)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("dropping the oldest" in m for m in messages) == 1
+    assert any("caught up after dropping 890 items" in m for m in messages)
+
+
+async def test_failed_batches_are_retried() -> None:
+    recorder = Recorder(failures=2)
+    runner = BatchRunner("flaky", recorder, batch_size=5, retry_delay_s=FAST_RETRY)
+    runner.start()
+    for item in range(5):
+        runner.put(item)
+    await runner.close()
+    assert recorder.items == list(range(5))
+    stats = runner.stats()
+    assert (stats.written, stats.dropped, stats.failures) == (5, 0, 2)
+    assert stats.last_error == "OSError: disk unplugged"
+
+
+async def test_batch_dropped_after_max_attempts_and_runner_goes_on() -> None:
+    recorder = Recorder(failures=3)
+    runner = BatchRunner("broken", recorder, batch_size=2, max_attempts=3, retry_delay_s=FAST_RETRY)
+    runner.start()
+    for item in range(4):
+        runner.put(item)
+    await runner.close()
+    assert recorder.items == [2, 3]
+    stats = runner.stats()
+    assert (stats.written, stats.dropped, stats.failures) == (2, 2, 3)
+
+
+async def test_close_gives_up_after_its_timeout_and_counts_the_rest() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    runner = BatchRunner("hung", recorder, batch_size=3)
+    runner.start()
+    for item in range(5):
+        runner.put(item)
+    await recorder.entered.wait()
+    await runner.close(timeout_s=0.01)
+    runner.put(99)
+    stats = runner.stats()
+    assert (stats.submitted, stats.written, stats.dropped, stats.backlog) == (6, 0, 6, 0)
+
+
+def test_rejects_nonsense_sizes() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        BatchRunner("x", Recorder(), max_backlog=0)
+
+
+class ListSink:
+    """A minimal sink keeping what it gets."""
+
+    def __init__(self, name: str, *, fail_start: bool = False) -> None:
+        self._name = name
+        self.fail_start = fail_start
+        self.events: list[Event] = []
+        self.started = False
+        self.closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        if self.fail_start:
+            raise OSError("cannot open")
+        self.started = True
+
+    def submit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def stats(self) -> SinkStats:
+        return SinkStats(name=self._name, submitted=len(self.events), written=len(self.events))
+
+
+async def test_sink_set_fans_out_and_adds_up() -> None:
+    first, second = ListSink("a"), ListSink("b")
+    sinks = SinkSet([first, second])
+    assert isinstance(sinks, Sink)
+    assert isinstance(first, Sink)
+    await sinks.start()
+    event = data_event("production", production(1.0))
+    sinks.submit(event)
+    await sinks.close()
+    assert first.events == second.events == [event]
+    assert first.closed
+    assert second.closed
+    assert sinks.name == "a+b"
+    assert [s.name for s in sinks.all_stats()] == ["a", "b"]
+    assert sinks.stats().written == 2
+
+
+async def test_sink_set_closes_started_sinks_when_one_fails_to_start() -> None:
+    first, broken = ListSink("a"), ListSink("b", fail_start=True)
+    with pytest.raises(OSError, match="cannot open"):
+        await SinkSet([first, broken]).start()
+    assert first.closed

@@ -1,0 +1,309 @@
+"""The SQLite sink against real files: schema, WAL, permissions, resume, kill, stall."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import stat
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import attrs
+import pytest
+
+from enphase_local import models
+from enphase_local.errors import GatewayTimeoutError
+from enphase_local.events import DataEvent, ErrorEvent, Event
+from enphase_local.export import to_data
+from enphase_local.power import PowerTracker
+from enphase_local.simulator import Simulation
+from enphase_local.sinks import SchemaVersionError, SqliteSink, read_power_samples
+from enphase_local.sinks.sqlite import MIGRATIONS, SCHEMA_VERSION, migrate, open_database
+from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def query(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """Run with umask 0, so only the code's own chmod makes a file private."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+async def write_all(path: Path, events: Sequence[Event], **options: float) -> SqliteSink:
+    sink = SqliteSink(path, **options)  # type: ignore[arg-type]  # numeric options only
+    await sink.start()
+    for event in events:
+        sink.submit(event)
+    await sink.close()
+    return sink
+
+
+@pytest.mark.usefixtures("open_umask")
+async def test_file_is_private_wal_versioned_and_indexed(
+    tmp_path: Path, simulated_events: list[Event]
+) -> None:
+    path = tmp_path / "data.sqlite"
+    sink = SqliteSink(path, batch_size=10)
+    await sink.start()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for event in simulated_events:
+        sink.submit(event)
+    await wait_until(lambda: sink.stats().written >= len(simulated_events) // 2)
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists()
+    assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+    await sink.close()
+
+    stats = sink.stats()
+    assert (stats.submitted, stats.written, stats.dropped) == (len(simulated_events),) * 2 + (0,)
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+    assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    indexes = {row[0] for row in query(path, "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"events_gateway_time", "power_samples_gateway_time"} <= indexes
+    plan = " ".join(
+        str(row[-1])
+        for row in query(
+            path,
+            "EXPLAIN QUERY PLAN SELECT * FROM power_samples WHERE gateway = ? AND time_ms > ?",
+            "x",
+            0,
+        )
+    )
+    assert "power_samples_gateway_time" in plan
+
+
+async def test_rows_hold_the_events_and_their_power_samples(
+    tmp_path: Path, simulated_events: list[Event], simulation: Simulation
+) -> None:
+    path = tmp_path / "data.sqlite"
+    sink = await write_all(path, simulated_events)
+    rows = query(
+        path, "SELECT gateway, host, endpoint, kind, time_ms, data FROM events ORDER BY id"
+    )
+    assert len(rows) == len(simulated_events)
+    for event, (gateway, host, endpoint, kind, time_ms, data) in zip(
+        simulated_events, rows, strict=True
+    ):
+        assert host == event.host
+        assert gateway == (event.serial or event.host)
+        if isinstance(event, DataEvent):
+            assert (endpoint, kind) == (event.endpoint, "data")
+            assert json.loads(str(data)) == to_data(event.model)
+            assert time_ms == round(event.fetched_at.timestamp() * 1000)
+    kinds = {row[3] for row in rows}
+    assert kinds == {"state", "data", "unsupported"}
+
+    tracker = PowerTracker()
+    expected = [s for s in map(tracker.update, simulated_events) if s is not None]
+    assert sink.samples_written == len(expected)
+    assert read_power_samples(path) == sorted(expected, key=lambda s: (s.gateway, s.at))
+    sources = {s.gateway: s.source for s in expected}
+    battery, metered, standard = (g.serial for g in simulation.gateways)
+    assert sources == {battery: "meters", metered: "meters", standard: "live_data"}
+    # Live data (the only source of the state of charge) comes after the first readings.
+    socs = [s.battery_soc_pct is not None for s in expected if s.gateway == battery]
+    assert socs == [False, True, True]
+
+    secrets = [g.token for g in simulation.gateways if g.token is not None]
+    assert secrets
+    assert not files_contain(tmp_path, secrets)
+
+
+def files_contain(folder: Path, secrets: list[str]) -> bool:
+    """Whether any file in ``folder`` (the database, its WAL) holds one of ``secrets``."""
+    everything = b"".join(p.read_bytes() for p in folder.iterdir())
+    return any(secret.encode() in everything for secret in secrets)
+
+
+async def test_error_text_is_written_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    error = ErrorEvent(
+        serial=SERIAL,
+        host=HOST,
+        endpoint="inverters",
+        error=GatewayTimeoutError("no answer from envoy.local within 45 s"),
+        at=T0,
+        latency_s=45.0,
+    )
+    await write_all(path, [error])
+    ((kind, endpoint, latency, data),) = query(
+        path, "SELECT kind, endpoint, latency_s, data FROM events"
+    )
+    assert (kind, endpoint, latency) == ("error", "inverters", 45.0)
+    assert json.loads(str(data)) == {
+        "type": "GatewayTimeoutError",
+        "message": "no answer from envoy.local within 45 s",
+    }
+
+
+def test_no_model_field_is_a_secret() -> None:
+    secret_words = ("token", "password", "cookie", "session", "secret", "jwt")
+    flags = {("Info", "web_tokens")}  # whether the gateway wants tokens: a bool, not a token
+    for name in models.__all__:
+        cls = getattr(models, name)
+        if attrs.has(cls):
+            for field in attrs.fields(cls):
+                if (name, field.name) not in flags:
+                    assert not any(word in field.name for word in secret_words), (name, field.name)
+
+
+async def test_restart_appends(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    first = [data_event("production", production(float(i))) for i in range(5)]
+    later = [
+        data_event("production", production(float(i)), at=T0 + dt.timedelta(minutes=5))
+        for i in range(3)
+    ]
+    await write_all(path, first)
+    await write_all(path, later)
+    ids = [row[0] for row in query(path, "SELECT id FROM events ORDER BY id")]
+    assert ids == list(range(1, 9))
+    assert len(read_power_samples(path)) == 8
+    assert len(read_power_samples(path, since=T0 + dt.timedelta(minutes=1))) == 3
+    assert read_power_samples(path, gateway="someone else") == []
+
+
+_KILLED_WRITER = """
+import asyncio, sys
+from enphase_local.sinks import SqliteSink
+from tests.sinks.builders import data_event, production
+
+async def main():
+    sink = SqliteSink(sys.argv[1], batch_size=10, flush_interval_s=3600)
+    await sink.start()
+    for i in range(37):
+        sink.submit(data_event("production", production(float(i))))
+    while sink.stats().written < 30:
+        await asyncio.sleep(0.01)
+    print("READY", sink.stats().written, sink.stats().backlog, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_writer_loses_at_most_the_last_batch(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _KILLED_WRITER,
+        str(path),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    async with asyncio.timeout(60):
+        line = await child.stdout.readline()
+    assert line.split() == [b"READY", b"30", b"7"]
+    child.send_signal(signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    assert query(path, "SELECT COUNT(*), MAX(id) FROM events") == [(30, 30)]
+    await write_all(path, [data_event("production", production(1.0))] * 4)
+    assert query(path, "SELECT COUNT(*), MAX(id) FROM events") == [(34, 34)]
+
+
+async def test_stalled_writer_bounds_the_backlog_and_counts_drops(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    sink = SqliteSink(path, batch_size=10, max_backlog=50, max_attempts=1000, busy_timeout_s=0.01)
+    await sink.start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holding the file: writes stall
+    try:
+        for i in range(10):
+            sink.submit(data_event("production", production(float(i))))
+        await wait_until(lambda: sink.stats().failures > 0)
+        for i in range(10, 1010):
+            sink.submit(data_event("production", production(float(i))))
+        stalled = sink.stats()
+        assert stalled.backlog == 60
+        assert stalled.dropped == 950
+        assert stalled.last_error is not None
+        assert "locked" in stalled.last_error
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await sink.close()
+    stats = sink.stats()
+    assert (stats.submitted, stats.written, stats.dropped) == (1010, 60, 950)
+    powers = [row[0] for row in query(path, "SELECT production_w FROM power_samples ORDER BY id")]
+    assert powers == [float(i) for i in range(10)] + [float(i) for i in range(960, 1010)]
+
+
+def _add_note_column(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE events ADD COLUMN note TEXT")
+
+
+def _broken_step(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE half_done (x)")
+    raise sqlite3.OperationalError("step failed")
+
+
+def test_migrations_run_in_order_and_roll_back_on_failure(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    conn = open_database(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="step failed"):
+            migrate(conn, migrations={**MIGRATIONS, 1: _broken_step}, target=2)
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "half_done" not in tables
+
+        assert migrate(conn, migrations={**MIGRATIONS, 1: _add_note_column}, target=2) == 1
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        assert "note" in columns
+        with pytest.raises(SchemaVersionError, match="no migration from schema version 2"):
+            migrate(conn, target=3)
+    finally:
+        conn.close()
+
+
+async def test_a_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaVersionError, match="newer"):
+        await SqliteSink(path).start()
+    with pytest.raises(SchemaVersionError, match="schema version 2"):
+        read_power_samples(path)
+
+
+def test_reading_a_missing_or_foreign_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_power_samples(tmp_path / "nothing.sqlite")
+    foreign = tmp_path / "other.sqlite"
+    sqlite3.connect(foreign).close()
+    foreign.write_bytes(foreign.read_bytes())
+    with pytest.raises(SchemaVersionError, match="not an enphase-local database"):
+        read_power_samples(foreign)
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "shared.sqlite"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    open_database(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert "readable by others" in caplog.text
