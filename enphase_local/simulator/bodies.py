@@ -235,7 +235,8 @@ def _total(values: list[float]) -> float:
 def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
     """``/ivp/meters/readings``: per CT an aggregate and three channels."""
     items = []
-    for meter in plant.profile.meters:
+    order = plant.profile.meters
+    for meter in reversed(order) if plant.profile.reorders_readings else order:
         eid = METER_EIDS[meter]
         counters = plant.counters[meter]
         measures = _measures(flows, meter)

@@ -4,8 +4,9 @@
 ``three-phase``  firmware 7.6, production + net-consumption CTs, three phase (EU, 50 Hz).
 ``standard``     firmware 8.3, no CTs: ``/ivp/meters`` and readings are ``[]``, the device
                  list is ``{"err": "404 - Not Found"}``; production comes from the inverters.
-``battery``      firmware 8.2, production, net-consumption and storage CTs, split phase, two
-                 IQ Batteries on CAN (listed by ``/ivp/ensemble/device_list``).
+``battery``      firmware 8.3, production, net-consumption and storage CTs, split phase, two
+                 IQ Batteries on CAN (listed by ``/ivp/ensemble/device_list``); its readings
+                 come in another order than its meters, as on 8.3.
 ``legacy``       firmware 5.0 over plain HTTP, no tokens; digest auth on the inverters endpoint.
 """
 
@@ -80,9 +81,20 @@ class Profile:
     info_content_type: str | None = "text/xml"
 
     @property
+    def firmware_version(self) -> tuple[int, ...]:
+        """Firmware version numbers, from ``software`` without its letter prefix."""
+        return tuple(int(part) for part in self.software.lstrip("DRM").split("."))
+
+    @property
     def firmware_major(self) -> int:
-        """Major firmware version, from ``software`` without its letter prefix."""
-        return int(self.software.lstrip("DRM").split(".")[0])
+        """Major firmware version."""
+        return self.firmware_version[0]
+
+    @property
+    def reorders_readings(self) -> bool:
+        """Whether ``/ivp/meters/readings`` lists meters in another order than ``/ivp/meters``
+        (8.3 does: clients must join the two by ``eid``)."""
+        return self.firmware_version >= (8, 3)
 
     @property
     def legacy(self) -> bool:
@@ -145,7 +157,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="battery",
-            software="D8.2.4382",
+            software="D8.3.5167",
             part_number="800-00654-r08",
             https=True,
             web_tokens=True,
@@ -158,7 +170,8 @@ PROFILES: dict[str, Profile] = {
             battery_count=2,
             inverter_count=20,
             inverter_rating_w=295.0,
-            keep_alive=True,
+            keep_alive=False,
+            info_content_type=None,
         ),
         Profile(
             name="legacy",
