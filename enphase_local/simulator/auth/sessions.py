@@ -25,6 +25,8 @@ from enphase_local.simulator.auth.jwt import (
 SESSION_IDLE_S = 600.0
 #: Name of the session cookie.
 SESSION_COOKIE = "sessionId"
+#: How many verified tokens to remember (their signature need not be checked again).
+_VERIFIED_CACHE = 256
 _SESSION_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -44,15 +46,22 @@ class TokenAuth:
         self._sessions: dict[str, _Session] = {}
         self._revoked: set[str] = set()
         self._revoked_through = 0
+        self._verified: dict[str, TokenClaims] = {}
 
     def __repr__(self) -> str:
         return f"TokenAuth(serial={self._serial}, sessions={len(self._sessions)})"
 
     def verify(self, token: str) -> TokenClaims:
         """Verify a Bearer token for this gateway; raises :class:`TokenError`."""
-        claims = verify_token(
-            token, self._issuer.public_key, audience=self._serial, now=time.time()
-        )
+        now = time.time()
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = verify_token(token, self._issuer.public_key, audience=self._serial, now=now)
+            if len(self._verified) >= _VERIFIED_CACHE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = claims
+        elif claims.expires_at <= now:
+            raise TokenError("expired")
         if self._is_revoked(claims.token_id):
             raise TokenError("revoked")
         return claims
