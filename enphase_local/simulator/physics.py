@@ -190,10 +190,14 @@ class Plant:
     """The site behind one gateway: its power flows and energy counters over simulated time."""
 
     def __init__(self, profile: Profile, serial: str, *, start: float, tz: dt.tzinfo) -> None:
+        #: The gateway profile: phases, CTs, inverters, batteries.
         self.profile = profile
+        #: The site's time zone (local midnight, the sun).
         self.tz = tz
         self._seed = int(hashlib.sha256(serial.encode()).hexdigest()[:16], 16)
+        #: The microinverters.
         self.inverters = self._make_inverters(serial)
+        #: Serial numbers of the batteries.
         self.battery_serials = tuple(
             f"4922{serial[-4:]}{k + 1:04d}" for k in range(profile.battery_count)
         )
@@ -201,6 +205,7 @@ class Plant:
         self.peak_w = 0.93 * profile.inverter_count * profile.inverter_rating_w
         self._base_load_w = 220.0 + 200.0 * self._rand(1)
         self._load_scale = 0.8 + 0.5 * self._rand(2)
+        #: Usable capacity of all batteries, Wh.
         self.battery_capacity_wh = profile.battery_count * profile.battery_capacity_wh
         self._battery_power_w = profile.battery_count * profile.battery_power_w
         #: Energy stored in the batteries, Wh.
@@ -212,7 +217,7 @@ class Plant:
         #: Energy the microinverters measured, Wh.
         self.inverters_wh = self._production_total() * _PCU_GAIN
         self._next_midnight = self._midnight_after(self.time)
-        self._last_midnight = self._next_midnight - 86400
+        self._last_midnight = self._midnight_at_or_before(self.time)
         self._history: collections.deque[DayTotals] = collections.deque(
             self._seed_history(), maxlen=6
         )
@@ -326,7 +331,7 @@ class Plant:
         load_shares = [1.0 / phases] * phases
         load_shares[0] += tilt / phases
         load_shares[1] -= tilt / phases
-        power_factor = 0.25 + 0.1 * _wander(t, self._seed + 8, (900, 2300))
+        reactive_ratio = 0.25 + 0.1 * _wander(t, self._seed + 8, (900, 2300))
         nominal = self.profile.nominal_voltage_v
         flows = []
         for i in range(phases):
@@ -339,7 +344,7 @@ class Plant:
                     load_w=load_i,
                     storage_w=storage_i,
                     pv_var=-0.03 * pv_i,
-                    load_var=power_factor * load_i,
+                    load_var=reactive_ratio * load_i,
                     storage_var=0.05 * abs(storage_i),
                     voltage_v=nominal
                     * (1 + 0.008 * _wander(t, self._seed + 20 + i, (37, 271, 1130))),
@@ -375,6 +380,10 @@ class Plant:
         else:
             self.stored_wh = max(0.0, self.stored_wh - storage * hours)
         self.time += dt_s
+
+    def _midnight_at_or_before(self, t: float) -> float:
+        local = dt.datetime.fromtimestamp(t, self.tz)
+        return dt.datetime.combine(local.date(), dt.time(), self.tz).timestamp()
 
     def _midnight_after(self, t: float) -> float:
         local = dt.datetime.fromtimestamp(t, self.tz)
@@ -510,7 +519,7 @@ class Plant:
 
     def _seed_today(self) -> DayTotals:
         """Rough energy since local midnight, so 'today' is plausible from the first request."""
-        midnight = self._next_midnight - 86400
+        midnight = self._last_midnight
         elapsed_h = max(0.0, (self.time - midnight) / 3600)
         sample_times = [midnight + k * 900 for k in range(int(elapsed_h * 4))]
         production = sum(self.pv_w(s) for s in sample_times) * 0.25
