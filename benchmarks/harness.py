@@ -1,0 +1,274 @@
+"""What the benchmark scripts share: captures, a replay server in its own process, tables.
+
+The replayed gateways run in a child process (``python -m benchmarks.harness serve SET...``)
+so that ``time.process_time()`` in the benchmark counts the client's CPU only. The child
+prints one JSON line describing its gateways, then answers one command per stdin line:
+``stats`` prints every gateway's requests per path since the last ``stats`` (and resets
+them); end of input stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import aiohttp
+import attrs
+import orjson
+
+from enphase_local import GatewaySession
+from enphase_local.endpoints import ENDPOINTS, INFO, Endpoint
+from enphase_local.errors import NotSupportedError
+
+#: Where the captures are when ``ENPHASE_FIXTURES`` is not set (the shared checkout layout).
+_DEFAULT_CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gateways"
+#: The capture sets the side-by-side runs use unless told otherwise.
+DEFAULT_SETS = ("7.6.175_with_cts", "8.3.5169_with_generator")
+
+
+def captures_root() -> Path:
+    """The captures folder: ``$ENPHASE_FIXTURES``, else ``../shared/fixtures/gateways``."""
+    value = os.environ.get("ENPHASE_FIXTURES")
+    return Path(value) if value else _DEFAULT_CAPTURES
+
+
+def capture_set(name: str) -> Path:
+    """The folder of one capture set; ``SystemExit`` with a clear message if it is missing."""
+    folder = captures_root() / name
+    if not (folder / "info").is_file():
+        raise SystemExit(f"capture set {name!r} not found under {captures_root()}")
+    return folder
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every script has (``--json``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    return parser
+
+
+# -- the replay server ----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ReplayedGateway:
+    """One replayed gateway as the server process describes it."""
+
+    #: Capture set name.
+    name: str
+    #: Base URL, ``https://127.0.0.1:PORT``.
+    url: str
+    #: Serial number from the capture's ``/info``.
+    serial: str
+    #: Hex SHA-256 of its certificate (None over plain HTTP).
+    fingerprint: str | None
+    #: An owner token minted by the simulation for this serial.
+    token: str | None
+
+    @property
+    def host_port(self) -> str:
+        """``127.0.0.1:PORT``, the form pyenphase takes as its host."""
+        return self.url.split("://", 1)[1]
+
+
+class ReplayServer:
+    """Replayed capture sets served by a child process, for as long as the ``with`` lasts."""
+
+    def __init__(self, sets: Sequence[Path]) -> None:
+        self._sets = list(sets)
+        self._process: subprocess.Popen[str] | None = None
+        #: The gateways, in the order of ``sets``.
+        self.gateways: list[ReplayedGateway] = []
+
+    def __enter__(self) -> Self:
+        command = [sys.executable, "-m", "benchmarks.harness", "serve", *map(str, self._sets)]
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        line = self._stdout.readline()
+        if not line:
+            self.__exit__(None, None, None)
+            raise RuntimeError("the replay server exited before it was ready")
+        described = json.loads(line)
+        self.gateways = [ReplayedGateway(**g) for g in described]
+        return self
+
+    @property
+    def _stdout(self) -> IO[str]:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        return self._process.stdout
+
+    def stats(self) -> list[dict[str, int]]:
+        """Requests per path of each gateway since the previous call."""
+        assert self._process is not None
+        assert self._process.stdin is not None
+        self._process.stdin.write("stats\n")
+        self._process.stdin.flush()
+        result: list[dict[str, int]] = json.loads(self._stdout.readline())
+        return result
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+async def _serve(folders: Sequence[Path]) -> None:
+    from enphase_local.simulator import Simulation  # noqa: PLC0415 - only the child needs it
+
+    async with Simulation(replay=list(folders), cloud=False, control=False) as sim:
+        described = [
+            {
+                "name": folder.name,
+                "url": g.url,
+                "serial": g.serial,
+                "fingerprint": g.fingerprint,
+                "token": g.token,
+            }
+            for folder, g in zip(folders, sim.gateways, strict=True)
+        ]
+        print(json.dumps(described), flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            if line.strip() == "stats":
+                print(json.dumps([dict(g.stats.by_path) for g in sim.gateways]), flush=True)
+                for gateway in sim.gateways:
+                    gateway.stats.reset()
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+def lenient_ssl_context() -> ssl.SSLContext:
+    """A client TLS context that accepts the replayed gateway's self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def raw_client() -> aiohttp.ClientSession:
+    """The raw baseline: an aiohttp session with one keep-alive connector and aiohttp's
+    defaults otherwise."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=lenient_ssl_context()))
+
+
+async def raw_get_json(client: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> object:
+    """The raw baseline's fetch: a bare GET and ``orjson.loads`` of the body."""
+    async with client.get(url, headers=headers) as response:
+        return orjson.loads(await response.read())
+
+
+async def served_endpoints(session: GatewaySession) -> list[Endpoint[Any]]:
+    """Every endpoint but ``/info`` that this gateway serves (each is fetched once)."""
+    await session.info()
+    served: list[Endpoint[Any]] = []
+    for endpoint in ENDPOINTS:
+        if endpoint is INFO:
+            continue
+        try:
+            await session.fetch(endpoint)
+        except NotSupportedError:
+            continue
+        served.append(endpoint)
+    return served
+
+
+# -- measuring and reporting ----------------------------------------------------------------
+
+
+def median(values: Iterable[float]) -> float:
+    """The median (NaN for no values)."""
+    items = list(values)
+    return statistics.median(items) if items else float("nan")
+
+
+def alternated(clients: Sequence[str], round_index: int) -> list[str]:
+    """The clients in A/B order for this round: forwards on even rounds, backwards on odd."""
+    return list(clients) if round_index % 2 == 0 else list(reversed(clients))
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Print a plain, aligned text table (floats with three significant decimals)."""
+    text_rows = [[_cell(value) for value in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in text_rows:
+        cells = [
+            c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).replace("-", "", 1).replace("x", "").isdigit()
+
+
+def write_json(path: Path | None, result: dict[str, Any]) -> None:
+    """Write the result as JSON when ``--json`` was given."""
+    if path is not None:
+        path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is not positive."""
+    return numerator / denominator if denominator > 0 else float("nan")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.harness serve SET...``: the replay server's entry point."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="replay capture sets until stdin closes")
+    serve.add_argument("sets", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.sets))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Client CPU per endpoint fetch: enphase_local vs pyenphase vs raw aiohttp, A/B alternated.
+
+Each capture set is replayed over loopback HTTPS by a server in another process, so the
+process CPU time measured here (``time.process_time``) is the client's alone. Setup (``/info``,
+token check, pyenphase's probe) happens before the clock starts. Then, round after round and
+in alternating order, every client polls the gateway ``--polls`` times:
+
+- ``pyenphase``: ``await envoy.update()`` (its own choice of endpoints);
+- ``enphase_local``: ``GatewaySession.fetch`` of each of our endpoints the capture serves;
+- ``raw (ours)`` / ``raw (pyenphase)``: a bare aiohttp GET plus ``orjson.loads`` of the same
+  paths as the client named, through one shared connector with keep-alive.
+
+The raw rows are the floor each client is measured against: pyenphase's update reads other
+(and larger) bodies than our poll, so ``x raw`` (client CPU per GET over raw CPU per GET on
+the same paths) compares the two libraries' own overhead independently of the bodies.
+
+Run: ``python -m benchmarks.per_poll [--rounds N] [--polls N] [--sets SET ...]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+import attrs
+
+from benchmarks.harness import (
+    DEFAULT_SETS,
+    ReplayedGateway,
+    ReplayServer,
+    alternated,
+    base_parser,
+    capture_set,
+    median,
+    print_table,
+    ratio,
+    raw_client,
+    raw_get_json,
+    served_endpoints,
+    write_json,
+)
+from enphase_local import GatewaySession
+
+Poll = Callable[[], Awaitable[object]]
+
+PYENPHASE = "pyenphase"
+OURS = "enphase_local"
+RAW_OURS = "raw (ours)"
+RAW_PYENPHASE = "raw (pyenphase)"
+CLIENTS = (PYENPHASE, OURS, RAW_OURS, RAW_PYENPHASE)
+
+
+@attrs.define
+class _Client:
+    name: str
+    poll: Poll
+    samples_ms_per_get: list[float] = attrs.field(factory=list)
+    gets_per_poll: float = 0.0
+
+
+def _raw_poll(
+    client: aiohttp.ClientSession, gateway: ReplayedGateway, paths: Sequence[str]
+) -> Poll:
+    urls = [gateway.url + path for path in paths]
+    headers = {"Authorization": f"Bearer {gateway.token}"}
+
+    async def poll() -> None:
+        for url in urls:
+            await raw_get_json(client, url, headers)
+
+    return poll
+
+
+async def _measure_set(
+    server: ReplayServer, index: int, *, rounds: int, polls: int
+) -> dict[str, Any]:
+    from pyenphase import Envoy  # noqa: PLC0415 - the bench extra; imported where it is used
+
+    gateway = server.gateways[index]
+    envoy = Envoy(gateway.host_port)
+    await envoy.setup()
+    await envoy.authenticate(token=gateway.token)
+    await envoy.update()  # the first update probes which endpoints exist
+    server.stats()
+    await envoy.update()
+    pyenphase_paths = sorted(server.stats()[index])
+    session = GatewaySession(gateway.url, token=gateway.token)
+    served = await served_endpoints(session)
+    our_paths = [endpoint.path for endpoint in served]
+    raw = raw_client()
+
+    async def ours() -> None:
+        for endpoint in served:
+            await session.fetch(endpoint)
+
+    clients = {
+        PYENPHASE: _Client(PYENPHASE, envoy.update),
+        OURS: _Client(OURS, ours),
+        RAW_OURS: _Client(RAW_OURS, _raw_poll(raw, gateway, our_paths)),
+        RAW_PYENPHASE: _Client(RAW_PYENPHASE, _raw_poll(raw, gateway, pyenphase_paths)),
+    }
+    try:
+        for client in clients.values():
+            await client.poll()  # warm: connections open, caches filled
+        server.stats()
+        for round_index in range(rounds):
+            for name in alternated(CLIENTS, round_index):
+                client = clients[name]
+                gc.collect()
+                started = time.process_time()
+                for _ in range(polls):
+                    await client.poll()
+                cpu = time.process_time() - started
+                gets = sum(server.stats()[index].values())
+                client.gets_per_poll = gets / polls
+                client.samples_ms_per_get.append(ratio(cpu * 1000, gets))
+    finally:
+        await envoy.close()
+        await session.close()
+        await raw.close()
+    return _summarise(gateway.name, clients, our_paths, pyenphase_paths)
+
+
+def _summarise(
+    name: str, clients: dict[str, _Client], our_paths: list[str], pyenphase_paths: list[str]
+) -> dict[str, Any]:
+    per_get = {c.name: median(c.samples_ms_per_get) for c in clients.values()}
+    floor = {
+        PYENPHASE: per_get[RAW_PYENPHASE],
+        OURS: per_get[RAW_OURS],
+        RAW_OURS: per_get[RAW_OURS],
+        RAW_PYENPHASE: per_get[RAW_PYENPHASE],
+    }
+    return {
+        "set": name,
+        "our_paths": our_paths,
+        "pyenphase_paths": pyenphase_paths,
+        "clients": {
+            c.name: {
+                "gets_per_poll": c.gets_per_poll,
+                "ms_per_get": per_get[c.name],
+                "ms_per_poll": per_get[c.name] * c.gets_per_poll,
+                "samples_ms_per_get": c.samples_ms_per_get,
+                "x_pyenphase": ratio(per_get[c.name], per_get[PYENPHASE]),
+                "x_raw_same_paths": ratio(per_get[c.name], floor[c.name]),
+            }
+            for c in clients.values()
+        },
+        "ours_vs_pyenphase_per_get": ratio(per_get[OURS], per_get[PYENPHASE]),
+        "ours_vs_pyenphase_over_raw": ratio(
+            ratio(per_get[OURS], per_get[RAW_OURS]),
+            ratio(per_get[PYENPHASE], per_get[RAW_PYENPHASE]),
+        ),
+    }
+
+
+def _print(results: list[dict[str, Any]], *, rounds: int, polls: int) -> None:
+    for result in results:
+        print(f"\n{result['set']}  ({rounds} rounds x {polls} polls, medians)")
+        print_table(
+            ("client", "GETs/poll", "ms CPU/poll", "ms CPU/GET", "x pyenphase", "x raw"),
+            [
+                (
+                    name,
+                    f"{c['gets_per_poll']:g}",
+                    c["ms_per_poll"],
+                    c["ms_per_get"],
+                    c["x_pyenphase"],
+                    c["x_raw_same_paths"],
+                )
+                for name, c in result["clients"].items()
+            ],
+        )
+    per_get = ", ".join(f"{r['ours_vs_pyenphase_per_get']:.2f}x ({r['set']})" for r in results)
+    over_raw = ", ".join(f"{r['ours_vs_pyenphase_over_raw']:.2f}x" for r in results)
+    print(
+        f"\nper_poll: enphase_local CPU per GET = {per_get} of pyenphase "
+        f"(target <= 0.70x, moonshot 0.50x); overhead above raw aiohttp = {over_raw} "
+        "of pyenphase's"
+    )
+
+
+async def _run(sets: Sequence[str], *, rounds: int, polls: int) -> list[dict[str, Any]]:
+    folders = [capture_set(name) for name in sets]
+    with ReplayServer(folders) as server:
+        return [
+            await _measure_set(server, index, rounds=rounds, polls=polls)
+            for index in range(len(folders))
+        ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the table and summary; write JSON when asked."""
+    parser = base_parser(__doc__.splitlines()[0] if __doc__ else "per_poll")
+    parser.add_argument("--rounds", type=int, default=9, help="A/B rounds (default 9)")
+    parser.add_argument("--polls", type=int, default=20, help="polls per client per round")
+    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), metavar="SET")
+    args = parser.parse_args(argv)
+    results = asyncio.run(_run(args.sets, rounds=args.rounds, polls=args.polls))
+    _print(results, rounds=args.rounds, polls=args.polls)
+    write_json(
+        args.json,
+        {"benchmark": "per_poll", "rounds": args.rounds, "polls": args.polls, "sets": results},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
