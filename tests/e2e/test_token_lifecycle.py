@@ -1,7 +1,7 @@
 """Token lifecycle through GatewaySession, against the simulator's cloud and gateway (HTTPS).
 
 Tokens here live a few seconds so that expiry, refresh and outages happen within a test;
-the manager's expiry skew is zero to match (real tokens live hours to months).
+the manager's expiry skew is one second to match (real tokens live hours to months).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from enphase_local import (
 from enphase_local.simulator import Simulation
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
-LIFETIME_S = 4
+LIFETIME_S = 6
 
 
 @pytest.fixture
@@ -41,11 +41,13 @@ async def cloud(enphase_simulation: Simulation) -> AsyncIterator[EnphaseCloud]:
         yield client
 
 
-def manager(cloud: EnphaseCloud, margin_s: float = 2.0) -> TokenManager:
+def manager(cloud: EnphaseCloud, margin_s: float = 3.0) -> TokenManager:
+    # The cloud rounds iat down to the second, so a token lives up to a second less than
+    # LIFETIME_S: a one-second skew keeps requests off the expiry edge.
     return TokenManager(
         CloudTokenSource(cloud),
         refresh_margin=dt.timedelta(seconds=margin_s),
-        expiry_skew=dt.timedelta(0),
+        expiry_skew=dt.timedelta(seconds=1),
         retry_interval=dt.timedelta(seconds=0.2),
         max_retry_interval=dt.timedelta(seconds=0.5),
     )
@@ -60,7 +62,7 @@ async def test_tokens_expiring_while_polling_are_replaced_without_a_failed_reque
     async with GatewaySession(
         gateway.url, token=manager(cloud), fingerprint=gateway.fingerprint
     ) as client:
-        deadline = time.monotonic() + 2.5 * LIFETIME_S
+        deadline = time.monotonic() + 2 * LIFETIME_S
         polls = 0
         while time.monotonic() < deadline:
             await client.meter_readings()  # any failure here fails the test
@@ -86,7 +88,7 @@ async def test_concurrent_requests_during_refresh_make_one_cloud_call(
     ) as client:
         await client.production()
         issued = enphase_simulation.cloud.stats.tokens
-        await asyncio.sleep(2.2)  # now inside the 2 s margin: a refresh is due
+        await asyncio.sleep(3.2)  # now inside the 3 s margin: a refresh is due
         await asyncio.gather(*(client.production() for _ in range(100)))
         await asyncio.sleep(0.3)
         await client.production()
@@ -106,7 +108,7 @@ async def test_cloud_outage_keeps_the_valid_token_then_reports_expiry(
         await client.production()
         first = client.token
         enphase_simulation.cloud.fail_tokens(503)
-        await asyncio.sleep(2.5)  # refresh due, cloud down: still served with the old token
+        await asyncio.sleep(3.5)  # refresh due, cloud down: still served with the old token
         await client.production()
         assert client.token == first
         await asyncio.sleep(LIFETIME_S)  # now the old token has expired too
