@@ -24,6 +24,10 @@ Where the numbers come from, best first:
 3. ``/api/v1/production`` (the microinverters' total, 5-minute data): production only.
 
 ``/ivp/meters/gridReading`` fills ``grid_w`` when nothing better knows it.
+
+Gateways without a battery still send zeros for its power and charge in live data, so
+``storage_w`` and ``battery_soc_pct`` are None until a battery shows itself: a storage CT, a
+storage device in ``/ivp/ensemble/device_list``, or non-zero battery values in live data.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import attrs
 
 from enphase_local.events import DataEvent, Event
 from enphase_local.models import (
+    DeviceType,
     GridReading,
     LiveData,
     LivePower,
@@ -91,17 +96,32 @@ _METER_FIELDS = {
 }
 
 
+def readings_by_type(
+    meters: tuple[Meter, ...], readings: tuple[MeterReading, ...]
+) -> dict[MeasurementType, MeterReading]:
+    """The reading of each enabled meter, by what it measures, joined on ``eid``.
+
+    The first enabled meter of a type wins (gateways list at most one per type).
+    """
+    by_eid = {reading.eid: reading for reading in readings}
+    joined: dict[MeasurementType, MeterReading] = {}
+    for meter in meters:
+        reading = by_eid.get(meter.eid)
+        if reading is not None and meter.state is MeterState.ENABLED:
+            joined.setdefault(meter.measurement_type, reading)
+    return joined
+
+
 def meter_power(meters: tuple[Meter, ...], readings: tuple[MeterReading, ...]) -> MeterPower:
     """Join readings to the enabled meters by ``eid`` and pick each measurement type's power."""
-    by_eid = {reading.eid: reading for reading in readings}
-    values: dict[str, float] = {}
-    for meter in meters:
-        name = _METER_FIELDS.get(meter.measurement_type)
-        reading = by_eid.get(meter.eid)
-        if name is None or reading is None or meter.state is not MeterState.ENABLED:
-            continue
-        values.setdefault(name, reading.active_power_w)
-    return MeterPower(**values)
+    joined = readings_by_type(meters, readings)
+    return MeterPower(
+        **{
+            name: joined[kind].active_power_w
+            for kind, name in _METER_FIELDS.items()
+            if kind in joined
+        }
+    )
 
 
 def grid_power(readings: tuple[GridReading, ...]) -> float | None:
@@ -114,6 +134,20 @@ def grid_power(readings: tuple[GridReading, ...]) -> float | None:
 
 def _live(power: LivePower | None) -> float | None:
     return None if power is None else power.active_power_w
+
+
+def battery_evidence(live: LiveData) -> bool:
+    """Whether live data shows a battery: gateways without one send zeros for it."""
+    meters = live.meters
+    values = (
+        meters.soc_pct,
+        meters.encharge_soc_pct,
+        meters.acb_soc_pct,
+        meters.encharge_energy_wh,
+        meters.acb_energy_wh,
+        _live(meters.storage),
+    )
+    return any(values)
 
 
 def _soc(live: LiveData | None) -> float | None:
@@ -135,12 +169,19 @@ def derive_power(
     live: LiveData | None = None,
     production: Production | None = None,
     grid: tuple[GridReading, ...] = (),
+    battery: bool = False,
 ) -> PowerSample | None:
-    """Compute a sample from whatever is known; None when nothing gives production."""
+    """Compute a sample from whatever is known; None when nothing gives production.
+
+    ``battery`` says the site is known to have a battery (e.g. from the device list); a
+    storage CT or non-zero battery values in live data show it too. Without one, storage
+    power and state of charge are None rather than the zeros the gateway sends.
+    """
     live = live if live is not None and live.stream_enabled else None
     ct = meter_power(meters, readings)
+    battery = battery or ct.storage_w is not None or (live is not None and battery_evidence(live))
     storage = ct.storage_w
-    if storage is None and live is not None:
+    if storage is None and live is not None and battery:
         storage = _live(live.meters.storage)
     # Without a storage CT or live storage value the site is taken to have no battery.
     battery_w = storage or 0.0
@@ -175,7 +216,7 @@ def derive_power(
         consumption_w=consumed,
         net_w=None if consumed is None else consumed - produced,
         storage_w=storage,
-        battery_soc_pct=_soc(live),
+        battery_soc_pct=_soc(live) if battery else None,
         grid_w=grid_w,
         source=source,
     )
@@ -193,6 +234,8 @@ class _Latest:
     live: LiveData | None = None
     production: Production | None = None
     grid: tuple[GridReading, ...] = ()
+    #: Whether a battery was ever seen (sticky: an empty battery still is one).
+    battery: bool = False
 
     def primary(self) -> str:
         """The endpoint whose arrival makes a new sample: the best source available."""
@@ -204,7 +247,9 @@ class _Latest:
 
 
 #: Endpoints that feed the power picture, by event endpoint name.
-_FEEDS = frozenset({"meters", "meter_readings", "live_data", "production", "grid_readings"})
+_FEEDS = frozenset(
+    {"device_list", "meters", "meter_readings", "live_data", "production", "grid_readings"}
+)
 
 
 class PowerTracker:
@@ -229,6 +274,9 @@ class PowerTracker:
         if event.endpoint == "meters":
             latest.meters = model
             return None
+        if event.endpoint == "device_list":
+            latest.battery |= any(d.device_type is DeviceType.STORAGE for d in model.devices)
+            return None
         if event.endpoint == "meter_readings":
             latest.readings = model
         elif event.endpoint == "live_data":
@@ -239,7 +287,7 @@ class PowerTracker:
             latest.grid = model
         if event.endpoint != latest.primary():
             return None
-        return derive_power(
+        sample = derive_power(
             key,
             event.fetched_at,
             meters=latest.meters,
@@ -247,7 +295,11 @@ class PowerTracker:
             live=latest.live,
             production=latest.production,
             grid=latest.grid,
+            battery=latest.battery,
         )
+        if sample is not None and sample.storage_w is not None:
+            latest.battery = True
+        return sample
 
     def forget(self, gateway: str) -> None:
         """Drop what is known about a gateway (e.g. after its firmware changed)."""

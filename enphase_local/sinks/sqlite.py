@@ -114,7 +114,8 @@ def create_private_file(path: Path) -> bool:
             _LOGGER.warning("%s is readable by others (mode %o); consider chmod 600", path, mode)
         return False
     try:
-        os.fchmod(fd, 0o600)
+        if hasattr(os, "fchmod"):  # POSIX; Windows has no permission bits to set
+            os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
     return True

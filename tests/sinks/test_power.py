@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from enphase_local import parsing
+from enphase_local import models, parsing
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import ErrorEvent
 from enphase_local.models import MeasurementType, MeterState
@@ -225,3 +225,37 @@ def test_real_capture_with_three_cts_and_a_battery() -> None:
     assert sample.grid_w == pytest.approx(129.407)
     assert sample.storage_w == pytest.approx(-2579.823)
     assert sample.consumption_w == pytest.approx(1714.424 + 129.407 - 2579.823)
+
+
+def test_battery_zeros_of_a_site_without_battery_are_unknown() -> None:
+    live = live_data(pv=2000.0, load=500.0, grid=-1500.0, storage=0.0, soc=0.0)
+    sample = derive_power(SERIAL, T0, live=live)
+    assert sample is not None
+    assert sample.storage_w is None
+    assert sample.battery_soc_pct is None
+    known = derive_power(SERIAL, T0, live=live, battery=True)
+    assert known is not None
+    assert (known.storage_w, known.battery_soc_pct) == (0.0, 0.0)
+
+
+def test_tracker_learns_the_battery_from_the_device_list_and_remembers_it() -> None:
+    storage = models.ProvisionedDevice(
+        serial_number="482211111111",
+        device_type=models.DeviceType.STORAGE,
+        device_type_raw=13,
+    )
+    empty = live_data(pv=0.0, load=300.0, grid=300.0, storage=0.0, soc=0.0)
+    tracker = PowerTracker()
+    before = tracker.update(data_event("live_data", empty))
+    assert before is not None
+    assert before.battery_soc_pct is None
+    tracker.update(data_event("device_list", models.DeviceList(devices=(storage,))))
+    after = tracker.update(data_event("live_data", empty))
+    assert after is not None
+    assert after.battery_soc_pct == 0.0
+
+    other = PowerTracker()
+    other.update(data_event("live_data", live_data(pv=0.0, storage=800.0, soc=30.0)))
+    emptied = other.update(data_event("live_data", empty))
+    assert emptied is not None
+    assert (emptied.storage_w, emptied.battery_soc_pct) == (0.0, 0.0)

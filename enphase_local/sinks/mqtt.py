@@ -1,0 +1,476 @@
+"""Publish events and gateway state to an MQTT broker, with Home Assistant discovery.
+
+Needs the ``mqtt`` extra (aiomqtt). Topics, with ``<id>`` the gateway's serial number (its
+host, made topic-safe, before the serial is known):
+
+``<prefix>/bridge/availability``
+    ``online`` / ``offline``, retained; the broker publishes ``offline`` as our last will.
+``<prefix>/<id>/availability``
+    ``online`` while the poller says the gateway is online or degraded, else ``offline``;
+    retained.
+``<prefix>/<id>/state``
+    Retained JSON with the latest values: ``gateway_state``, ``updated_at`` (ISO 8601 UTC),
+    ``production_w``, ``consumption_w``, ``net_w``, ``grid_w``, ``storage_w``,
+    ``battery_soc_pct``, ``production_today_wh``, ``production_lifetime_wh``,
+    ``grid_import_wh``, ``grid_export_wh`` (null when unknown; signs as in
+    :mod:`enphase_local.power`) and ``inverters`` (serial number to last report, W).
+``<prefix>/<id>/<endpoint>``
+    Every successful poll, not retained: ``{"at", "latency_s", "data"}`` with ``data`` the
+    model as :func:`enphase_local.export.to_data` renders it.
+``<prefix>/<id>/error`` and ``<prefix>/<id>/unsupported``
+    Failed polls ``{"at", "endpoint", "type", "message"}`` and endpoints the gateway does not
+    serve ``{"at", "endpoint", "reason"}``, not retained.
+
+Home Assistant discovery configs go to
+``<discovery_prefix>/sensor/enphase_<id>/<object>/config`` (retained), one device per
+gateway, a sensor for each value once it is first known, and one per microinverter. They are
+sent again after every reconnection (a broker without persistence forgets retained messages)
+and when Home Assistant announces ``online`` on ``<discovery_prefix>/status``.
+
+Publishing runs in a bounded batching runner: while the broker is away, events wait (the
+oldest dropped beyond ``max_backlog``) and the connection is retried with growing, jittered
+delays; on reconnection the latest retained state is published again. The password is never
+logged or shown in ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import ssl
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import attrs
+import orjson
+
+from enphase_local.events import DataEvent, ErrorEvent, Event, StateEvent
+from enphase_local.export import to_data
+from enphase_local.sinks.base import BatchRunner, SinkStats, event_time
+from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Home Assistant's birth message topic suffix and payload.
+HA_STATUS = "status"
+
+#: First and longest wait between connection attempts, seconds.
+RECONNECT_DELAY_S = (1.0, 60.0)
+
+
+@attrs.frozen(kw_only=True)
+class MqttSettings:
+    """Where and how to connect, and the topic prefixes."""
+
+    #: Broker host name or address.
+    host: str
+    #: Broker port (1883, or 8883 with TLS).
+    port: int = 1883
+    #: User name; None for anonymous access.
+    username: str | None = None
+    #: Password (a secret: never logged, hidden from repr).
+    password: str | None = attrs.field(default=None, repr=False)
+    #: Whether to use TLS (``mqtts://``), verified against the system's CAs.
+    tls: bool = False
+    #: Root of the topic tree.
+    prefix: str = "enphase_local"
+    #: Home Assistant's discovery prefix; None turns discovery off.
+    discovery_prefix: str | None = "homeassistant"
+    #: MQTT client id; None lets the library choose a random one.
+    client_id: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MqttSettings:
+        """Parse ``mqtt[s]://[user[:password]@]host[:port][/prefix]``."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                "MQTT URL must look like mqtt://[user[:password]@]host[:port][/prefix]"
+            )
+        tls = parts.scheme == "mqtts"
+        prefix = parts.path.strip("/")
+        if prefix:
+            options.setdefault("prefix", prefix)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            **options,
+        )
+
+    def describe(self) -> str:
+        """The broker as a URL without the password, for start lines and logs."""
+        user = f"{self.username}@" if self.username else ""
+        scheme = "mqtts" if self.tls else "mqtt"
+        return f"{scheme}://{user}{self.host}:{self.port}/{self.prefix}"
+
+
+@attrs.frozen
+class SensorSpec:
+    """One Home Assistant sensor read from the gateway's state topic."""
+
+    #: Key in the state JSON.
+    key: str
+    #: Object id in the discovery topic and unique id.
+    object_id: str
+    #: Entity name shown under the device.
+    name: str
+    #: Unit of measurement.
+    unit: str
+    #: Home Assistant device class.
+    device_class: str
+    #: Home Assistant state class.
+    state_class: str
+
+
+#: The gateway-level sensors.
+SENSORS = (
+    SensorSpec("production_w", "production_power", "Production", "W", "power", "measurement"),
+    SensorSpec("consumption_w", "consumption_power", "Consumption", "W", "power", "measurement"),
+    SensorSpec("net_w", "net_power", "Net consumption", "W", "power", "measurement"),
+    SensorSpec("grid_w", "grid_power", "Grid power", "W", "power", "measurement"),
+    SensorSpec("storage_w", "storage_power", "Battery power", "W", "power", "measurement"),
+    SensorSpec(
+        "battery_soc_pct", "battery_soc", "Battery state of charge", "%", "battery", "measurement"
+    ),
+    SensorSpec(
+        "production_today_wh",
+        "production_energy_today",
+        "Production today",
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
+    SensorSpec(
+        "production_lifetime_wh",
+        "production_energy_lifetime",
+        "Lifetime production",
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
+    SensorSpec(
+        "grid_import_wh", "grid_energy_import", "Grid import", "Wh", "energy", "total_increasing"
+    ),
+    SensorSpec(
+        "grid_export_wh", "grid_energy_export", "Grid export", "Wh", "energy", "total_increasing"
+    ),
+)
+
+
+def _json(data: Any) -> bytes:
+    return orjson.dumps(data)
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+class MqttSink:
+    """Publishes to one MQTT broker; see the module for the topic tree."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        max_backlog: int = 10_000,
+        batch_size: int = 100,
+        flush_interval_s: float = 0.2,
+        reconnect_delay_s: tuple[float, float] = RECONNECT_DELAY_S,
+        close_timeout_s: float = 5.0,
+    ) -> None:
+        #: Connection and topic settings.
+        self.settings = settings
+        self._reconnect_delay_s = reconnect_delay_s
+        self._close_timeout_s = close_timeout_s
+        self._runner: BatchRunner[Event] = BatchRunner(
+            self.name,
+            self._publish_batch,
+            max_backlog=max_backlog,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            retry_delay_s=(0.1, 2.0),
+        )
+        self._views = GatewayViews()
+        self._dirty: set[str] = set()
+        self._discovered: dict[str, set[str]] = {}
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._connection_task: asyncio.Task[None] | None = None
+        self._closing = False
+        #: Successful connections so far (the first one included).
+        self.connections = 0
+
+    @property
+    def name(self) -> str:
+        """``mqtt``."""
+        return "mqtt"
+
+    @property
+    def connected(self) -> bool:
+        """Whether a broker connection is up."""
+        return self._connected.is_set()
+
+    def _topic(self, *levels: str) -> str:
+        return "/".join((self.settings.prefix, *levels))
+
+    @property
+    def bridge_topic(self) -> str:
+        """``<prefix>/bridge/availability``."""
+        return self._topic("bridge", "availability")
+
+    async def start(self) -> None:
+        """Start connecting (in the background: a missing broker does not stop polling)."""
+        self._connection_task = asyncio.get_running_loop().create_task(
+            self._connection_loop(), name="enphase-local mqtt connection"
+        )
+        self._runner.start()
+
+    def submit(self, event: Event) -> None:
+        """Update the gateway's latest state and queue the event for publishing."""
+        view, changed = self._views.update(event)
+        if changed:
+            self._dirty.add(view.host)
+        self._runner.put(event)
+
+    async def close(self) -> None:
+        """Publish what is queued (within the close timeout), say offline, disconnect."""
+        await self._runner.close(self._close_timeout_s)
+        self._closing = True
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await client.publish(self.bridge_topic, b"offline", qos=1, retain=True, timeout=2)
+        task, self._connection_task = self._connection_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def stats(self) -> SinkStats:
+        """Events submitted, published, dropped and waiting."""
+        return self._runner.stats()
+
+    # --- connection ------------------------------------------------------------------------
+
+    def _new_client(self) -> aiomqtt.Client:
+        s = self.settings
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password,
+            identifier=s.client_id,
+            will=aiomqtt.Will(self.bridge_topic, b"offline", qos=1, retain=True),
+            tls_context=ssl.create_default_context() if s.tls else None,
+            timeout=10,
+        )
+
+    async def _connection_loop(self) -> None:
+        first, longest = self._reconnect_delay_s
+        delay = first
+        while not self._closing:
+            try:
+                async with self._new_client() as client:
+                    await self._announce(client)
+                    self._client = client
+                    self._connected.set()
+                    self.connections += 1
+                    _LOGGER.info("connected to MQTT broker %s", self.settings.describe())
+                    delay = first
+                    await self._listen(client)
+            except aiomqtt.MqttError as err:
+                if self._closing:
+                    return
+                _LOGGER.warning(
+                    "MQTT broker %s: %s; reconnecting in %.0f s",
+                    self.settings.describe(),
+                    err,
+                    delay,
+                )
+            finally:
+                self._connected.clear()
+                self._client = None
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, longest)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Wait for Home Assistant's birth messages until the connection drops."""
+        discovery = self.settings.discovery_prefix
+        if discovery is not None:
+            await client.subscribe(f"{discovery}/{HA_STATUS}")
+        async for message in client.messages:
+            if message.payload == b"online":
+                _LOGGER.debug("Home Assistant is online: sending discovery configs again")
+                for view in self._views:
+                    await self._publish_discovery(client, view, again=True)
+        raise aiomqtt.MqttError("connection closed")
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """After connecting: availability, discovery configs and the latest retained state."""
+        await client.publish(self.bridge_topic, b"online", qos=1, retain=True)
+        for view in self._views:
+            await self._publish_state(client, view)
+            await self._publish_discovery(client, view, again=True)
+
+    # --- publishing ------------------------------------------------------------------------
+
+    async def _publish_batch(self, batch: list[Event]) -> None:
+        await self._connected.wait()
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("not connected")
+        for event in batch:
+            topic, payload = self._event_message(event)
+            await client.publish(topic, payload, qos=0)
+        dirty, self._dirty = self._dirty, set()
+        try:
+            for view in self._views:
+                if view.host in dirty:
+                    await self._publish_state(client, view)
+                    await self._publish_discovery(client, view)
+        except BaseException:
+            self._dirty |= dirty
+            raise
+
+    def _event_message(self, event: Event) -> tuple[str, bytes]:
+        gateway = safe_id(event.serial if event.serial is not None else event.host)
+        at = _iso(event_time(event))
+        if isinstance(event, DataEvent):
+            body = {"at": at, "latency_s": event.latency_s, "data": to_data(event.model)}
+            return self._topic(gateway, safe_id(event.endpoint)), _json(body)
+        if isinstance(event, ErrorEvent):
+            error = {
+                "at": at,
+                "endpoint": event.endpoint,
+                "type": type(event.error).__name__,
+                "message": str(event.error),
+            }
+            return self._topic(gateway, "error"), _json(error)
+        if isinstance(event, StateEvent):
+            change = {
+                "at": at,
+                "previous": event.previous.value,
+                "state": event.state.value,
+                "reason": event.reason,
+            }
+            return self._topic(gateway, "state_change"), _json(change)
+        unsupported = {"at": at, "endpoint": event.endpoint, "reason": event.reason}
+        return self._topic(gateway, "unsupported"), _json(unsupported)
+
+    def state_payload(self, view: GatewayView) -> dict[str, Any]:
+        """The retained state JSON of a gateway."""
+        return {
+            "gateway_state": None if view.state is None else view.state.value,
+            "updated_at": _iso(view.updated_at),
+            **view.values(),
+            "inverters": {
+                safe_id(sn): inv.last_report_w for sn, inv in sorted(view.inverters.items())
+            },
+        }
+
+    async def _publish_state(self, client: aiomqtt.Client, view: GatewayView) -> None:
+        availability = b"online" if view.available else b"offline"
+        await client.publish(
+            self._topic(view.topic_id, "availability"), availability, qos=1, retain=True
+        )
+        await client.publish(
+            self._topic(view.topic_id, "state"),
+            _json(self.state_payload(view)),
+            qos=1,
+            retain=True,
+        )
+
+    async def _publish_discovery(
+        self, client: aiomqtt.Client, view: GatewayView, *, again: bool = False
+    ) -> None:
+        if self.settings.discovery_prefix is None or view.serial is None:
+            return
+        done = self._discovered.setdefault(view.serial, set())
+        for object_id, config in self.discovery_configs(view):
+            if object_id in done and not again:
+                continue
+            node = f"enphase_{view.topic_id}"
+            topic = f"{self.settings.discovery_prefix}/sensor/{node}/{object_id}/config"
+            await client.publish(topic, _json(config), qos=1, retain=True)
+            done.add(object_id)
+
+    def discovery_configs(self, view: GatewayView) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(object_id, config)`` for every sensor of the gateway whose value is known."""
+        values = view.values()
+        for spec in SENSORS:
+            if values[spec.key] is not None:
+                yield (
+                    spec.object_id,
+                    self._sensor_config(
+                        view,
+                        spec.object_id,
+                        spec.name,
+                        f"{{{{ value_json.{spec.key} }}}}",
+                        unit=spec.unit,
+                        device_class=spec.device_class,
+                        state_class=spec.state_class,
+                    ),
+                )
+        for serial in sorted(view.inverters):
+            key = safe_id(serial)
+            object_id = f"inverter_{key}_power"
+            yield (
+                object_id,
+                self._sensor_config(
+                    view,
+                    object_id,
+                    f"Inverter {serial} power",
+                    f"{{{{ value_json.inverters.get('{key}') }}}}",
+                    unit="W",
+                    device_class="power",
+                    state_class="measurement",
+                ),
+            )
+
+    def _sensor_config(
+        self,
+        view: GatewayView,
+        object_id: str,
+        name: str,
+        template: str,
+        *,
+        unit: str,
+        device_class: str,
+        state_class: str,
+    ) -> dict[str, Any]:
+        gateway = view.topic_id
+        device: dict[str, Any] = {
+            "identifiers": [f"enphase_local_{gateway}"],
+            "name": f"Enphase gateway {view.key}",
+            "manufacturer": "Enphase Energy",
+            "model": "IQ Gateway",
+            "serial_number": view.key,
+        }
+        if view.firmware is not None:
+            device["sw_version"] = view.firmware
+        if view.part_number is not None:
+            device["model_id"] = view.part_number
+        return {
+            "name": name,
+            "unique_id": f"enphase_local_{gateway}_{object_id}",
+            "state_topic": self._topic(gateway, "state"),
+            "value_template": template,
+            "unit_of_measurement": unit,
+            "device_class": device_class,
+            "state_class": state_class,
+            "availability": [
+                {"topic": self.bridge_topic},
+                {"topic": self._topic(gateway, "availability")},
+            ],
+            "availability_mode": "all",
+            "device": device,
+            "origin": {"name": "enphase-local"},
+        }

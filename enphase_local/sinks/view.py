@@ -1,0 +1,169 @@
+"""The latest known values of each gateway, kept up to date from the event stream.
+
+The MQTT and Prometheus sinks publish state rather than a log of events; both read it from
+:class:`GatewayViews`. Updating is cheap (a few dictionary writes per event), so they do it in
+``submit`` and the latest state survives even when raw events are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
+from enphase_local.models import Info, Inverter, MeasurementType, Meter, Production
+from enphase_local.power import PowerSample, PowerTracker, readings_by_type
+from enphase_local.sinks.base import event_endpoint, event_kind, event_time
+
+#: States in which a gateway's values are current.
+AVAILABLE_STATES = frozenset({GatewayState.ONLINE, GatewayState.DEGRADED})
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_id(text: str) -> str:
+    """``text`` reduced to letters, digits, ``_`` and ``-`` (MQTT levels, HA object ids)."""
+    return _UNSAFE.sub("_", text).strip("_") or "_"
+
+
+@attrs.define
+class GatewayView:
+    """What is known now about one gateway (one configured host)."""
+
+    #: The configured host.
+    host: str
+    #: Serial number, once known.
+    serial: str | None = None
+    #: Gateway state from the poller; None until the first state event.
+    state: GatewayState | None = None
+    #: Why the state last changed.
+    state_reason: str | None = None
+    #: Firmware version, from ``/info``.
+    firmware: str | None = None
+    #: Gateway part number, from ``/info``.
+    part_number: str | None = None
+    #: The latest power sample.
+    power: PowerSample | None = None
+    #: The latest ``/api/v1/production``.
+    production: Production | None = None
+    #: Energy imported from the grid (net-consumption CT, delivered), Wh.
+    grid_import_wh: float | None = None
+    #: Energy exported to the grid (net-consumption CT, received), Wh.
+    grid_export_wh: float | None = None
+    #: The meters, for joining readings.
+    meters: tuple[Meter, ...] = ()
+    #: The latest report of each microinverter, by serial number.
+    inverters: dict[str, Inverter] = attrs.Factory(dict)
+    #: Events seen, by (kind, endpoint); endpoint is ``""`` for state changes.
+    events: Counter[tuple[str, str]] = attrs.Factory(Counter)
+    #: When each endpoint was last read successfully, UTC.
+    last_success: dict[str, datetime] = attrs.Factory(dict)
+    #: How long each endpoint's last read took, seconds.
+    last_latency_s: dict[str, float] = attrs.Factory(dict)
+    #: When anything about this gateway last changed, UTC.
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The serial number, or the host before it is known."""
+        return self.serial if self.serial is not None else self.host
+
+    @property
+    def topic_id(self) -> str:
+        """:attr:`key` made safe for an MQTT topic level or a Home Assistant id."""
+        return safe_id(self.key)
+
+    @property
+    def available(self) -> bool:
+        """Whether the values are current: online or degraded, or data and no state yet."""
+        if self.state is None:
+            return bool(self.last_success)
+        return self.state in AVAILABLE_STATES
+
+    def values(self) -> dict[str, float | None]:
+        """The sensor values by name (None when unknown)."""
+        power = self.power
+        production = self.production
+        return {
+            "production_w": None if power is None else power.production_w,
+            "consumption_w": None if power is None else power.consumption_w,
+            "net_w": None if power is None else power.net_w,
+            "grid_w": None if power is None else power.grid_w,
+            "storage_w": None if power is None else power.storage_w,
+            "battery_soc_pct": None if power is None else power.battery_soc_pct,
+            "production_today_wh": None if production is None else production.energy_today_wh,
+            "production_lifetime_wh": (
+                None if production is None else production.energy_lifetime_wh
+            ),
+            "grid_import_wh": self.grid_import_wh,
+            "grid_export_wh": self.grid_export_wh,
+        }
+
+    def apply(self, event: Event) -> bool:
+        """Take in an event; return whether a published value may have changed."""
+        if event.serial is not None:
+            self.serial = event.serial
+        endpoint = event_endpoint(event)
+        self.events[event_kind(event), endpoint or ""] += 1
+        self.updated_at = event_time(event)
+        if isinstance(event, StateEvent):
+            self.state, self.state_reason = event.state, event.reason
+            return True
+        if isinstance(event, ErrorEvent):
+            self.last_latency_s[event.endpoint] = event.latency_s
+            return False
+        if not isinstance(event, DataEvent):
+            return False
+        self.last_success[event.endpoint] = event.fetched_at
+        self.last_latency_s[event.endpoint] = event.latency_s
+        return self._apply_model(event.endpoint, event.model)
+
+    def _apply_model(self, endpoint: str, model: Any) -> bool:
+        if isinstance(model, Info):
+            self.firmware, self.part_number = model.firmware, model.part_number
+        elif isinstance(model, Production):
+            self.production = model
+        elif endpoint == "meters":
+            self.meters = model
+        elif endpoint == "meter_readings":
+            net = readings_by_type(self.meters, model).get(MeasurementType.NET_CONSUMPTION)
+            if net is None:
+                return False
+            self.grid_import_wh = net.energy_delivered_wh
+            self.grid_export_wh = net.energy_received_wh
+        elif endpoint == "inverters":
+            self.inverters = {inverter.serial_number: inverter for inverter in model}
+        else:
+            return False
+        return True
+
+
+class GatewayViews:
+    """Every gateway's :class:`GatewayView`, by configured host, plus their power samples."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, GatewayView] = {}
+        self._tracker = PowerTracker()
+
+    def update(self, event: Event) -> tuple[GatewayView, bool]:
+        """Apply an event; return its gateway's view and whether published values changed."""
+        view = self._views.get(event.host)
+        if view is None:
+            view = self._views[event.host] = GatewayView(host=event.host)
+        changed = view.apply(event)
+        sample = self._tracker.update(event)
+        if sample is not None:
+            view.power = sample
+            changed = True
+        return view, changed
+
+    def __iter__(self) -> Iterator[GatewayView]:
+        return iter(list(self._views.values()))
+
+    def __len__(self) -> int:
+        return len(self._views)

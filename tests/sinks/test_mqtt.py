@@ -1,0 +1,311 @@
+"""The MQTT sink against a real mosquitto broker: topics, discovery, values, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from enphase_local.errors import GatewayTimeoutError
+from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
+from enphase_local.export import to_data
+from enphase_local.power import PowerTracker
+from enphase_local.simulator import Simulation
+from enphase_local.sinks.mqtt import SENSORS, MqttSettings, MqttSink
+from tests.sinks.broker import Broker, Subscriber, require_mosquitto
+from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
+from tests.sinks.conftest import poll_simulation
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "enphase_local"
+DISCOVERY = "homeassistant"
+TEMPLATE = re.compile(r"^\{\{ value_json\.(\w+) \}\}$")
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """A started mosquitto on a free loopback port (skipped when it is not installed)."""
+    server = Broker(require_mosquitto(), tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def make_sink(port: int) -> MqttSink:
+    return MqttSink(
+        MqttSettings(host="127.0.0.1", port=port, client_id="enphase-local-test"),
+        reconnect_delay_s=(0.05, 0.2),
+        flush_interval_s=0.01,
+    )
+
+
+def state_topic(serial: str) -> str:
+    return f"{PREFIX}/{serial}/state"
+
+
+def has_values(values: dict[str, float | None]) -> Callable[[bytes], bool]:
+    """A check that a state payload carries ``values``."""
+    return lambda payload: bool(orjson.loads(payload).items() >= values.items())
+
+
+async def retained_topics(port: int, topics: Iterable[str]) -> set[str]:
+    """Which of ``topics`` a new subscriber gets as retained messages."""
+    wanted = set(topics)
+    async with Subscriber(port, "#") as late:
+        with contextlib.suppress(TimeoutError):
+            await wait_until(lambda: wanted <= late.retained, timeout_s=5)
+        return wanted & late.retained
+
+
+def expected_samples(events: list[Event]) -> dict[str, dict[str, float | None]]:
+    """The last power sample of each gateway, as the state topic carries it."""
+    tracker = PowerTracker()
+    last: dict[str, dict[str, float | None]] = {}
+    for sample in filter(None, map(tracker.update, events)):
+        last[sample.gateway] = {
+            "production_w": sample.production_w,
+            "consumption_w": sample.consumption_w,
+            "net_w": sample.net_w,
+            "grid_w": sample.grid_w,
+            "storage_w": sample.storage_w,
+            "battery_soc_pct": sample.battery_soc_pct,
+        }
+    return last
+
+
+async def test_discovery_configs_and_values(
+    broker: Broker, simulation: Simulation, simulated_events: list[Event]
+) -> None:
+    battery, metered, standard = (g.serial for g in simulation.gateways)
+    expected = expected_samples(simulated_events)
+    sink = make_sink(broker.port)
+    async with Subscriber(broker.port, f"{PREFIX}/#", f"{DISCOVERY}/#") as sub:
+        await sink.start()
+        for event in simulated_events:
+            sink.submit(event)
+        for serial, values in expected.items():
+            await sub.wait_for(
+                state_topic(serial),
+                has_values(values),
+            )
+        await sink.close()
+        await sub.wait_for(f"{PREFIX}/bridge/availability", lambda p: p == b"offline")
+
+    assert sink.stats().written == len(simulated_events)
+    assert sink.stats().dropped == 0
+    configs = {
+        topic: orjson.loads(payload)
+        for topic, payload in sub.latest.items()
+        if topic.startswith(f"{DISCOVERY}/sensor/")
+    }
+    states = [state_topic(s) for s in (battery, metered, standard)]
+    retained = [*configs, *states, f"{PREFIX}/bridge/availability"]
+    assert await retained_topics(broker.port, retained) == set(retained)
+    by_gateway: dict[str, dict[str, dict[str, object]]] = {}
+    for topic, config in configs.items():
+        _, _, node, object_id, leaf = topic.split("/")
+        assert leaf == "config"
+        by_gateway.setdefault(node, {})[object_id] = config
+    assert set(by_gateway) == {f"enphase_{s}" for s in (battery, metered, standard)}
+
+    unique_ids = [c["unique_id"] for c in configs.values()]
+    assert len(unique_ids) == len(set(unique_ids))
+    specs = {spec.object_id: spec for spec in SENSORS}
+    for node, sensors in by_gateway.items():
+        serial = node.removeprefix("enphase_")
+        state = sub.json(state_topic(serial))
+        assert state["gateway_state"] == "online"
+        for object_id, config in sensors.items():
+            assert config["state_topic"] == state_topic(serial)
+            assert config["device"]["identifiers"] == [f"enphase_local_{serial}"]  # type: ignore[index]  # JSON
+            assert config["availability"] == [
+                {"topic": f"{PREFIX}/bridge/availability"},
+                {"topic": f"{PREFIX}/{serial}/availability"},
+            ]
+            assert config["availability_mode"] == "all"
+            if object_id.startswith("inverter_"):
+                assert (config["device_class"], config["unit_of_measurement"]) == ("power", "W")
+                assert config["state_class"] == "measurement"
+                inverter = object_id.removeprefix("inverter_").removesuffix("_power")
+                assert state["inverters"][inverter] >= 0
+                continue
+            spec = specs[object_id]
+            assert config["device_class"] == spec.device_class
+            assert config["unit_of_measurement"] == spec.unit
+            assert config["state_class"] == spec.state_class
+            match = TEMPLATE.match(str(config["value_template"]))
+            assert match is not None
+            assert state[match.group(1)] is not None
+        assert sub.latest[f"{PREFIX}/{serial}/availability"] == b"online"
+
+    battery_sensors = by_gateway[f"enphase_{battery}"]
+    assert battery_sensors["battery_soc"]["device_class"] == "battery"
+    assert battery_sensors["battery_soc"]["unit_of_measurement"] == "%"
+    assert battery_sensors["production_energy_lifetime"]["state_class"] == "total_increasing"
+    assert battery_sensors["production_energy_lifetime"]["device_class"] == "energy"
+    assert battery_sensors["production_energy_lifetime"]["unit_of_measurement"] == "Wh"
+    assert {"production_power", "consumption_power", "net_power", "grid_power"} <= set(
+        battery_sensors
+    )
+    assert "storage_power" in battery_sensors
+    assert "battery_soc" not in by_gateway[f"enphase_{metered}"]
+    inverters = [o for o in by_gateway[f"enphase_{standard}"] if o.startswith("inverter_")]
+    assert len(inverters) == simulation.gateways[2].profile.inverter_count  # type: ignore[union-attr]  # simulated, not replayed
+
+    last_production = [
+        e for e in simulated_events if isinstance(e, DataEvent) and e.endpoint == "production"
+    ][-1]
+    message = sub.json(f"{PREFIX}/{last_production.serial}/production")
+    assert message["data"] == to_data(last_production.model)
+    assert message["at"] == last_production.fetched_at.isoformat()
+
+    secrets = [g.token for g in simulation.gateways if g.token is not None]
+    assert not any(s.encode() in payload for s in secrets for payload in sub.latest.values())
+
+
+async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -> None:
+    sink = make_sink(broker.port)
+    events: list[Event] = [
+        StateEvent(
+            serial=SERIAL,
+            host=HOST,
+            previous=GatewayState.ONLINE,
+            state=GatewayState.BACKING_OFF,
+            at=T0,
+            reason="3 timeouts",
+        ),
+        ErrorEvent(
+            serial=SERIAL,
+            host=HOST,
+            endpoint="inverters",
+            error=GatewayTimeoutError("no answer within 45 s"),
+            at=T0,
+            latency_s=45.0,
+        ),
+    ]
+    async with Subscriber(broker.port, f"{PREFIX}/#") as sub:
+        await sink.start()
+        for event in events:
+            sink.submit(event)
+        await sub.wait_for(f"{PREFIX}/{SERIAL}/error")
+        await sub.wait_for(f"{PREFIX}/{SERIAL}/availability", lambda p: p == b"offline")
+        await sink.close()
+    assert sub.json(f"{PREFIX}/{SERIAL}/error") == {
+        "at": T0.isoformat(),
+        "endpoint": "inverters",
+        "type": "GatewayTimeoutError",
+        "message": "no answer within 45 s",
+    }
+    assert sub.json(f"{PREFIX}/{SERIAL}/state_change")["reason"] == "3 timeouts"
+    assert sub.json(state_topic(SERIAL))["gateway_state"] == "backing_off"
+
+
+async def test_broker_restart_reconnects_and_republishes_the_latest_state(
+    broker: Broker, simulation: Simulation
+) -> None:
+    sink = make_sink(broker.port)
+    await sink.start()
+    first = await poll_simulation(simulation, rounds=1)
+    for event in first:
+        sink.submit(event)
+    await wait_until(lambda: sink.stats().written == len(first))
+    assert sink.connections == 1
+
+    await broker.stop()
+    await wait_until(lambda: not sink.connected)
+    simulation.clock.advance(3 * 3600)  # the afternoon: different numbers
+    later = await poll_simulation(simulation, rounds=1)
+    for event in later:
+        sink.submit(event)
+    assert sink.stats().backlog > 0
+    expected = expected_samples(first + later)
+
+    await broker.start()  # same port, empty: no persistence, no retained messages
+    async with Subscriber(broker.port, f"{PREFIX}/#", f"{DISCOVERY}/#") as sub:
+        for serial, values in expected.items():
+            await sub.wait_for(
+                state_topic(serial),
+                has_values(values),
+            )
+        await wait_until(lambda: sink.stats().backlog == 0)
+        battery = simulation.gateways[0].serial
+        config = f"{DISCOVERY}/sensor/enphase_{battery}/battery_soc/config"
+        await sub.wait_for(config)
+        await sub.wait_for(f"{PREFIX}/bridge/availability", lambda p: p == b"online")
+        states = {state_topic(s) for s in expected} | {config}
+        assert await retained_topics(broker.port, states) == states
+    assert sink.connections == 2
+    stats = sink.stats()
+    assert stats.written == len(first) + len(later)
+    assert stats.dropped == 0
+    await sink.close()
+
+
+_KILLED_PUBLISHER = """
+import asyncio, sys
+from enphase_local.sinks.mqtt import MqttSettings, MqttSink
+
+async def main():
+    sink = MqttSink(MqttSettings(host="127.0.0.1", port=int(sys.argv[1])))
+    await sink.start()
+    while not sink.connected:
+        await asyncio.sleep(0.01)
+    print("READY", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_last_will_marks_the_bridge_offline_when_the_process_dies(broker: Broker) -> None:
+    async with Subscriber(broker.port, f"{PREFIX}/bridge/#") as sub:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _KILLED_PUBLISHER,
+            str(broker.port),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        async with asyncio.timeout(30):
+            assert await child.stdout.readline() == b"READY\n"
+        await sub.wait_for(f"{PREFIX}/bridge/availability", lambda p: p == b"online")
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+        await sub.wait_for(f"{PREFIX}/bridge/availability", lambda p: p == b"offline")
+
+
+async def test_events_wait_while_no_broker_is_reachable() -> None:
+    from tests.sinks.broker import free_port  # noqa: PLC0415 - only this test needs it
+
+    sink = make_sink(free_port())
+    await sink.start()
+    for i in range(5):
+        sink.submit(data_event("production", production(float(i))))
+    await wait_until(lambda: sink.stats().failures == 0 and not sink.connected)
+    assert sink.stats().backlog == 5
+    sink._close_timeout_s = 0.05  # keep the test short
+    await sink.close()
+    assert sink.stats().dropped == 5
+
+
+def test_settings_from_url_never_show_the_password() -> None:
+    settings = MqttSettings.from_url("mqtts://ha:s3cr%40t@broker.lan/solar")
+    assert (settings.host, settings.port, settings.tls) == ("broker.lan", 8883, True)
+    assert (settings.username, settings.password, settings.prefix) == ("ha", "s3cr@t", "solar")
+    assert "s3cr" not in repr(settings)
+    assert settings.describe() == "mqtts://ha@broker.lan:8883/solar"
+    plain = MqttSettings.from_url("mqtt://127.0.0.1")
+    assert (plain.port, plain.prefix, plain.username) == (1883, PREFIX, None)
+    with pytest.raises(ValueError, match="MQTT URL"):
+        MqttSettings.from_url("http://broker")
