@@ -24,7 +24,7 @@ from enphase_local import (
     TokenSerialMismatchError,
 )
 from enphase_local.auth.sources import CallbackTokenSource
-from enphase_local.simulator import Simulation
+from enphase_local.simulator import NightlyWindow, Simulation
 from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 
@@ -273,3 +273,32 @@ async def test_several_gateways_at_once(enphase_simulation_factory: SimulationFa
         await asyncio.gather(*(c.close() for c in clients))
     assert len(results) == 4
     assert {c.serial for c in clients} == {g.serial for g in simulation.gateways}
+
+
+@pytest.mark.enphase_simulation(start_time=NOON.replace(hour=22, minute=59), speed=0)
+async def test_nightly_window_is_a_clear_error_then_passes(
+    enphase_simulation: Simulation, enphase_gateway: SimulatedGateway
+) -> None:
+    enphase_gateway.faults.set_nightly(NightlyWindow(duration_s=300, hang_s=0.2))
+    async with session_for(enphase_gateway, retries=0) as client:
+        assert await client.meter_readings()  # 22:59: before the window
+        enphase_simulation.clock.advance(120)  # 23:01: inside
+        with pytest.raises(HttpStatusError) as caught:
+            await client.meter_readings()
+        assert caught.value.status == 504
+        enphase_simulation.clock.advance(300)  # 23:06: over
+        assert await client.meter_readings()
+
+
+@pytest.mark.enphase_simulation(start_time=NOON)
+async def test_added_latency_within_the_read_timeout_is_waited_for(
+    enphase_gateway: SimulatedGateway,
+) -> None:
+    async with session_for(enphase_gateway, read_timeout=5.0, retries=0) as client:
+        await client.info()
+        enphase_gateway.faults.set_latency(0.3)
+        assert (await client.production()).power_w >= 0
+        enphase_gateway.faults.set_latency(2.0)
+    async with session_for(enphase_gateway, read_timeout=0.5, retries=0) as client:
+        with pytest.raises(GatewayTimeoutError):
+            await client.production()
