@@ -1,0 +1,263 @@
+"""Serve the gateways' latest values and the poller's health on ``/metrics`` for Prometheus.
+
+Needs the ``prometheus`` extra (prometheus-client). The metrics come from a custom registry
+(never the process-wide default one), computed at scrape time from the latest events, so a
+gateway's series appear once it is seen. Labels: ``gateway`` is the serial number (the host
+before it is known), ``endpoint`` an endpoint name, ``inverter`` a microinverter serial.
+
+Power (gauges, W; signs as in :mod:`enphase_local.power`): ``enphase_production_watts``,
+``enphase_consumption_watts``, ``enphase_net_consumption_watts``, ``enphase_grid_watts``,
+``enphase_storage_watts``; ``enphase_battery_soc_percent``;
+``enphase_inverter_power_watts{inverter}``. Energy: ``enphase_production_energy_today_watthours``
+(a gauge: it resets at midnight) and the lifetime counters
+``enphase_production_energy_watthours_total``, ``enphase_grid_import_energy_watthours_total``,
+``enphase_grid_export_energy_watthours_total`` (gateways may reset or wrap them; ``rate()``
+treats that as a counter reset). Health: ``enphase_gateway_info``, ``enphase_gateway_up``,
+``enphase_gateway_state{state}`` (one series per state, 1 for the current one),
+``enphase_poller_events_total{kind, endpoint}``,
+``enphase_last_success_timestamp_seconds{endpoint}``, ``enphase_poll_latency_seconds{endpoint}``,
+and per sink ``enphase_sink_backlog``, ``enphase_sink_dropped_total``,
+``enphase_sink_written_total``, ``enphase_sink_failures_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from enphase_local.events import Event, GatewayState
+from enphase_local.sinks.base import SinkStats
+from enphase_local.sinks.view import GatewayView, GatewayViews
+
+#: Gauges read from :meth:`GatewayView.values`: (value key, metric name, help).
+_POWER_GAUGES = (
+    ("production_w", "enphase_production_watts", "Photovoltaic production, W"),
+    ("consumption_w", "enphase_consumption_watts", "House load, W"),
+    ("net_w", "enphase_net_consumption_watts", "Load minus production, W"),
+    ("grid_w", "enphase_grid_watts", "Power at the grid connection, W (negative: export)"),
+    ("storage_w", "enphase_storage_watts", "Battery power, W (negative: charging)"),
+    ("battery_soc_pct", "enphase_battery_soc_percent", "Battery state of charge, %"),
+    (
+        "production_today_wh",
+        "enphase_production_energy_today_watthours",
+        "Energy produced since local midnight, Wh",
+    ),
+)
+#: Counters read from :meth:`GatewayView.values` (names without ``_total``).
+_ENERGY_COUNTERS = (
+    (
+        "production_lifetime_wh",
+        "enphase_production_energy_watthours",
+        "Energy produced since installation, Wh",
+    ),
+    ("grid_import_wh", "enphase_grid_import_energy_watthours", "Energy imported, Wh"),
+    ("grid_export_wh", "enphase_grid_export_energy_watthours", "Energy exported, Wh"),
+)
+
+
+class GatewayCollector(Collector):
+    """Builds the metric families from the gateway views at scrape time (thread-safe)."""
+
+    def __init__(
+        self,
+        views: GatewayViews,
+        lock: threading.Lock,
+        sink_stats: Callable[[], Iterable[SinkStats]] | None = None,
+    ) -> None:
+        self._views = views
+        self._lock = lock
+        self._sink_stats = sink_stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, gateway by gateway, then the sinks."""
+        with self._lock:
+            views = list(self._views)
+            yield from _power(views)
+            yield from _inverters(views)
+            yield from _health(views)
+        if self._sink_stats is not None:
+            yield from _sinks(list(self._sink_stats()))
+
+
+def _power(views: list[GatewayView]) -> Iterator[Metric]:
+    values = [(view.key, view.values()) for view in views]
+    for key, name, help_text in _POWER_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["gateway"])
+        for gateway, known in values:
+            if (value := known[key]) is not None:
+                gauge.add_metric([gateway], value)
+        yield gauge
+    for key, name, help_text in _ENERGY_COUNTERS:
+        counter = CounterMetricFamily(name, help_text, labels=["gateway"])
+        for gateway, known in values:
+            if (value := known[key]) is not None:
+                counter.add_metric([gateway], value)
+        yield counter
+    sampled = GaugeMetricFamily(
+        "enphase_power_sample_timestamp_seconds",
+        "When the latest power values were fetched, Unix time",
+        labels=["gateway"],
+    )
+    for view in views:
+        if view.power is not None:
+            sampled.add_metric([view.key], view.power.at.timestamp())
+    yield sampled
+
+
+def _inverters(views: list[GatewayView]) -> Iterator[Metric]:
+    power = GaugeMetricFamily(
+        "enphase_inverter_power_watts",
+        "Last report of each microinverter, W",
+        labels=["gateway", "inverter"],
+    )
+    reported = GaugeMetricFamily(
+        "enphase_inverter_last_report_timestamp_seconds",
+        "When each microinverter last reported, Unix time",
+        labels=["gateway", "inverter"],
+    )
+    for view in views:
+        for serial, inverter in sorted(view.inverters.items()):
+            power.add_metric([view.key, serial], inverter.last_report_w)
+            reported.add_metric([view.key, serial], inverter.last_report_at.timestamp())
+    yield power
+    yield reported
+
+
+def _health(views: list[GatewayView]) -> Iterator[Metric]:
+    info = GaugeMetricFamily(
+        "enphase_gateway_info",
+        "Gateway identity (always 1)",
+        labels=["gateway", "host", "firmware", "part_number"],
+    )
+    up = GaugeMetricFamily(
+        "enphase_gateway_up", "1 while the gateway answers (online or degraded)", labels=["gateway"]
+    )
+    state = GaugeMetricFamily(
+        "enphase_gateway_state",
+        "Gateway state (1 for the current one)",
+        labels=["gateway", "state"],
+    )
+    events = CounterMetricFamily(
+        "enphase_poller_events",
+        "Events from the poller by kind and endpoint",
+        labels=["gateway", "kind", "endpoint"],
+    )
+    success = GaugeMetricFamily(
+        "enphase_last_success_timestamp_seconds",
+        "When each endpoint was last read successfully, Unix time",
+        labels=["gateway", "endpoint"],
+    )
+    latency = GaugeMetricFamily(
+        "enphase_poll_latency_seconds",
+        "How long the last poll of each endpoint took, s",
+        labels=["gateway", "endpoint"],
+    )
+    for view in views:
+        gateway = view.key
+        info.add_metric([gateway, view.host, view.firmware or "", view.part_number or ""], 1)
+        up.add_metric([gateway], 1 if view.available else 0)
+        if view.state is not None:
+            for member in GatewayState:
+                state.add_metric([gateway, member.value], 1 if member is view.state else 0)
+        for (kind, endpoint), count in sorted(view.events.items()):
+            events.add_metric([gateway, kind, endpoint], count)
+        for endpoint, when in sorted(view.last_success.items()):
+            success.add_metric([gateway, endpoint], when.timestamp())
+        for endpoint, seconds in sorted(view.last_latency_s.items()):
+            latency.add_metric([gateway, endpoint], seconds)
+    yield from (info, up, state, events, success, latency)
+
+
+def _sinks(stats: list[SinkStats]) -> Iterator[Metric]:
+    backlog = GaugeMetricFamily("enphase_sink_backlog", "Items waiting in a sink", labels=["sink"])
+    dropped = CounterMetricFamily(
+        "enphase_sink_dropped", "Items a sink dropped (backlog full or failing)", labels=["sink"]
+    )
+    written = CounterMetricFamily("enphase_sink_written", "Items a sink delivered", labels=["sink"])
+    failures = CounterMetricFamily(
+        "enphase_sink_failures", "Failed delivery attempts of a sink", labels=["sink"]
+    )
+    for item in stats:
+        backlog.add_metric([item.name], item.backlog)
+        dropped.add_metric([item.name], item.dropped)
+        written.add_metric([item.name], item.written)
+        failures.add_metric([item.name], item.failures)
+    yield from (backlog, dropped, written, failures)
+
+
+class PrometheusSink:
+    """Serves ``/metrics`` on ``host:port`` (loopback by default; port 0 picks a free one).
+
+    ``sink_stats`` (e.g. ``SinkSet.all_stats``) adds the sinks' backlog and drop counts; it
+    is called from the HTTP server's thread. :attr:`registry` takes further collectors, such
+    as the poller's own statistics.
+    """
+
+    def __init__(
+        self,
+        port: int = 9531,
+        *,
+        host: str = "127.0.0.1",
+        sink_stats: Callable[[], Iterable[SinkStats]] | None = None,
+    ) -> None:
+        self._requested = (host, port)
+        self._views = GatewayViews()
+        self._lock = threading.Lock()
+        self._submitted = 0
+        #: The registry ``/metrics`` serves (not prometheus-client's global one).
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(GatewayCollector(self._views, self._lock, sink_stats))
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        """``prometheus``."""
+        return "prometheus"
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (after :meth:`start`)."""
+        if self._server is None:
+            return self._requested[1]
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        """Where the metrics are, e.g. ``http://127.0.0.1:9531/metrics``."""
+        host = self._requested[0]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}/metrics"
+
+    async def start(self) -> None:
+        """Start the HTTP server in its own thread."""
+        host, port = self._requested
+        self._server, self._thread = await asyncio.to_thread(
+            start_http_server, port, host, self.registry
+        )
+
+    def submit(self, event: Event) -> None:
+        """Update the gateway's latest values (a few dictionary writes, under a lock)."""
+        with self._lock:
+            self._views.update(event)
+            self._submitted += 1
+
+    async def close(self) -> None:
+        """Stop serving."""
+        server, self._server = self._server, None
+        thread, self._thread = self._thread, None
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+
+    def stats(self) -> SinkStats:
+        """Events taken in (all applied at once: no backlog, no drops)."""
+        return SinkStats(name=self.name, submitted=self._submitted, written=self._submitted)

@@ -1,0 +1,128 @@
+"""The Prometheus sink scraped over HTTP and parsed with prometheus-client's parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import prometheus_client
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from enphase_local.events import DataEvent, Event
+from enphase_local.power import PowerTracker
+from enphase_local.simulator import Simulation
+from enphase_local.sinks import SinkSet, SqliteSink
+from enphase_local.sinks.prometheus import PrometheusSink
+
+
+async def scrape(url: str) -> tuple[str, dict[str, list[Sample]]]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    families = {family.name: family.samples for family in text_string_to_metric_families(text)}
+    return text, families
+
+
+def value(samples: list[Sample], name: str | None = None, **labels: str) -> float:
+    matching = [
+        s
+        for s in samples
+        if (name is None or s.name == name) and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(matching) == 1, (name, labels, matching)
+    return matching[0].value
+
+
+async def test_metrics_of_gateways_inverters_health_and_sinks(
+    tmp_path: Path, simulation: Simulation, simulated_events: list[Event]
+) -> None:
+    metrics = PrometheusSink(0)
+    sqlite = SqliteSink(tmp_path / "data.sqlite")
+    sinks = SinkSet([sqlite, metrics])
+    metrics_with_sinks = PrometheusSink(0, sink_stats=sinks.all_stats)
+    await sinks.start()
+    await metrics_with_sinks.start()
+    try:
+        assert metrics.url.startswith("http://127.0.0.1:")
+        for event in simulated_events:
+            sinks.submit(event)
+            metrics_with_sinks.submit(event)
+        text, families = await scrape(metrics.url)
+        _, with_sinks = await scrape(metrics_with_sinks.url)
+    finally:
+        await sinks.close()
+        await metrics_with_sinks.close()
+
+    battery, metered, standard = (g.serial for g in simulation.gateways)
+    tracker = PowerTracker()
+    last = {s.gateway: s for s in map(tracker.update, simulated_events) if s is not None}
+    for serial, sample in last.items():
+        production = value(families["enphase_production_watts"], gateway=serial)
+        assert production == pytest.approx(sample.production_w)
+        if sample.consumption_w is not None:
+            consumption = value(families["enphase_consumption_watts"], gateway=serial)
+            assert consumption == pytest.approx(sample.consumption_w)
+        assert value(families["enphase_gateway_up"], gateway=serial) == 1
+        assert value(families["enphase_gateway_state"], gateway=serial, state="online") == 1
+        assert value(families["enphase_gateway_state"], gateway=serial, state="backing_off") == 0
+        data_events = [
+            e
+            for e in simulated_events
+            if isinstance(e, DataEvent) and e.serial == serial and e.endpoint == "meter_readings"
+        ]
+        events_total = value(
+            families["enphase_poller_events"],
+            "enphase_poller_events_total",
+            gateway=serial,
+            kind="data",
+            endpoint="meter_readings",
+        )
+        assert events_total == len(data_events)
+        assert value(
+            families["enphase_last_success_timestamp_seconds"],
+            gateway=serial,
+            endpoint="meter_readings",
+        ) == pytest.approx(data_events[-1].fetched_at.timestamp())
+    assert {s.labels["gateway"] for s in families["enphase_battery_soc_percent"]} == {battery}
+    lifetime = families["enphase_production_energy_watthours"]
+    assert {s.name for s in lifetime} == {"enphase_production_energy_watthours_total"}
+    assert len(lifetime) == 3
+    imports = families["enphase_grid_import_energy_watthours"]
+    assert {s.labels["gateway"] for s in imports} == {battery, metered}
+
+    inverters = [
+        e for e in simulated_events if isinstance(e, DataEvent) and e.endpoint == "inverters"
+    ]
+    last_reports = {e.serial: e.model for e in inverters}
+    power = families["enphase_inverter_power_watts"]
+    assert len(power) == sum(len(models) for models in last_reports.values())
+    first = last_reports[standard][0]
+    assert value(power, gateway=standard, inverter=first.serial_number) == pytest.approx(
+        first.last_report_w
+    )
+    info = value(families["enphase_gateway_info"], gateway=metered, firmware="8.2.4345")
+    assert info == 1
+
+    assert "enphase_sink_backlog" not in families
+    assert value(with_sinks["enphase_sink_backlog"], sink="sqlite") >= 0
+    dropped = value(with_sinks["enphase_sink_dropped"], "enphase_sink_dropped_total", sink="sqlite")
+    assert dropped == 0
+    written = with_sinks["enphase_sink_written"]
+    assert value(written, sink="prometheus") == len(simulated_events)
+
+    assert prometheus_client.REGISTRY.get_sample_value("enphase_gateway_up") is None
+    secrets = [g.token for g in simulation.gateways if g.token is not None]
+    assert not any(secret in text for secret in secrets)
+
+
+async def test_closed_sink_stops_serving() -> None:
+    metrics = PrometheusSink(0)
+    await metrics.start()
+    url = metrics.url
+    _, families = await scrape(url)
+    assert families["enphase_gateway_up"] == []
+    await metrics.close()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await scrape(url)
