@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -49,6 +50,15 @@ def capture_set(name: str) -> Path:
     if not (folder / "info").is_file():
         raise SystemExit(f"capture set {name!r} not found under {captures_root()}")
     return folder
+
+
+#: What the scripts print when the bench extra is missing.
+NO_PYENPHASE = "pyenphase is not installed (pip install -e '.[bench]'): its columns are left out"
+
+
+def have_pyenphase() -> bool:
+    """Whether pyenphase (the bench extra) can be imported."""
+    return importlib.util.find_spec("pyenphase") is not None
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

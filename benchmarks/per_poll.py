@@ -20,6 +20,7 @@ Run: ``python -m benchmarks.per_poll [--rounds N] [--polls N] [--sets SET ...]``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,11 +31,13 @@ import attrs
 
 from benchmarks.harness import (
     DEFAULT_SETS,
+    NO_PYENPHASE,
     ReplayedGateway,
     ReplayServer,
     alternated,
     base_parser,
     capture_set,
+    have_pyenphase,
     median,
     print_table,
     ratio,
@@ -75,85 +78,98 @@ def _raw_poll(
     return poll
 
 
-async def _measure_set(
-    server: ReplayServer, index: int, *, rounds: int, polls: int
-) -> dict[str, Any]:
+async def _pyenphase_client(
+    server: ReplayServer, index: int, stack: contextlib.AsyncExitStack
+) -> tuple[Poll, list[str]]:
+    """pyenphase's ``update``, set up and probed, and the paths one update reads."""
     from pyenphase import Envoy  # noqa: PLC0415 - the bench extra; imported where it is used
 
     gateway = server.gateways[index]
     envoy = Envoy(gateway.host_port)
+    stack.push_async_callback(envoy.close)
     await envoy.setup()
     await envoy.authenticate(token=gateway.token)
     await envoy.update()  # the first update probes which endpoints exist
     server.stats()
     await envoy.update()
-    pyenphase_paths = sorted(server.stats()[index])
-    session = GatewaySession(gateway.url, token=gateway.token)
-    served = await served_endpoints(session)
-    our_paths = [endpoint.path for endpoint in served]
-    raw = raw_client()
+    return envoy.update, sorted(server.stats()[index])
 
-    async def ours() -> None:
-        for endpoint in served:
-            await session.fetch(endpoint)
 
-    clients = {
-        PYENPHASE: _Client(PYENPHASE, envoy.update),
-        OURS: _Client(OURS, ours),
-        RAW_OURS: _Client(RAW_OURS, _raw_poll(raw, gateway, our_paths)),
-        RAW_PYENPHASE: _Client(RAW_PYENPHASE, _raw_poll(raw, gateway, pyenphase_paths)),
-    }
-    try:
+async def _measure_set(
+    server: ReplayServer, index: int, *, rounds: int, polls: int
+) -> dict[str, Any]:
+    gateway = server.gateways[index]
+    async with contextlib.AsyncExitStack() as stack:
+        session = GatewaySession(gateway.url, token=gateway.token)
+        stack.push_async_callback(session.close)
+        raw = raw_client()
+        stack.push_async_callback(raw.close)
+        served = await served_endpoints(session)
+        paths = {OURS: [endpoint.path for endpoint in served]}
+
+        async def ours() -> None:
+            for endpoint in served:
+                await session.fetch(endpoint)
+
+        clients = {
+            OURS: _Client(OURS, ours),
+            RAW_OURS: _Client(RAW_OURS, _raw_poll(raw, gateway, paths[OURS])),
+        }
+        if have_pyenphase():
+            update, paths[PYENPHASE] = await _pyenphase_client(server, index, stack)
+            clients[PYENPHASE] = _Client(PYENPHASE, update)
+            clients[RAW_PYENPHASE] = _Client(
+                RAW_PYENPHASE, _raw_poll(raw, gateway, paths[PYENPHASE])
+            )
         for client in clients.values():
             await client.poll()  # warm: connections open, caches filled
         server.stats()
         for round_index in range(rounds):
-            for name in alternated(CLIENTS, round_index):
-                client = clients[name]
-                gc.collect()
-                started = time.process_time()
-                for _ in range(polls):
-                    await client.poll()
-                cpu = time.process_time() - started
-                gets = sum(server.stats()[index].values())
-                client.gets_per_poll = gets / polls
-                client.samples_ms_per_get.append(ratio(cpu * 1000, gets))
-    finally:
-        await envoy.close()
-        await session.close()
-        await raw.close()
-    return _summarise(gateway.name, clients, our_paths, pyenphase_paths)
+            for name in alternated([c for c in CLIENTS if c in clients], round_index):
+                await _timed_polls(clients[name], server, index, polls)
+    return _summarise(gateway.name, clients, paths)
+
+
+async def _timed_polls(client: _Client, server: ReplayServer, index: int, polls: int) -> None:
+    gc.collect()
+    started = time.process_time()
+    for _ in range(polls):
+        await client.poll()
+    cpu = time.process_time() - started
+    gets = sum(server.stats()[index].values())
+    client.gets_per_poll = gets / polls
+    client.samples_ms_per_get.append(ratio(cpu * 1000, gets))
 
 
 def _summarise(
-    name: str, clients: dict[str, _Client], our_paths: list[str], pyenphase_paths: list[str]
+    name: str, clients: dict[str, _Client], paths: dict[str, list[str]]
 ) -> dict[str, Any]:
+    nan = float("nan")
     per_get = {c.name: median(c.samples_ms_per_get) for c in clients.values()}
+    theirs = per_get.get(PYENPHASE, nan)
     floor = {
-        PYENPHASE: per_get[RAW_PYENPHASE],
+        PYENPHASE: per_get.get(RAW_PYENPHASE, nan),
         OURS: per_get[RAW_OURS],
         RAW_OURS: per_get[RAW_OURS],
-        RAW_PYENPHASE: per_get[RAW_PYENPHASE],
+        RAW_PYENPHASE: per_get.get(RAW_PYENPHASE, nan),
     }
     return {
         "set": name,
-        "our_paths": our_paths,
-        "pyenphase_paths": pyenphase_paths,
+        "paths": paths,
         "clients": {
             c.name: {
                 "gets_per_poll": c.gets_per_poll,
                 "ms_per_get": per_get[c.name],
                 "ms_per_poll": per_get[c.name] * c.gets_per_poll,
                 "samples_ms_per_get": c.samples_ms_per_get,
-                "x_pyenphase": ratio(per_get[c.name], per_get[PYENPHASE]),
+                "x_pyenphase": ratio(per_get[c.name], theirs),
                 "x_raw_same_paths": ratio(per_get[c.name], floor[c.name]),
             }
             for c in clients.values()
         },
-        "ours_vs_pyenphase_per_get": ratio(per_get[OURS], per_get[PYENPHASE]),
+        "ours_vs_pyenphase_per_get": ratio(per_get[OURS], theirs),
         "ours_vs_pyenphase_over_raw": ratio(
-            ratio(per_get[OURS], per_get[RAW_OURS]),
-            ratio(per_get[PYENPHASE], per_get[RAW_PYENPHASE]),
+            ratio(per_get[OURS], per_get[RAW_OURS]), ratio(theirs, floor[PYENPHASE])
         ),
     }
 
@@ -172,9 +188,13 @@ def _print(results: list[dict[str, Any]], *, rounds: int, polls: int) -> None:
                     c["x_pyenphase"],
                     c["x_raw_same_paths"],
                 )
-                for name, c in result["clients"].items()
+                for name, c in sorted(
+                    result["clients"].items(), key=lambda item: CLIENTS.index(item[0])
+                )
             ],
         )
+    if not have_pyenphase():
+        print(f"\n{NO_PYENPHASE}")
     per_get = ", ".join(f"{r['ours_vs_pyenphase_per_get']:.2f}x ({r['set']})" for r in results)
     over_raw = ", ".join(f"{r['ours_vs_pyenphase_over_raw']:.2f}x" for r in results)
     print(

@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import alternated, base_parser, median, print_table, ratio, write_json
+from benchmarks.harness import (
+    NO_PYENPHASE,
+    alternated,
+    base_parser,
+    have_pyenphase,
+    median,
+    print_table,
+    ratio,
+    write_json,
+)
 
 _SCRIPT = Path(sys.executable).with_name("enphase-local")
 #: Label -> command line (the installed script when there is one, else ``python -m``).
@@ -28,8 +37,9 @@ COMMANDS: dict[str, list[str]] = {
         if _SCRIPT.is_file()
         else [sys.executable, "-m", "enphase_local", "--help"]
     ),
-    "import pyenphase": [sys.executable, "-c", "import pyenphase"],
 }
+if have_pyenphase():
+    COMMANDS["import pyenphase"] = [sys.executable, "-c", "import pyenphase"]
 
 
 def _wall_ms(command: list[str]) -> float:
@@ -54,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, values in samples.items()
     }
     floor = results["python -c pass"]["median_ms"]
-    reference = results["import pyenphase"]["median_ms"]
+    reference = results.get("import pyenphase", {"median_ms": float("nan")})["median_ms"]
     print_table(
         ("command", "median ms", "min ms", "above python ms", "x import pyenphase"),
         [
@@ -68,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for label, r in results.items()
         ],
     )
+    if not have_pyenphase():
+        print(f"\n{NO_PYENPHASE}")
     ours = results["import enphase_local"]["median_ms"]
     cli = results["enphase-local --help"]["median_ms"]
     print(
