@@ -19,8 +19,10 @@ Where the numbers come from, best first:
    exchange, so ``consumption = production + grid + storage``. A ``total-consumption`` CT
    measures the load itself, so ``grid = consumption - production - storage``. A ``storage`` CT
    gives the battery power.
-2. ``/ivp/livedata/status`` while its stream is on: ``pv``, ``load``, ``grid`` and ``storage``
-   directly, plus the battery state of charge (the only source of it).
+2. ``/ivp/livedata/status`` while its stream is on and the gateway has enabled meters (its
+   ``pv``, ``load`` and ``grid`` come from the CTs: without them they are zeros): used when
+   the readings are missing. Its battery values and state of charge (the only source of it)
+   are used whenever the site has a battery.
 3. ``/api/v1/production`` (the microinverters' total, 5-minute data): production only.
 
 ``/ivp/meters/gridReading`` fills ``grid_w`` when nothing better knows it.
@@ -150,6 +152,16 @@ def battery_evidence(live: LiveData) -> bool:
     return any(values)
 
 
+def live_flows_usable(live: LiveData | None, meters: tuple[Meter, ...]) -> bool:
+    """Whether live data's pv/load/grid mean something: stream on, and CTs to measure them."""
+    return (
+        live is not None
+        and live.stream_enabled
+        and live.meters.pv is not None
+        and any(meter.state is MeterState.ENABLED for meter in meters)
+    )
+
+
 def _soc(live: LiveData | None) -> float | None:
     if live is None:
         return None
@@ -185,11 +197,12 @@ def derive_power(
         storage = _live(live.meters.storage)
     # Without a storage CT or live storage value the site is taken to have no battery.
     battery_w = storage or 0.0
+    flows = live.meters if live is not None and live_flows_usable(live, meters) else None
 
     if ct.production_w is not None:
         source, produced = "meters", ct.production_w
-    elif live is not None and live.meters.pv is not None:
-        source, produced = "live_data", live.meters.pv.active_power_w
+    elif flows is not None and flows.pv is not None:
+        source, produced = "live_data", flows.pv.active_power_w
     elif production is not None:
         source, produced = "production", production.power_w
     else:
@@ -203,12 +216,12 @@ def derive_power(
     elif ct.total_consumption_w is not None:
         consumed = ct.total_consumption_w
         grid_w = consumed - produced - battery_w
-    elif live is not None:
-        consumed = _live(live.meters.load)
+    elif flows is not None:
+        consumed = _live(flows.load)
     if grid_w is None:
         grid_w = grid_power(grid)
-    if grid_w is None and live is not None:
-        grid_w = _live(live.meters.grid)
+    if grid_w is None and flows is not None:
+        grid_w = _live(flows.grid)
     return PowerSample(
         gateway=gateway,
         at=at,
@@ -241,7 +254,7 @@ class _Latest:
         """The endpoint whose arrival makes a new sample: the best source available."""
         if meter_power(self.meters, self.readings).production_w is not None:
             return "meter_readings"
-        if self.live is not None and self.live.stream_enabled and self.live.meters.pv is not None:
+        if live_flows_usable(self.live, self.meters):
             return "live_data"
         return "production"
 

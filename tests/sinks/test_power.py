@@ -132,20 +132,26 @@ def test_disabled_and_unmatched_meters_are_ignored() -> None:
     assert power.net_consumption_w == 50.0
 
 
-def test_no_cts_falls_back_to_live_data_then_production() -> None:
+def test_live_data_fills_in_when_the_readings_are_missing() -> None:
     live = live_data(pv=2500.0, load=800.0, grid=-1700.0)
-    from_live = derive_power(SERIAL, T0, meters=(), readings=(), live=live)
+    from_live = derive_power(SERIAL, T0, meters=(PROD, NET), readings=(), live=live)
     assert from_live is not None
     assert from_live.source == "live_data"
     assert (from_live.production_w, from_live.consumption_w) == (2500.0, 800.0)
     assert (from_live.net_w, from_live.grid_w) == (-1700.0, -1700.0)
 
-    from_production = derive_power(SERIAL, T0, production=production(1234.0))
-    assert from_production is not None
-    assert from_production.source == "production"
-    assert from_production.production_w == 1234.0
-    assert from_production.consumption_w is None
-    assert from_production.net_w is None
+
+def test_no_cts_falls_back_to_production() -> None:
+    # Without CTs live data's flows are zeros: production comes from the inverters.
+    zeros = live_data(pv=0.0, load=0.0, grid=0.0, storage=0.0, soc=0.0)
+    sample = derive_power(SERIAL, T0, live=zeros, production=production(1234.0))
+    assert sample is not None
+    assert sample.source == "production"
+    assert sample.production_w == 1234.0
+    assert sample.consumption_w is None
+    assert sample.net_w is None
+    assert sample.grid_w is None
+    assert derive_power(SERIAL, T0, live=zeros) is None
     assert derive_power(SERIAL, T0) is None
 
 
@@ -229,11 +235,11 @@ def test_real_capture_with_three_cts_and_a_battery() -> None:
 
 def test_battery_zeros_of_a_site_without_battery_are_unknown() -> None:
     live = live_data(pv=2000.0, load=500.0, grid=-1500.0, storage=0.0, soc=0.0)
-    sample = derive_power(SERIAL, T0, live=live)
+    sample = derive_power(SERIAL, T0, meters=(PROD, NET), live=live)
     assert sample is not None
     assert sample.storage_w is None
     assert sample.battery_soc_pct is None
-    known = derive_power(SERIAL, T0, live=live, battery=True)
+    known = derive_power(SERIAL, T0, meters=(PROD, NET), live=live, battery=True)
     assert known is not None
     assert (known.storage_w, known.battery_soc_pct) == (0.0, 0.0)
 
@@ -246,6 +252,7 @@ def test_tracker_learns_the_battery_from_the_device_list_and_remembers_it() -> N
     )
     empty = live_data(pv=0.0, load=300.0, grid=300.0, storage=0.0, soc=0.0)
     tracker = PowerTracker()
+    tracker.update(data_event("meters", (PROD, NET)))
     before = tracker.update(data_event("live_data", empty))
     assert before is not None
     assert before.battery_soc_pct is None
@@ -255,6 +262,7 @@ def test_tracker_learns_the_battery_from_the_device_list_and_remembers_it() -> N
     assert after.battery_soc_pct == 0.0
 
     other = PowerTracker()
+    other.update(data_event("meters", (PROD, NET)))
     other.update(data_event("live_data", live_data(pv=0.0, storage=800.0, soc=30.0)))
     emptied = other.update(data_event("live_data", empty))
     assert emptied is not None

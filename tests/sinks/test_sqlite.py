@@ -117,7 +117,7 @@ async def test_rows_hold_the_events_and_their_power_samples(
     assert read_power_samples(path) == sorted(expected, key=lambda s: (s.gateway, s.at))
     sources = {s.gateway: s.source for s in expected}
     battery, metered, standard = (g.serial for g in simulation.gateways)
-    assert sources == {battery: "meters", metered: "meters", standard: "live_data"}
+    assert sources == {battery: "meters", metered: "meters", standard: "production"}
     # Live data (the only source of the state of charge) comes after the first readings.
     socs = [s.battery_soc_pct is not None for s in expected if s.gateway == battery]
     assert socs == [False, True, True]
