@@ -1,0 +1,1 @@
+"""Reliability and security tests: fuzzed bodies, hostile XML, endless replies, secret hygiene."""
