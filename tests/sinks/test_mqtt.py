@@ -19,6 +19,7 @@ from enphase_local.export import to_data
 from enphase_local.power import PowerTracker
 from enphase_local.simulator import Simulation
 from enphase_local.sinks.mqtt import SENSORS, MqttSettings, MqttSink
+from tests.sinks import broker as broker_module
 from tests.sinks.broker import Broker, Subscriber, require_mosquitto
 from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
 from tests.sinks.conftest import poll_simulation
@@ -309,3 +310,15 @@ def test_settings_from_url_never_show_the_password() -> None:
     assert (plain.port, plain.prefix, plain.username) == (1883, PREFIX, None)
     with pytest.raises(ValueError, match="MQTT URL"):
         MqttSettings.from_url("http://broker")
+
+
+def test_missing_broker_skips_locally_but_fails_when_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broker_module, "mosquitto_binary", lambda: None)
+    monkeypatch.delenv(broker_module.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"scripts/mosquitto\.sh"):
+        broker_module.require_mosquitto()
+    monkeypatch.setenv(broker_module.REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="ENPHASE_REQUIRE_MOSQUITTO=1"):
+        broker_module.require_mosquitto()
