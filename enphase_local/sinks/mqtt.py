@@ -302,10 +302,7 @@ class MqttSink:
             delay = min(delay * 2, longest)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
-        """Wait for Home Assistant's birth messages until the connection drops."""
-        discovery = self.settings.discovery_prefix
-        if discovery is not None:
-            await client.subscribe(f"{discovery}/{HA_STATUS}")
+        """Answer Home Assistant's birth messages until the connection drops."""
         async for message in client.messages:
             if message.payload == b"online":
                 _LOGGER.debug("Home Assistant is online: sending discovery configs again")
@@ -315,6 +312,9 @@ class MqttSink:
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         """After connecting: availability, discovery configs and the latest retained state."""
+        discovery = self.settings.discovery_prefix
+        if discovery is not None:
+            await client.subscribe(f"{discovery}/{HA_STATUS}")
         await client.publish(self.bridge_topic, b"online", qos=1, retain=True)
         for view in self._views:
             await self._publish_state(client, view)

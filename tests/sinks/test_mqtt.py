@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
+import aiomqtt
 import orjson
 import pytest
 
@@ -322,3 +323,17 @@ def test_missing_broker_skips_locally_but_fails_when_required(
     monkeypatch.setenv(broker_module.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="ENPHASE_REQUIRE_MOSQUITTO=1"):
         broker_module.require_mosquitto()
+
+
+async def test_home_assistant_birth_message_brings_the_configs_again(broker: Broker) -> None:
+    sink = make_sink(broker.port)
+    config = f"{DISCOVERY}/sensor/enphase_{SERIAL}/production_power/config"
+    async with Subscriber(broker.port, f"{DISCOVERY}/sensor/#") as sub:
+        await sink.start()
+        sink.submit(data_event("production", production(1500.0)))
+        await sub.wait_for(config)
+        await wait_until(lambda: sink.connected)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as home_assistant:
+            await home_assistant.publish(f"{DISCOVERY}/status", b"online", qos=1)
+        await wait_until(lambda: sub.count[config] == 2)
+        await sink.close()
