@@ -1,0 +1,684 @@
+"""One gateway's poll loop: a single task walking a small heap of timed jobs.
+
+A worker per gateway (not a task per endpoint) keeps the cost per gateway small and makes
+politeness structural: the worker runs one job at a time, so at most one request is ever in
+flight at its gateway, and nothing queues up behind a slow request. A live poll that comes
+due while the worker is still busy is *skipped* (counted), and the next one keeps the plan's
+rhythm. While the gateway is backing off, due polls are *deferred* (counted) until the pause
+ends; then ``/info`` goes first (a reboot may have brought new firmware).
+
+Requests across all gateways share a global cap (:class:`ConcurrencyLimits`). A gateway in
+trouble may hold only a quarter of it, so gateways hanging on timeouts cannot starve the
+healthy ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import heapq
+import itertools
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, TypeVar
+
+import attrs
+
+from enphase_local import endpoints as ep
+from enphase_local.endpoints import Endpoint
+from enphase_local.errors import (
+    AuthenticationError,
+    EnphaseError,
+    NotSupportedError,
+    TokenRejectedError,
+)
+from enphase_local.events import (
+    DataEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+    UnsupportedEvent,
+)
+from enphase_local.models import Info, Inverter, LiveData, LiveStreamState, Meter, MeterState
+from enphase_local.scheduler.clock import Clock
+from enphase_local.scheduler.plan import PollPlan
+from enphase_local.scheduler.reports import ReportTracker
+from enphase_local.scheduler.state import BackoffPolicy, GatewayHealth, Transition
+from enphase_local.scheduler.stats import GatewayStats, Percentiles, Window
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: The name events and statistics use for the live-stream switch (``POST /ivp/livedata/stream``).
+LIVE_STREAM: Final = "live_stream"
+#: Endpoints that have nothing to say on a gateway without CT meters.
+METER_ENDPOINTS: Final = frozenset(
+    {ep.METER_READINGS.name, ep.CONSUMPTION_REPORTS.name, ep.GRID_READINGS.name}
+)
+#: Why those are not polled there.
+NO_METERS: Final = "no CT meter is enabled in /ivp/meters"
+#: After a failed ``/info`` or configuration read (gateway not paused), try again after this.
+_CONFIG_RETRY_S: Final = 60.0
+#: After a failed live-stream switch, try again after this.
+_STREAM_RETRY_S: Final = 60.0
+#: A live-data answer saying the stream is off switches it on again, at most this often.
+_STREAM_RECHECK_S: Final = 60.0
+#: Refusals in a row (while other endpoints answer) that mark an endpoint as beyond the
+#: token's role.
+_ROLE_REFUSALS: Final = 2
+#: Longest error text kept in a state-change reason.
+_REASON_CHARS: Final = 200
+#: Endpoints by their session method name.
+_BY_NAME: Final[Mapping[str, Endpoint[Any]]] = {e.name: e for e in ep.ENDPOINTS}
+
+
+class PolledSession(Protocol):
+    """What a worker needs of a gateway session (:class:`~enphase_local.GatewaySession`)."""
+
+    @property
+    def host(self) -> str:
+        """The gateway's host as configured."""
+        ...
+
+    @property
+    def serial(self) -> str | None:
+        """The serial, once ``/info`` was read."""
+        ...
+
+    @property
+    def firmware(self) -> str | None:
+        """The firmware version, once ``/info`` was read."""
+        ...
+
+    async def info(self) -> Info:
+        """Read ``/info``."""
+        ...
+
+    async def fetch(self, endpoint: Endpoint[T]) -> T:
+        """Read any endpoint."""
+        ...
+
+    async def enable_live_stream(self) -> LiveStreamState:
+        """Switch live streaming on."""
+        ...
+
+    async def close(self) -> None:
+        """Release the session."""
+        ...
+
+
+def gateway_label(session: PolledSession) -> str:
+    """``envoy.local``, ``192.168.1.20`` or, when a port was given, ``127.0.0.1:8443``."""
+    base_url = getattr(session, "base_url", None)
+    if isinstance(base_url, str) and "://" in base_url:
+        return base_url.split("://", 1)[1].rstrip("/")
+    return session.host
+
+
+class ConcurrencyLimits:
+    """The global cap on requests in flight, with a smaller share for gateways in trouble."""
+
+    def __init__(self, max_concurrent: int) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        #: The cap over all gateways.
+        self.max_concurrent = max_concurrent
+        self._all = asyncio.Semaphore(max_concurrent)
+        self._troubled = asyncio.Semaphore(max(1, max_concurrent // 4))
+
+    def __repr__(self) -> str:
+        return f"ConcurrencyLimits(max_concurrent={self.max_concurrent})"
+
+    async def acquire(self, troubled: bool) -> None:
+        """Wait for a slot (a troubled gateway also needs one of its share)."""
+        if not troubled:
+            await self._all.acquire()
+            return
+        await self._troubled.acquire()
+        try:
+            await self._all.acquire()
+        except BaseException:
+            self._troubled.release()
+            raise
+
+    def release(self, troubled: bool) -> None:
+        """Give back the slot taken with the same ``troubled``."""
+        self._all.release()
+        if troubled:
+            self._troubled.release()
+
+
+class _Kind(enum.IntEnum):
+    """What a job does; also the order of jobs due at the same moment."""
+
+    INFO = 0
+    CONFIG = 1
+    STREAM = 2
+    LIVE = 3
+    PERIODIC = 4
+
+
+class _Job:
+    """One timed duty of a worker."""
+
+    __slots__ = ("call", "due", "interval", "kind", "name", "queued")
+
+    def __init__(
+        self,
+        kind: _Kind,
+        name: str,
+        *,
+        due: float,
+        call: Callable[[], Awaitable[Any]] | None = None,
+        interval: float = 0.0,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.call = call
+        self.due = due
+        self.interval = interval
+        self.queued = False
+
+    def __repr__(self) -> str:
+        return f"_Job({self.kind.name}, {self.name}, due={self.due:.3f})"
+
+
+class _Failed:
+    """The outcome of a request that did not yield a model (already accounted for)."""
+
+    __slots__ = ()
+
+
+FAILED: Final = _Failed()
+
+
+def _summary(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}"
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
+
+
+def _without_time(info: Info) -> Info:
+    return attrs.evolve(info, reported_at=None)
+
+
+class GatewayWorker:
+    """Polls one gateway according to a plan, publishing events; run it as one task."""
+
+    def __init__(
+        self,
+        session: PolledSession,
+        plan: PollPlan,
+        *,
+        clock: Clock,
+        limits: ConcurrencyLimits,
+        policy: BackoffPolicy,
+        rng: random.Random,
+        publish: Callable[[Event], None],
+    ) -> None:
+        self.session = session
+        #: The gateway as events and statistics name it: host, with the port if one was given.
+        self.host = gateway_label(session)
+        self.plan = plan
+        self._clock = clock
+        self._limits = limits
+        self._rng = rng
+        self._publish = publish
+        self.health = GatewayHealth(policy, rng)
+        self._reports = ReportTracker(
+            cycle_s=plan.report_interval_s,
+            margin_s=plan.report_margin_s,
+            retry_s=plan.report_retry_s,
+            retries=plan.report_retries,
+        )
+        self._heap: list[tuple[float, int, int, _Job]] = []
+        self._order = itertools.count()
+        self._jobs: dict[str, _Job] = {}
+        self._unsupported: dict[str, str] = {}
+        self._last: dict[str, Any] = {}
+        self._outcomes: dict[str, tuple[int, bool]] = {}
+        self._refusals: dict[str, int] = {}
+        self._requests = itertools.count()
+        self._firmware: str | None = None
+        self._skew_s = 0.0
+        self._stream_enabled_at = -math.inf
+        self._fetch: dict[str, Callable[[], Awaitable[Any]]] = {
+            name: functools.partial(session.fetch, _BY_NAME[name])
+            for name in (*plan.live, *plan.periodic, *plan.config)
+        }
+        self._last_latency = 0.0
+        self._latency = Window()
+        self._lateness = Window()
+        self.polls = self.successes = self.failures = 0
+        self.skipped = self.deferred = self.internal_errors = 0
+        self._last_success: float | None = None
+        self._last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"GatewayWorker({self.host}, {self.health.state.value})"
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        self._plan_jobs(self._clock.monotonic())
+        while True:
+            job = await self._next_job()
+            try:
+                due = await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.internal_errors += 1
+                _LOGGER.exception("gateway %s: unexpected error in the poller", self.host)
+                due = self._clock.monotonic() + _CONFIG_RETRY_S
+            if due is not None and not self._retired(job):
+                self._push(job, due)
+
+    def _plan_jobs(self, now: float) -> None:
+        plan, session = self.plan, self.session
+        live = sorted(plan.live.items(), key=lambda item: (item[1], item[0]))
+        shortest = live[0][1] if live else 10.0
+        start = now + self._rng.uniform(0.0, shortest)  # spread gateways over the cycle
+        self._add(_Job(_Kind.INFO, ep.INFO.name, due=start, call=session.info))
+        self._add(_Job(_Kind.CONFIG, "config", due=start))
+        if ep.LIVE_DATA.name in plan.live:
+            self._add(_Job(_Kind.STREAM, LIVE_STREAM, due=start, call=session.enable_live_stream))
+        for index, (name, interval) in enumerate(live):
+            self._add(
+                _Job(
+                    _Kind.LIVE,
+                    name,
+                    due=start + index * shortest / len(live),
+                    call=self._fetch[name],
+                    interval=interval,
+                )
+            )
+        if plan.periodic:
+            self._add(_Job(_Kind.PERIODIC, "periodic", due=start))
+
+    def _add(self, job: _Job) -> None:
+        self._jobs[job.name] = job
+        self._push(job, job.due)
+
+    def _push(self, job: _Job, due: float) -> None:
+        job.due = due
+        job.queued = True
+        heapq.heappush(self._heap, (due, job.kind, next(self._order), job))
+
+    def _retired(self, job: _Job) -> bool:
+        """Whether ``job`` stops for now (its endpoint is not served)."""
+        if job.name in self._unsupported:
+            return True
+        return job.kind is _Kind.STREAM and ep.LIVE_DATA.name in self._unsupported
+
+    async def _next_job(self) -> _Job:
+        clock, heap = self._clock, self._heap
+        while True:
+            now = clock.monotonic()
+            if self.health.paused(now):
+                await clock.sleep(self.health.resume_at - now)
+                self._resume(clock.monotonic())
+                continue
+            due = heap[0][0]
+            if due > now:
+                await clock.sleep(due - now)
+                continue
+            job = heapq.heappop(heap)[3]
+            job.queued = False
+            if self._retired(job):
+                continue
+            if job.kind is _Kind.LIVE:
+                late = now - job.due
+                if late >= job.interval:
+                    missed = int(late // job.interval)
+                    self.skipped += missed
+                    job.due += missed * job.interval
+            return job
+
+    def _resume(self, now: float) -> None:
+        """The pause is over: due jobs run now, ``/info`` first; passed ticks are deferred."""
+        for _, _, _, job in self._heap:
+            if job.kind is _Kind.LIVE and job.due < now:
+                self.deferred += int((now - job.due) // job.interval)
+            if job.kind is _Kind.INFO or job.due < now:
+                job.due = now  # at equal times, jobs run in _Kind order: /info first
+        self._reheap()
+
+    def _reheap(self) -> None:
+        heap = self._heap  # rebuilt in place: the loop holds a reference to it
+        heap[:] = [(job.due, job.kind, order, job) for _, _, order, job in heap]
+        heapq.heapify(heap)
+
+    def _move(self, job: _Job, due: float) -> None:
+        if job.queued:
+            job.due = due
+            self._reheap()
+
+    async def _run(self, job: _Job) -> float | None:
+        """Run ``job``; return when it is due next (None: not again for now)."""
+        if job.kind is _Kind.LIVE:
+            return await self._run_live(job)
+        if job.kind is _Kind.PERIODIC:
+            return await self._run_periodic()
+        if job.kind is _Kind.INFO:
+            return await self._run_info(job)
+        if job.kind is _Kind.CONFIG:
+            return await self._run_config()
+        return await self._run_stream(job)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def _run_live(self, job: _Job) -> float | None:
+        assert job.call is not None
+        model = await self._request(job.name, job.call, due=job.due)
+        if model is FAILED:
+            return None if job.name in self._unsupported else job.due + job.interval
+        self._emit_data(job.name, model)
+        if isinstance(model, LiveData):
+            self._check_stream(model)
+        return job.due + job.interval
+
+    async def _run_info(self, job: _Job) -> float:
+        assert job.call is not None
+        info = await self._request(job.name, job.call)
+        now = self._clock.monotonic()
+        if not isinstance(info, Info):
+            return now + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+        if info.reported_at is not None:
+            self._skew_s = info.reported_at.timestamp() - self._clock.time()
+        previous, self._firmware = self._firmware, info.firmware
+        if previous is not None and previous != info.firmware:
+            _LOGGER.info(
+                "gateway %s: firmware %s -> %s; probing every endpoint again",
+                self.host,
+                previous,
+                info.firmware,
+            )
+            self._reprobe(now)
+        last = self._last.get(job.name)
+        if last is None or _without_time(last) != _without_time(info):
+            self._last[job.name] = info
+            self._emit_data(job.name, info)
+        return now + self.plan.config_interval_s
+
+    async def _run_config(self) -> float:
+        for name in self.plan.config:
+            if name in self._unsupported:
+                continue
+            model = await self._request(name, self._fetch[name])
+            if model is FAILED:
+                if name in self._unsupported:
+                    continue
+                return self._clock.monotonic() + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+            self._emit_if_changed(name, model)
+            if name == ep.METERS.name:
+                self._apply_meters(model)
+        return self._clock.monotonic() + self.plan.config_interval_s
+
+    async def _run_stream(self, job: _Job) -> float | None:
+        assert job.call is not None
+        state = await self._request(job.name, job.call)
+        now = self._clock.monotonic()
+        if state is FAILED:
+            return None if job.name in self._unsupported else now + _STREAM_RETRY_S
+        self._stream_enabled_at = now
+        return now + self.plan.live_stream_interval_s
+
+    async def _run_periodic(self) -> float | None:
+        names = [n for n in self.plan.periodic if n not in self._unsupported]
+        if not names:
+            return None
+        probe, rest = names[0], names[1:]
+        model = await self._request(probe, self._fetch[probe])
+        now = self._clock.monotonic()
+        if model is FAILED:
+            return now if probe in self._unsupported else now + self.plan.report_retry_s
+        previous = self._last.get(probe)
+        changed = self._emit_if_changed(probe, model)
+        if probe == ep.INVERTERS.name:
+            due = self._reports.observe(
+                now,
+                changed=changed,
+                reports=self._report_times(model),
+                previous=self._report_times(previous) if previous is not None else None,
+            )
+        else:
+            due = self._reports.observe(now, changed=changed)
+        if changed:
+            for name in rest:
+                result = await self._request(name, self._fetch[name])
+                if result is FAILED:
+                    if name in self._unsupported:
+                        continue
+                    break
+                self._emit_if_changed(name, result)
+        return due
+
+    # -- what the answers mean -------------------------------------------------------------
+
+    def _report_times(self, inverters: tuple[Inverter, ...]) -> Mapping[str, float]:
+        """Each inverter's last report in this clock's monotonic seconds."""
+        offset = self._clock.time() - self._clock.monotonic() + self._skew_s
+        return {i.serial_number: i.last_report_at.timestamp() - offset for i in inverters}
+
+    def _apply_meters(self, meters: tuple[Meter, ...]) -> None:
+        metered = any(m.state is MeterState.ENABLED for m in meters)
+        scheduled = set(self.plan.live) | set(self.plan.periodic)
+        for name in sorted(METER_ENDPOINTS & scheduled):
+            if not metered:
+                self._mark_unsupported(name, NO_METERS)
+            elif self._unsupported.get(name) == NO_METERS:
+                self._restore(name)
+
+    def _check_stream(self, live: LiveData) -> None:
+        job = self._jobs.get(LIVE_STREAM)
+        now = self._clock.monotonic()
+        if (
+            job is not None
+            and live.connection.stream_state is LiveStreamState.DISABLED
+            and now - self._stream_enabled_at >= _STREAM_RECHECK_S
+        ):
+            self._stream_enabled_at = now
+            self._move(job, now)
+
+    def _reprobe(self, now: float) -> None:
+        """New firmware: every endpoint may have come or gone; read the configuration again."""
+        for name in list(self._unsupported):
+            self._restore(name)
+        self._refusals.clear()
+        for name in self.plan.config:
+            self._last.pop(name, None)
+        config = self._jobs["config"]
+        self._move(config, now)
+
+    def _restore(self, name: str) -> None:
+        self._unsupported.pop(name, None)
+        now = self._clock.monotonic()
+        for job in self._jobs.values():
+            if job.queued or job.kind in (_Kind.INFO, _Kind.CONFIG):
+                continue
+            if (
+                job.name == name
+                or (job.kind is _Kind.PERIODIC and name in self.plan.periodic)
+                or (job.kind is _Kind.STREAM and name == ep.LIVE_DATA.name)
+            ):
+                self._push(job, now)
+
+    # -- requests and their outcome -----------------------------------------------------------
+
+    async def _request(
+        self, name: str, call: Callable[[], Awaitable[Any]], *, due: float | None = None
+    ) -> Any:
+        """Send one request under the global cap; return its model or :data:`FAILED`."""
+        clock = self._clock
+        troubled = self.health.state not in (GatewayState.ONLINE, GatewayState.STARTING)
+        await self._limits.acquire(troubled)
+        try:
+            started = clock.monotonic()
+            if due is not None:
+                self._lateness.add(max(0.0, started - due))
+            self.polls += 1
+            try:
+                model = await call()
+            except EnphaseError as err:
+                self._failed(name, err, clock.monotonic() - started)
+                return FAILED
+            latency = clock.monotonic() - started
+        finally:
+            self._limits.release(troubled)
+        self.successes += 1
+        self._latency.add(latency)
+        self._last_success = clock.time()
+        self._last_latency = latency
+        self._refusals.pop(name, None)
+        if name != ep.INFO.name:
+            self._outcomes[name] = (next(self._requests), True)
+            self._transition(self.health.success())
+        return model
+
+    def _failed(self, name: str, err: EnphaseError, latency: float) -> None:
+        if isinstance(err, NotSupportedError) and name != ep.INFO.name:
+            self._mark_unsupported(name, str(err))
+            return
+        self.failures += 1
+        self._last_error = _summary(err)
+        self._publish(
+            ErrorEvent(
+                serial=self.session.serial,
+                host=self.host,
+                endpoint=name,
+                error=err,
+                at=self._utc_now(),
+                latency_s=latency,
+            )
+        )
+        if name != ep.INFO.name:
+            self._outcomes[name] = (next(self._requests), False)
+        now = self._clock.monotonic()
+        if not isinstance(err, AuthenticationError):
+            self._transition(self.health.failure(now, _summary(err)))
+            return
+        if type(err) in (TokenRejectedError, AuthenticationError) and self._others_answer(name):
+            # The token works for other endpoints: this one may be beyond its role (or,
+            # on legacy firmware, beyond the digest user's).
+            refusals = self._refusals[name] = self._refusals.get(name, 0) + 1
+            if refusals >= _ROLE_REFUSALS:
+                self._mark_unsupported(
+                    name, f"refused with a token that other endpoints accept ({err})"
+                )
+            return
+        self._refusals.clear()
+        self._transition(self.health.auth_failure(now, _summary(err)))
+
+    def _others_answer(self, name: str) -> bool:
+        """Whether the latest request to another endpoint succeeded."""
+        latest = max(
+            (outcome for other, outcome in self._outcomes.items() if other != name),
+            default=None,
+        )
+        return latest is not None and latest[1]
+
+    def _mark_unsupported(self, name: str, reason: str) -> None:
+        if name in self._unsupported:
+            return
+        self._unsupported[name] = reason
+        self._last.pop(name, None)
+        _LOGGER.info("gateway %s: %s is not polled: %s", self.host, name, reason)
+        self._publish(
+            UnsupportedEvent(
+                serial=self.session.serial,
+                host=self.host,
+                endpoint=name,
+                at=self._utc_now(),
+                reason=reason,
+            )
+        )
+
+    def _transition(self, change: Transition | None) -> None:
+        if change is None:
+            return
+        reason = change.reason
+        now = self._clock.monotonic()
+        if self.health.paused(now):
+            reason = f"{reason}; next attempt in {self.health.resume_at - now:.0f} s"
+        log = _LOGGER.info if change.state is GatewayState.ONLINE else _LOGGER.warning
+        log(
+            "gateway %s: %s -> %s (%s)",
+            self.host,
+            change.previous.value,
+            change.state.value,
+            reason,
+        )
+        self._publish(
+            StateEvent(
+                serial=self.session.serial,
+                host=self.host,
+                previous=change.previous,
+                state=change.state,
+                at=self._utc_now(),
+                reason=reason,
+            )
+        )
+
+    def _emit_if_changed(self, name: str, model: object) -> bool:
+        """Publish ``model`` unless it equals the last one published; return whether it did."""
+        if self._last.get(name) == model:
+            return False
+        self._last[name] = model
+        self._emit_data(name, model)
+        return True
+
+    def _emit_data(self, name: str, model: object) -> None:
+        self._publish(
+            DataEvent(
+                serial=self.session.serial,
+                host=self.host,
+                endpoint=name,
+                model=model,
+                fetched_at=self._utc_now(),
+                latency_s=self._last_latency,
+            )
+        )
+
+    def _utc_now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.time(), UTC)
+
+    # -- statistics ------------------------------------------------------------------------
+
+    def stats(self) -> GatewayStats:
+        """A snapshot of this gateway's counters."""
+        return GatewayStats(
+            host=self.host,
+            serial=self.session.serial,
+            firmware=self._firmware,
+            state=self.health.state,
+            polls=self.polls,
+            successes=self.successes,
+            failures=self.failures,
+            skipped=self.skipped,
+            deferred=self.deferred,
+            unsupported=tuple(sorted(self._unsupported)),
+            latency=Percentiles.of(self._latency.values()),
+            lateness=Percentiles.of(self._lateness.values()),
+            last_success_at=(
+                None
+                if self._last_success is None
+                else datetime.fromtimestamp(self._last_success, UTC)
+            ),
+            last_error=self._last_error,
+            internal_errors=self.internal_errors,
+        )
+
+    def latency_samples(self) -> list[float]:
+        """Recent latencies, seconds."""
+        return self._latency.values()
+
+    def lateness_samples(self) -> list[float]:
+        """Recent lateness of live polls, seconds."""
+        return self._lateness.values()
