@@ -22,11 +22,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 
-#: Cycle lengths outside this range are not believed, seconds.
+#: Cycle lengths outside this range are not believed (a shorter move of a report time is a
+#: late report or a clock fix), seconds.
 _MIN_CYCLE_S = 60.0
 _MAX_CYCLE_S = 3600.0
-#: Report moves shorter than this are not a cycle (a late report, a clock fix), seconds.
-_MIN_MOVE_S = 30.0
 #: Moves needed before the cycle length is re-estimated.
 _MIN_SAMPLES = 3
 
@@ -103,7 +102,7 @@ class ReportTracker:
         moves = sorted(
             moved
             for device, when in reports.items()
-            if (moved := when - previous.get(device, when)) >= _MIN_MOVE_S
+            if (moved := when - previous.get(device, when)) >= _MIN_CYCLE_S  # else: a late report
         )
         if len(moves) >= _MIN_SAMPLES:
             quartile = moves[(len(moves) - 1) // 4]
