@@ -2,23 +2,27 @@
 
 Sign conventions of :class:`PowerSample` (the same as the gateway's own):
 
-- ``production_w``: photovoltaic production, positive while producing.
-- ``consumption_w``: the house load, positive.
+- ``production_w``: what the production CT measures, positive while producing. On sites whose
+  batteries share the production circuit it includes their flow (charging lowers it), which
+  is how the gateway itself accounts for them.
+- ``consumption_w``: the house load, positive: ``production + grid``, the gateway's own
+  "total consumption" (a capture with a storage CT, ``8.2.127_with_3cts_and_battery_split``,
+  reports exactly ``production + net`` while its battery charges at 2.6 kW; adding the
+  storage CT on top would give a negative load).
 - ``net_w``: load minus production; negative while the site produces more than it uses.
-- ``storage_w``: battery power at its connection, positive while discharging into the house,
-  negative while charging.
+- ``storage_w``: battery power as its CT or live data reports it, positive while discharging,
+  negative while charging; shown beside the others, not added to them.
 - ``grid_w``: power at the grid connection, positive while importing, negative while
-  exporting. It equals ``consumption - production - storage``, so without a battery (or while it
-  rests) ``grid_w == net_w``.
+  exporting; equal to ``net_w`` when a CT measures it.
 
 Where the numbers come from, best first:
 
 1. The meters (CTs): ``/ivp/meters/readings`` joined to ``/ivp/meters`` by ``eid`` (never by
    list position; 8.3 firmware reorders them), enabled meters only. A ``production`` CT gives
    production. A ``net-consumption`` CT sits at the grid connection and measures the grid
-   exchange, so ``consumption = production + grid + storage``. A ``total-consumption`` CT
-   measures the load itself, so ``grid = consumption - production - storage``. A ``storage`` CT
-   gives the battery power.
+   exchange, so ``consumption = production + grid``. A ``total-consumption`` CT measures the
+   load itself, so ``grid = consumption - production``. A ``storage`` CT gives the battery
+   power.
 2. ``/ivp/livedata/status`` while its stream is on and the gateway has enabled meters (its
    ``pv``, ``load`` and ``grid`` come from the CTs: without them they are zeros): used when
    the readings are missing. Its battery values and state of charge (the only source of it)
@@ -195,8 +199,6 @@ def derive_power(
     storage = ct.storage_w
     if storage is None and live is not None and battery:
         storage = _live(live.meters.storage)
-    # Without a storage CT or live storage value the site is taken to have no battery.
-    battery_w = storage or 0.0
     flows = live.meters if live is not None and live_flows_usable(live, meters) else None
 
     if ct.production_w is not None:
@@ -212,10 +214,10 @@ def derive_power(
     grid_w: float | None = None
     if ct.net_consumption_w is not None:
         grid_w = ct.net_consumption_w
-        consumed = produced + grid_w + battery_w
+        consumed = produced + grid_w
     elif ct.total_consumption_w is not None:
         consumed = ct.total_consumption_w
-        grid_w = consumed - produced - battery_w
+        grid_w = consumed - produced
     elif flows is not None:
         consumed = _live(flows.load)
     if grid_w is None:

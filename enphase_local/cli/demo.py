@@ -78,8 +78,8 @@ async def _row(session: GatewaySession) -> str:
     kinds = {m.eid: m.measurement_type for m in meters}
     production = _power(readings, kinds, MeasurementType.PRODUCTION)
     net = _power(readings, kinds, MeasurementType.NET_CONSUMPTION)
-    # The house is fed by the panels, the grid and the battery (storage W < 0 when charging).
-    consumption = production + net + _power(readings, kinds, MeasurementType.STORAGE)
+    # The gateway's own accounting: the production CT sees the batteries too.
+    consumption = production + net
     soc = live.meters.encharge_soc_pct
     try:
         devices = await session.device_list()

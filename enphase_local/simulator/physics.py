@@ -3,7 +3,8 @@
 Power flows are functions of simulated time (a sun curve with passing clouds, a household
 load that wanders) plus one piece of state, the battery's charge. :class:`Plant` integrates
 them into energy counters as time advances, so that every number a gateway serves agrees with
-every other: net = load - production - storage (storage is positive while discharging), energy
+every other: net = load - pv - storage (storage is positive while discharging; the production
+CT sees pv + storage, as on sites whose batteries share the production circuit), energy
 is the integral of power, lifetime counters never decrease, "today" restarts at local midnight,
 and the microinverters' staggered 5-minute reports add up to the production they measured.
 
@@ -84,7 +85,9 @@ class PhaseFlow:
     def power(self, meter: MeterType) -> tuple[float, float]:
         """(active W, reactive VAr) that the CT of type ``meter`` sees on this phase."""
         if meter is MeterType.PRODUCTION:
-            return self.pv_w, self.pv_var
+            # The batteries share the production circuit, as on the real sites whose gateway
+            # reports total consumption as production + net: charging lowers this reading.
+            return self.pv_w + self.storage_w, self.pv_var + self.storage_var
         if meter is MeterType.NET_CONSUMPTION:
             return self.net_w, self.net_var
         if meter is MeterType.STORAGE:
