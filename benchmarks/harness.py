@@ -93,16 +93,21 @@ class ReplayedGateway:
 
 
 class ReplayServer:
-    """Replayed capture sets served by a child process, for as long as the ``with`` lasts."""
+    """Gateways served by a child process, for as long as the ``with`` lasts.
 
-    def __init__(self, sets: Sequence[Path]) -> None:
-        self._sets = list(sets)
+    Replayed capture sets (``sets``), or ``gateways`` simulated gateways of ``profile``.
+    """
+
+    def __init__(
+        self, sets: Sequence[Path] = (), *, gateways: int = 0, profile: str = "metered"
+    ) -> None:
+        self._arguments = [*map(str, sets)] or ["--gateways", str(gateways), "--profile", profile]
         self._process: subprocess.Popen[str] | None = None
         #: The gateways, in the order of ``sets``.
         self.gateways: list[ReplayedGateway] = []
 
     def __enter__(self) -> Self:
-        command = [sys.executable, "-m", "benchmarks.harness", "serve", *map(str, self._sets)]
+        command = [sys.executable, "-m", "benchmarks.harness", "serve", *self._arguments]
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command,
             stdin=subprocess.PIPE,
@@ -153,19 +158,25 @@ class ReplayServer:
         process.stdout.close()
 
 
-async def _serve(folders: Sequence[Path]) -> None:
+async def _serve(folders: Sequence[Path], gateways: int, profile: str) -> None:
     from enphase_local.simulator import Simulation  # noqa: PLC0415 - only the child needs it
 
-    async with Simulation(replay=list(folders), cloud=False, control=False) as sim:
+    simulation = (
+        Simulation(replay=list(folders), cloud=False, control=False)
+        if folders
+        else Simulation(gateways, profile=profile, cloud=False, control=False)
+    )
+    names = [folder.name for folder in folders] or [profile] * gateways
+    async with simulation as sim:
         described = [
             {
-                "name": folder.name,
+                "name": name,
                 "url": g.url,
                 "serial": g.serial,
                 "fingerprint": g.fingerprint,
                 "token": g.token,
             }
-            for folder, g in zip(folders, sim.gateways, strict=True)
+            for name, g in zip(names, sim.gateways, strict=True)
         ]
         print(json.dumps(described), flush=True)
         loop = asyncio.get_running_loop()
@@ -273,10 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.harness serve SET...``: the replay server's entry point."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.harness")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="replay capture sets until stdin closes")
-    serve.add_argument("sets", nargs="+", type=Path)
+    serve = commands.add_parser("serve", help="serve gateways until stdin closes")
+    serve.add_argument("sets", nargs="*", type=Path, help="capture sets to replay")
+    serve.add_argument("--gateways", type=int, default=0, help="else: simulated gateways")
+    serve.add_argument("--profile", default="metered", help="their profile")
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.sets))
+    asyncio.run(_serve(args.sets, args.gateways, args.profile))
     return 0
 
 

@@ -19,9 +19,10 @@ from aiohttp.client_proto import ResponseHandler
 #: Default cap on a response body; the largest real replies are well under 1 MiB.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Read buffer of one TLS connection. asyncio gives every TLS connection a 256 KiB buffer
-#: (``SSLProtocol.max_size``) for as long as it lives; gateway replies are mostly under
-#: 50 KB and arrive in 16 KiB TLS records, which a 32 KiB buffer takes two at a time.
-TLS_READ_BUFFER_BYTES = 32 * 1024
+#: (``SSLProtocol.max_size``) for as long as it lives, most of what an idle kept-alive
+#: connection costs. Gateway replies are mostly under 16 KiB and arrive in TLS records of at
+#: most 16 KiB; a longer reply just takes one more read per 16 KiB.
+TLS_READ_BUFFER_BYTES = 16 * 1024
 
 
 @attrs.frozen(kw_only=True)

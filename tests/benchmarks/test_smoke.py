@@ -1,0 +1,90 @@
+"""Every benchmark script, run with tiny sizes so it never rots (no timing is asserted).
+
+The scripts run in-process through their ``main(argv)``; the replay server they start runs
+in a child process. pyenphase's columns are checked only where the bench extra is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import memory_probe, overhead, parse, per_poll, startup
+from benchmarks.harness import have_pyenphase
+from tests.conftest import skip_without_captures
+
+SET = "7.6.175_with_cts"
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@skip_without_captures()
+def test_per_poll(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "per_poll.json"
+    assert per_poll.main(["--rounds", "2", "--polls", "1", "--sets", SET, "--json", str(out)]) == 0
+    assert "per_poll: enphase_local CPU per GET" in capsys.readouterr().out
+    result = _read(out)
+    [measured] = result["sets"]
+    clients = measured["clients"]
+    expected = {per_poll.OURS, per_poll.RAW_OURS}
+    if have_pyenphase():
+        expected |= {per_poll.PYENPHASE, per_poll.RAW_PYENPHASE}
+    assert set(clients) == expected
+    assert clients[per_poll.OURS]["gets_per_poll"] == len(measured["paths"][per_poll.OURS])
+    assert "/ivp/meters/readings" in measured["paths"][per_poll.OURS]
+    assert all(len(c["samples_ms_per_get"]) == 2 for c in clients.values())
+    assert all(c["ms_per_get"] > 0 for c in clients.values())
+
+
+@skip_without_captures()
+def test_overhead(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "overhead.json"
+    argv = ["--rounds", "1", "--fetches", "1", "--sets", SET, "--json", str(out)]
+    assert overhead.main(argv) == 0
+    assert "overhead: enphase_local fetch+parse vs raw" in capsys.readouterr().out
+    [measured] = _read(out)["sets"]
+    paths = {row["endpoint"] for row in measured["endpoints"]}
+    assert {"/ivp/meters", "/ivp/meters/readings", "/api/v1/production"} <= paths
+    assert all(row["bytes"] > 0 and row["ours_ms"] > 0 for row in measured["endpoints"])
+
+
+@skip_without_captures()
+def test_parse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "parse.json"
+    argv = ["--repeat", "1", "--loops", "1", "--sets", SET, "--json", str(out)]
+    assert parse.main(argv) == 0
+    assert "parse: " in capsys.readouterr().out
+    result = _read(out)
+    rows = result["payloads"]
+    sources = {row["source"] for row in rows}
+    assert sources == {SET, "sim:battery"}
+    endpoints = {row["endpoint"] for row in rows}
+    assert {"/info", "/ivp/livedata/status", "/ivp/ensemble/device_list"} <= endpoints
+    compared = [r for r in rows if not math.isnan(r["x_pyenphase"])]
+    assert bool(compared) == have_pyenphase()
+
+
+def test_startup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "startup.json"
+    assert startup.main(["--runs", "1", "--json", str(out)]) == 0
+    assert "startup: import enphase_local" in capsys.readouterr().out
+    commands = _read(out)["commands"]
+    assert {"import enphase_local", "enphase-local --help"} <= set(commands)
+
+
+def test_memory_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "memory.json"
+    argv = ["--gateways", "3", "--options", "default", "raw", "--settle", "0.05"]
+    argv += ["--json", str(out)]
+    assert memory_probe.main(argv) == 0
+    assert "memory_probe:" in capsys.readouterr().out
+    options = {row["option"]: row for row in _read(out)["options"]}
+    assert set(options) == {"default", "raw"}
+    assert all(math.isfinite(row["rss_kib_per_gateway"]) for row in options.values())
+    assert options["default"]["tracemalloc_kib_per_gateway"] > 0
