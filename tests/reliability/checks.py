@@ -38,15 +38,14 @@ def _check_error(target: Target, err: PayloadError) -> None:
 
 def _parse(target: Target, body: bytes, *, strict: bool) -> object:
     """The model, or the PayloadError raised; any other exception propagates (and fails)."""
-    tally.count("parser calls")
     try:
         result = target.parse(body, strict=strict)
     except PayloadError as err:
         _check_error(target, err)
-        tally.count("calls refused with PayloadError")
+        tally.count_call("PayloadError")
         return err
     assert target.returned_model(result), f"{target.name} returned {type(result).__name__}"
-    tally.count("calls returning a model")
+    tally.count_call("a model")
     return result
 
 

@@ -33,7 +33,7 @@ JsonPath = tuple[str | int, ...]
 
 @attrs.frozen
 class Raw:
-    """JSON (or XML) text written as is."""
+    """JSON text written as is."""
 
     text: str
 

@@ -94,6 +94,6 @@ def test_the_unchanged_bodies_parse() -> None:
     # The starting points are sound: the 200 bodies of their own endpoint all give models
     # (so the mutations above start from valid input, and this suite can tell "broken" apart).
     for sample in all_samples():
-        if sample.status == 200 and not sample.body.lstrip().startswith((b'{"err', b'{ "err')):
+        if sample.status == 200:
             result = sample.target.parse(sample.body)
             assert sample.target.returned_model(result), sample.source

@@ -18,7 +18,6 @@ import pytest
 
 from enphase_local.errors import PayloadError
 from enphase_local.models import Info
-from enphase_local.parsing import parse_info
 from enphase_local.session import GatewaySession
 from tests.reliability import tally
 from tests.reliability.rawserver import RawServer, whole
@@ -113,7 +112,6 @@ async def test_hostile_info_is_refused_or_unexpanded_without_network_access(
     canary_text = f"CANARY-{secrets.token_hex(8)}"
     canary = tmp_path / "canary.txt"
     canary.write_text(canary_text)
-    outcomes = []
     async with RawServer() as bait:
         document = ATTACKS[attack](bait.url, canary)
         for encoding in ENCODINGS:
@@ -125,28 +123,10 @@ async def test_hostile_info_is_refused_or_unexpanded_without_network_access(
                     try:
                         info = await session.info()
                     except PayloadError:
-                        outcomes.append("refused")
+                        pass
                     else:
+                        # No gateway sends a DTD: a document with one is never accepted.
+                        assert "<!DOCTYPE" not in document, f"{attack} ({encoding}) accepted"
                         _unexpanded(info, canary_text)
-                        outcomes.append("parsed")
                     assert gateway.requests == [("GET", "/info")]
         assert bait.connections == 0, f"{attack}: the parser reached out to {bait.requests}"
-    assert len(outcomes) == len(ENCODINGS) * len(CONTENT_TYPES)
-
-
-def _with_dtd() -> list[str]:
-    return [
-        name
-        for name, attack in ATTACKS.items()
-        if "<!DOCTYPE" in attack("http://127.0.0.1:9", Path("/nonexistent"))
-    ]
-
-
-@pytest.mark.parametrize("attack", _with_dtd())
-def test_documents_with_a_dtd_are_refused_whatever_the_encoding(attack: str) -> None:
-    # Stronger than "unexpanded": no gateway sends a DTD, so any document with one is refused,
-    # also when UTF-16 hides the <!DOCTYPE bytes from a plain search.
-    document = ATTACKS[attack]("http://127.0.0.1:9", Path("/nonexistent"))
-    for encoding in ENCODINGS:
-        with pytest.raises(PayloadError):
-            parse_info(_encoded(document, encoding))
