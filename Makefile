@@ -35,5 +35,14 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/enphase-local demo
 
+# make bench: every benchmark against pyenphase and raw aiohttp (a few minutes).
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.startup
+	$(BIN)/python -m benchmarks.parse
+	$(BIN)/python -m benchmarks.overhead
+	$(BIN)/python -m benchmarks.per_poll
+	$(BIN)/python -m benchmarks.memory_probe
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage
