@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import math
@@ -59,6 +60,14 @@ NO_PYENPHASE = "pyenphase is not installed (pip install -e '.[bench]'): its colu
 def have_pyenphase() -> bool:
     """Whether pyenphase (the bench extra) can be imported."""
     return importlib.util.find_spec("pyenphase") is not None
+
+
+def pyenphase(module: str, name: str) -> Any:
+    """``pyenphase.<module>.<name>``, imported on use.
+
+    Through importlib, so type checks pass where the bench extra is not installed.
+    """
+    return getattr(importlib.import_module(f"pyenphase{module and '.' + module}"), name)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -156,6 +165,59 @@ class ReplayServer:
             process.wait()
         assert process.stdout is not None
         process.stdout.close()
+
+
+class ServerFarm:
+    """``gateways`` simulated gateways of ``profile`` spread over ``servers`` processes."""
+
+    def __init__(self, gateways: int, *, servers: int = 1, profile: str = "metered") -> None:
+        counts = [gateways // servers + (i < gateways % servers) for i in range(servers)]
+        self._servers = [ReplayServer(gateways=c, profile=profile) for c in counts if c]
+        self._stack = contextlib.ExitStack()
+        #: Every gateway of every server.
+        self.gateways: list[ReplayedGateway] = []
+
+    def __enter__(self) -> Self:
+        with contextlib.ExitStack() as stack:
+            for server in self._servers:
+                self.gateways += stack.enter_context(server).gateways
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+
+def run_child(module: str, arguments: Sequence[str], gateways: Sequence[ReplayedGateway]) -> Any:
+    """Run ``python -m benchmarks.<module> ARGS`` with the gateways as JSON on its stdin;
+    return the JSON of its last output line (measurements that need a fresh process)."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", f"benchmarks.{module}", *arguments],
+        input=json.dumps([attrs.asdict(g) for g in gateways]),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def read_gateways() -> list[ReplayedGateway]:
+    """The gateways :func:`run_child` wrote to this process's stdin."""
+    return [ReplayedGateway(**g) for g in json.loads(sys.stdin.read())]
+
+
+def rss_kib() -> int:
+    """This process's resident set size in KiB."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 async def _serve(folders: Sequence[Path], gateways: int, profile: str) -> None:

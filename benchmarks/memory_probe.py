@@ -25,16 +25,12 @@ import argparse
 import asyncio
 import gc
 import json
-import subprocess
-import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 
 from benchmarks.harness import (
     NO_PYENPHASE,
@@ -43,8 +39,12 @@ from benchmarks.harness import (
     base_parser,
     have_pyenphase,
     print_table,
+    pyenphase,
     raw_client,
     raw_get_json,
+    read_gateways,
+    rss_kib,
+    run_child,
     write_json,
 )
 from enphase_local import GatewaySession, transport
@@ -55,14 +55,6 @@ OPTIONS = ("default", "asyncio-buffer", "no-keep-alive", "shared-session", "raw"
 LIVE: tuple[Endpoint[Any], ...] = (ep.METER_READINGS, ep.LIVE_DATA, ep.CONSUMPTION_REPORTS)
 
 Poll = Callable[[ReplayedGateway], Awaitable[None]]
-
-
-def rss_kib() -> int:
-    """This process's resident set size in KiB."""
-    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def _session_poll(stack: AsyncExitStack, **options: Any) -> Poll:
@@ -86,10 +78,10 @@ def _raw_poll(client: aiohttp.ClientSession) -> Poll:
 
 
 def _pyenphase_poll(stack: AsyncExitStack) -> Poll:
-    from pyenphase import Envoy  # noqa: PLC0415 - the bench extra
+    envoy_class = pyenphase("", "Envoy")
 
     async def poll(gateway: ReplayedGateway) -> None:
-        envoy = Envoy(gateway.host_port)
+        envoy = envoy_class(gateway.host_port)
         stack.push_async_callback(envoy.close)
         await envoy.setup()
         await envoy.authenticate(token=gateway.token)
@@ -142,24 +134,14 @@ async def _measure(
 
 
 def _child(option: str, mode: str, settle_s: float) -> int:
-    gateways = [ReplayedGateway(**g) for g in json.loads(sys.stdin.read())]
-    kib = asyncio.run(_measure(option, gateways, mode, settle_s))
+    kib = asyncio.run(_measure(option, read_gateways(), mode, settle_s))
     print(json.dumps({"kib_per_gateway": kib}))
     return 0
 
 
 def _run_child(option: str, mode: str, gateways: list[ReplayedGateway], settle_s: float) -> float:
-    described = json.dumps([attrs.asdict(g) for g in gateways])
-    command = [sys.executable, "-m", "benchmarks.memory_probe", "--child", option]
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [*command, "--mode", mode, "--settle", str(settle_s)],
-        input=described,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    result: float = json.loads(done.stdout.splitlines()[-1])["kib_per_gateway"]
+    arguments = ["--child", option, "--mode", mode, "--settle", str(settle_s)]
+    result: float = run_child("memory_probe", arguments, gateways)["kib_per_gateway"]
     return result
 
 

@@ -39,6 +39,7 @@ from benchmarks.harness import (
     have_pyenphase,
     median,
     print_table,
+    pyenphase,
     ratio,
     write_json,
 )
@@ -133,15 +134,15 @@ def pyenphase_parser(payload: Payload) -> Parse | None:
     """pyenphase's own parsing of this payload, or None where it has no model of it."""
     if not have_pyenphase():
         return None
-    from pyenphase.json import json_loads  # noqa: PLC0415 - the bench extra
-    from pyenphase.models.inverter import EnvoyInverter  # noqa: PLC0415
-    from pyenphase.models.system_production import EnvoySystemProduction  # noqa: PLC0415
+    json_loads = pyenphase("json", "json_loads")
+    inverter = pyenphase("models.inverter", "EnvoyInverter")
+    production = pyenphase("models.system_production", "EnvoySystemProduction")
 
     path = payload.endpoint.path
     simple: dict[str, Parse] = {
-        ep.PRODUCTION.path: lambda body: EnvoySystemProduction.from_v1_api(json_loads(path, body)),
+        ep.PRODUCTION.path: lambda body: production.from_v1_api(json_loads(path, body)),
         ep.INVERTERS.path: lambda body: {
-            item["serialNumber"]: EnvoyInverter.from_v1_api(item) for item in json_loads(path, body)
+            item["serialNumber"]: inverter.from_v1_api(item) for item in json_loads(path, body)
         },
         ep.METERS.path: lambda body: json_loads(path, body),
     }
@@ -152,8 +153,8 @@ def pyenphase_parser(payload: Payload) -> Parse | None:
 
 def _pyenphase_readings(meters_body: bytes | None) -> Parse | None:
     """pyenphase's CT meter models of ``/ivp/meters/readings``, joined to ``/ivp/meters``."""
-    from pyenphase.json import json_loads  # noqa: PLC0415 - the bench extra
-    from pyenphase.models.meters import EnvoyMeterData  # noqa: PLC0415
+    json_loads = pyenphase("json", "json_loads")
+    meter_data = pyenphase("models.meters", "EnvoyMeterData")
 
     if meters_body is None:
         return None
@@ -165,9 +166,9 @@ def _pyenphase_readings(meters_body: bytes | None) -> Parse | None:
             ct = status.get(meter["eid"])
             if ct is None:
                 continue
-            models.append(EnvoyMeterData.from_api(meter, ct))
+            models.append(meter_data.from_api(meter, ct))
             models += [
-                EnvoyMeterData.from_phase(meter, ct, phase)
+                meter_data.from_phase(meter, ct, phase)
                 for phase in range(len(meter.get("channels", ())))
             ]
         return models

@@ -40,6 +40,7 @@ from benchmarks.harness import (
     have_pyenphase,
     median,
     print_table,
+    pyenphase,
     ratio,
     raw_client,
     raw_get_json,
@@ -82,10 +83,8 @@ async def _pyenphase_client(
     server: ReplayServer, index: int, stack: contextlib.AsyncExitStack
 ) -> tuple[Poll, list[str]]:
     """pyenphase's ``update``, set up and probed, and the paths one update reads."""
-    from pyenphase import Envoy  # noqa: PLC0415 - the bench extra; imported where it is used
-
     gateway = server.gateways[index]
-    envoy = Envoy(gateway.host_port)
+    envoy = pyenphase("", "Envoy")(gateway.host_port)
     stack.push_async_callback(envoy.close)
     await envoy.setup()
     await envoy.authenticate(token=gateway.token)

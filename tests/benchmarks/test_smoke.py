@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import memory_probe, overhead, parse, per_poll, startup
+from benchmarks import memory, memory_probe, overhead, parse, per_poll, startup
 from benchmarks.harness import have_pyenphase
 from tests.conftest import skip_without_captures
 
@@ -80,11 +80,22 @@ def test_startup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_memory_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "memory.json"
-    argv = ["--gateways", "3", "--options", "default", "raw", "--settle", "0.05"]
+    argv = ["--gateways", "3", "--options", "default", "--settle", "0.05"]
     argv += ["--json", str(out)]
     assert memory_probe.main(argv) == 0
     assert "memory_probe:" in capsys.readouterr().out
     options = {row["option"]: row for row in _read(out)["options"]}
-    assert set(options) == {"default", "raw"}
+    assert set(options) == {"default"}
     assert all(math.isfinite(row["rss_kib_per_gateway"]) for row in options.values())
     assert options["default"]["tracemalloc_kib_per_gateway"] > 0
+
+
+def test_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "memory.json"
+    argv = ["--gateways", "2", "--servers", "1", "--seconds", "0.5", "--options", "default"]
+    assert memory.main([*argv, "--json", str(out)]) == 0
+    assert "memory: " in capsys.readouterr().out
+    [row] = _read(out)["options"]
+    assert row["option"] == "default"
+    assert row["gateways"] == 2
+    assert math.isfinite(row["rss_kib_per_gateway"])
