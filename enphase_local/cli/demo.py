@@ -1,8 +1,13 @@
-"""``enphase-local demo``: three simulated gateways read live, on a fast clock.
+"""``enphase-local demo``: three simulated gateways polled into SQLite, watched live, charted.
 
-Starts a metered, a three-phase and a battery gateway on loopback (HTTPS, real tokens), then
-reads every endpoint of each through :class:`~enphase_local.GatewaySession` and prints what a
-user would want to see, while the simulated sun moves across the sky.
+Starts a metered, a three-phase and a battery gateway on loopback (HTTPS, real tokens) whose
+clock runs ``--speed`` times as fast as real time from sunrise on midsummer day, polls them
+with the :class:`~enphase_local.scheduler.Poller` living in that simulated time, writes every
+event and power sample to ``demo.sqlite`` in the ``--out`` folder while the live view shows
+them, and after ``--duration`` seconds (or Ctrl-C) draws the day so far into ``power.png``
+there. Without a terminal (CI, a pipe) the view prints a block of plain lines every few
+seconds. The chart needs the ``report`` extra (matplotlib); without it the demo says so and
+still keeps the data.
 """
 
 from __future__ import annotations
@@ -10,90 +15,177 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-from enphase_local.errors import EnphaseError, NotSupportedError
-from enphase_local.models import MeasurementType, MeterReading
-from enphase_local.session import GatewaySession
+from enphase_local.cli.poll import configure_logging, print_summary, span, stop_on_signals
+from enphase_local.cli.watch import LiveView, show
+from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
 from enphase_local.simulator.harness import Simulation
+from enphase_local.sinks import SinkSet, SqliteSink, read_power_samples
 
-PROFILES = ("metered", "three-phase", "battery")
+#: The three kinds of site the demo simulates.
+PROFILES: Final = ("metered", "three-phase", "battery")
+#: Meter readings every this many *simulated* seconds: about three a real second at x900.
+LIVE_INTERVAL_S: Final = 300.0
+#: Seconds between printed blocks when there is no terminal.
+PLAIN_REFRESH_S: Final = 5.0
+DATABASE: Final = "demo.sqlite"
+CHART: Final = "power.png"
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
-        help="read three simulated gateways live (no real gateway needed)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        help="poll three simulated gateways into SQLite, watch them live, chart the day",
+        description=(
+            "Simulate a metered, a three-phase and a battery gateway on loopback with a fast "
+            "clock, poll them into a SQLite file while showing them live, then chart "
+            "production, consumption and net power. No real gateway needed; Ctrl-C ends "
+            "early and still writes everything."
+        ),
     )
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds to run")
-    parser.add_argument("--interval", type=float, default=3.0, help="seconds between rounds")
     parser.add_argument(
-        "--speed", type=float, default=900.0, help="simulated seconds per real second"
+        "--duration",
+        type=_positive,
+        default=60.0,
+        metavar="S",
+        help="real seconds to run (default %(default)g)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive,
+        default=900.0,
+        metavar="X",
+        help="simulated seconds per real second (default %(default)g: a minute is 15 hours)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-output"),
+        metavar="DIR",
+        help="folder for the SQLite file and the chart (default %(default)s)",
     )
     parser.set_defaults(run=run)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _prepare(out: Path) -> Path:
+    """Make the folder and remove an earlier run's database (the same simulated day)."""
+    out.mkdir(parents=True, exist_ok=True)
+    database = out / DATABASE
+    for suffix in ("", "-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    return database
+
+
 async def run(args: argparse.Namespace) -> int:
-    """Run the demo for ``--duration`` seconds (or until Ctrl-C)."""
-    # Sunrise on a midsummer day, so the run shows production rising through the morning.
-    start = dt.datetime(dt.datetime.now(dt.UTC).year, 6, 21, 5, 30, tzinfo=dt.UTC)
-    async with Simulation(profile=list(PROFILES), speed=args.speed, start_time=start) as sim:
-        print(f"Simulating {len(sim.gateways)} gateways on loopback, clock x{args.speed:g}:")
-        sessions = []
-        for gateway, profile in zip(sim.gateways, PROFILES, strict=True):
-            print(f"  {profile:<12} {gateway.serial}  {gateway.url}")
-            sessions.append(
-                GatewaySession(gateway.url, token=gateway.token, fingerprint=gateway.fingerprint)
-            )
-        try:
-            deadline = time.monotonic() + args.duration
-            header = f"{'sim time':<17} {'gateway':<13} {'prod W':>8} {'cons W':>8} {'net W':>8}"
-            print(f"\n{header} {'inverters':>9} {'battery':>8}")
-            while True:
-                now = dt.datetime.fromtimestamp(sim.clock.now(), dt.UTC)
-                rows = await asyncio.gather(*(_row(s) for s in sessions))
-                for row in rows:
-                    print(f"{now:%Y-%m-%d %H:%M} {row}")
-                if time.monotonic() + args.interval > deadline:
-                    break
-                await asyncio.sleep(args.interval)
-        finally:
-            await asyncio.gather(*(s.close() for s in sessions))
-    print("\nDone: every endpoint was read over HTTPS with token auth from simulated gateways.")
+    """Run the demo for ``--duration`` seconds (or until Ctrl-C or SIGTERM)."""
+    configure_logging(verbose=False, debug=args.debug)
+    out: Path = args.out
+    try:
+        database = await asyncio.to_thread(_prepare, out)
+    except OSError as err:
+        print(f"enphase-local: error: cannot use {out}: {err.strerror}", file=sys.stderr)
+        return 1
+    # Local time, so the chart's sunrise and noon fall where the reader expects them.
+    local = dt.datetime.now().astimezone().tzinfo or dt.UTC
+    sunrise = dt.datetime(dt.datetime.now(local).year, 6, 21, 5, 30, tzinfo=local)
+    simulation = Simulation(
+        profile=list(PROFILES),
+        speed=args.speed,
+        start_time=sunrise,
+        tz=local,
+        cloud=False,
+        control=False,
+    )
+    async with simulation:
+        sink = SqliteSink(database)
+        elapsed, stats = await _poll(args, simulation, sink, local)
+    print_summary(stats, SinkSet([sink]), elapsed)
+    chart = await _chart(database, out / CHART)
+    simulated = span(round(elapsed * args.speed / 60) * 60.0)
+    print(
+        f"\nPolled {len(PROFILES)} simulated gateways for {span(round(elapsed, 1))} "
+        f"({simulated} of simulated time); {sink.samples_written} power samples."
+    )
+    print(f"  data:  {database.resolve()} (tables events and power_samples)")
+    if chart is not None:
+        print(f"  chart: {chart.resolve()}")
+    print(f"Chart it again with: enphase-local report {database} --out chart.png")
     return 0
 
 
-async def _row(session: GatewaySession) -> str:
-    try:
-        meters = await session.meters()
-        readings = await session.meter_readings()
-        inverters = await session.inverters()
-        await session.enable_live_stream()
-        live = await session.live_data()
-    except EnphaseError as err:
-        return f"{session.serial or session.host:<13} error: {err}"
-    kinds = {m.eid: m.measurement_type for m in meters}
-    production = _power(readings, kinds, MeasurementType.PRODUCTION)
-    net = _power(readings, kinds, MeasurementType.NET_CONSUMPTION)
-    # The gateway's own accounting: the production CT sees the batteries too.
-    consumption = production + net
-    soc = live.meters.encharge_soc_pct
-    try:
-        devices = await session.device_list()
-        has_battery = any(d.device_type.name == "STORAGE" for d in devices.devices)
-    except NotSupportedError:
-        has_battery = False
-    battery = f"{soc:.0f} %" if has_battery and soc is not None else "-"
-    return (
-        f"{session.serial:<13} {production:>8.0f} {consumption:>8.0f} {net:>8.0f} "
-        f"{len(inverters):>9} {battery:>8}"
+async def _poll(
+    args: argparse.Namespace, simulation: Simulation, sink: SqliteSink, local: dt.tzinfo
+) -> tuple[float, PollerStats]:
+    """Poll the simulation into ``sink`` with the live view; return the time and stats."""
+    sim_clock = simulation.clock
+    poller = Poller(
+        [
+            GatewaySpec(host=g.url, token=g.token, options={"fingerprint": g.fingerprint})
+            for g in simulation.gateways
+        ],
+        plan=PollPlan().with_live_interval(LIVE_INTERVAL_S),
+        clock=ScaledClock(sim_clock.now, speed=lambda: sim_clock.speed),
+        buffer_size=0,
     )
+    started = time.monotonic()
+
+    def title() -> str:
+        now = dt.datetime.fromtimestamp(sim_clock.now(), local)
+        ran = time.monotonic() - started
+        return (
+            f"demo: simulated {now:%Y-%m-%d %H:%M} (x{sim_clock.speed:g}), "
+            f"{ran:.0f}/{args.duration:g} s, power in kW, Ctrl-C stops"
+        )
+
+    view = LiveView(poller.hosts, title=title)
+    sinks = SinkSet([sink])
+    await sinks.start()
+    print(f"Simulating {len(PROFILES)} gateways on loopback, clock x{args.speed:g}:")
+    for gateway, profile in zip(simulation.gateways, PROFILES, strict=True):
+        print(f"  {profile:<12} {gateway.serial}  {gateway.url}")
+    print(f"Polling them into {sink.path.resolve()}\n", flush=True)
+    try:
+        poller.subscribe(sinks.submit, name="sinks")
+        poller.subscribe(view, name="view")
+        async with stop_on_signals() as stop:
+            timer = asyncio.get_running_loop().call_later(args.duration, stop.set)
+            try:
+                async with poller:
+                    await show(view, stop, plain_refresh_s=PLAIN_REFRESH_S)
+                    elapsed = time.monotonic() - started
+            finally:
+                timer.cancel()
+    finally:
+        await sinks.close()
+    return elapsed, poller.stats()
 
 
-def _power(
-    readings: tuple[MeterReading, ...], kinds: dict[int, MeasurementType], kind: MeasurementType
-) -> float:
-    return sum(r.active_power_w for r in readings if kinds.get(r.eid) == kind)
+async def _chart(database: Path, chart: Path) -> Path | None:
+    """Draw the chart with the report command's function; None when it cannot be drawn."""
+    from enphase_local.cli.report import draw_power_chart  # noqa: PLC0415 - imports matplotlib lazily
+
+    samples = await asyncio.to_thread(read_power_samples, database)
+    if not samples:
+        print("No power samples were written, so there is no chart.")
+        return None
+    try:
+        await asyncio.to_thread(draw_power_chart, samples, chart)
+    except ImportError:
+        print("The chart needs matplotlib: pip install 'enphase-local[report]'")
+        return None
+    return chart

@@ -1,0 +1,549 @@
+"""``enphase-local poll``: poll gateways until stopped and keep every event in the sinks.
+
+``enphase-local poll HOST... [--token T | --token-file F]`` or ``enphase-local poll --config
+FILE`` (see :mod:`enphase_local.config`). Sinks: ``--sqlite FILE`` (the default,
+``./enphase-local.sqlite``, when none is chosen here or in the file), ``--mqtt URL`` and
+``--prometheus [ADDRESS:]PORT``, several at once; on the command line they take the place of
+the file's ``[sinks]``.
+
+Output: a start line (what is polled, how often, where the data goes; never a password) on
+standard output; one line per problem on standard error (a gateway leaving the online state
+and coming back, an endpoint the gateway does not serve, a sink that drops or loses its
+broker); a summary on standard output at the end. ``--verbose`` adds each failed poll and the
+library's progress messages; ``--debug`` (before ``poll``) shows tracebacks.
+
+Ctrl-C (SIGINT) or SIGTERM stops polling, writes what the sinks still hold, prints the summary
+and exits with status 0; a second Ctrl-C quits at once (status 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from enphase_local.auth.token import Token
+from enphase_local.cli.get import add_gateway_options
+from enphase_local.config import (
+    ConfigError,
+    GatewayConfig,
+    MqttConfig,
+    PollConfig,
+    SinksConfig,
+    StaticTokenSetting,
+    TokenFileSetting,
+    TokenSources,
+    check_mqtt_url,
+    load_config,
+    parse_metrics_address,
+)
+from enphase_local.errors import InvalidTokenError
+from enphase_local.events import ErrorEvent, Event, GatewayState, StateEvent, UnsupportedEvent
+from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan
+from enphase_local.scheduler.plan import MIN_INTERVAL_S
+from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+from enphase_local.transport import normalize_fingerprint
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The SQLite file written when no sink is chosen.
+DEFAULT_SQLITE: Final = Path("enphase-local.sqlite")
+#: Loggers whose messages repeat what the events already say (shown with --debug only).
+_QUIET_LOGGERS: Final = ("enphase_local.scheduler.gateway_worker",)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``poll`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "poll",
+        help="poll gateways until stopped, into SQLite, MQTT and/or Prometheus",
+        description=(
+            "Poll gateways politely until Ctrl-C or SIGTERM and keep what they answer: in a "
+            "SQLite file (the default), on an MQTT broker (with Home Assistant discovery), "
+            "and/or on a Prometheus /metrics endpoint. Give HOSTs with a token option, or a "
+            "TOML file with --config."
+        ),
+    )
+    add_target_options(parser)
+    sinks = parser.add_argument_group("sinks (default: --sqlite enphase-local.sqlite)")
+    sinks.add_argument("--sqlite", type=Path, metavar="FILE", help="SQLite file to append to")
+    sinks.add_argument(
+        "--mqtt",
+        type=_mqtt_url,
+        metavar="URL",
+        help="publish to mqtt[s]://[user[:password]@]host[:port][/prefix]",
+    )
+    sinks.add_argument(
+        "--prometheus",
+        type=_metrics_address,
+        metavar="[ADDR:]PORT",
+        help="serve /metrics on this port (of 127.0.0.1 unless ADDR is given)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also report every failed poll and progress"
+    )
+    parser.set_defaults(run=run)
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """HOST arguments or ``--config``, the token and TLS options, and ``--live-interval``."""
+    parser.add_argument("hosts", nargs="*", metavar="HOST", help="gateway name, address or URL")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file listing gateways (instead of HOST)"
+    )
+    add_gateway_options(parser)
+    parser.add_argument(
+        "--live-interval",
+        type=_interval,
+        metavar="S",
+        help="seconds between meter readings (default 10); other live data no more often",
+    )
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not value >= MIN_INTERVAL_S:  # also refuses NaN
+        raise argparse.ArgumentTypeError(
+            f"the floor is {MIN_INTERVAL_S:g} s (gateways are fragile)"
+        )
+    return value
+
+
+def _mqtt_url(text: str) -> str:
+    try:
+        check_mqtt_url(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None  # the URL may hold a password
+    return text
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    try:
+        return parse_metrics_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+# -- configuration from the command line -----------------------------------------------------
+
+
+def config_from_args(args: argparse.Namespace) -> PollConfig:
+    """The gateways, plan and sinks the command line (and ``--config``) describe."""
+    if args.config is not None:
+        if args.hosts:
+            raise ConfigError("give HOSTs or --config, not both")
+        if args.token is not None or args.token_file is not None or args.fingerprint:
+            raise ConfigError("with --config, tokens and fingerprints belong in the file")
+        config = load_config(args.config)
+    elif args.hosts:
+        config = PollConfig(gateways=tuple(_gateways_from_args(args)))
+    else:
+        raise ConfigError("name the gateways: HOST... or --config FILE")
+    plan = config.plan
+    if args.live_interval is not None:
+        plan = plan.with_live_interval(args.live_interval)
+    sinks = _sinks_from_args(args)
+    return PollConfig(
+        gateways=config.gateways, plan=plan, sinks=config.sinks if sinks.empty else sinks
+    )
+
+
+def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
+    if args.fingerprint and len(args.hosts) > 1:
+        raise ConfigError("--fingerprint pins one gateway: give one HOST, or use --config")
+    token: StaticTokenSetting | TokenFileSetting | None = None
+    if args.token is not None:
+        try:
+            Token.parse(args.token)
+        except InvalidTokenError as err:
+            raise InvalidTokenError(f"--token: {err}") from None
+        token = StaticTokenSetting(token=args.token)
+    elif args.token_file is not None:
+        if not args.token_file.is_file():
+            raise ConfigError(f"--token-file: no such file: {args.token_file}")
+        token = TokenFileSetting(path=args.token_file)
+    fingerprint = None
+    if args.fingerprint:
+        try:
+            fingerprint = normalize_fingerprint(args.fingerprint).hex()
+        except ValueError as err:
+            raise ConfigError(f"--fingerprint: {err}") from err
+    for host in args.hosts:
+        yield GatewayConfig(
+            host=host,
+            token=token,
+            fingerprint=fingerprint,
+            insecure_http=args.insecure_http,
+            timeout_s=args.timeout,
+        )
+
+
+def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
+    return SinksConfig(
+        sqlite=getattr(args, "sqlite", None),
+        mqtt=MqttConfig(url=args.mqtt) if getattr(args, "mqtt", None) else None,
+        prometheus=getattr(args, "prometheus", None),
+    )
+
+
+def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Poller:
+    """A poller for the configured gateways; ``options`` go to :class:`Poller`."""
+    specs = [
+        GatewaySpec(
+            host=gateway.host,
+            token=tokens.source(gateway.token),
+            plan=gateway.plan,
+            options=gateway.session_options(),
+        )
+        for gateway in config.gateways
+    ]
+    try:
+        return Poller(specs, plan=config.plan, **options)
+    except ValueError as err:  # a host the session cannot use, or one listed twice
+        raise ConfigError(str(err)) from err
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+class _LineHandler(logging.Handler):
+    """One line per record on the current ``sys.stderr`` (which a live view may redirect)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+class _LineFormatter(logging.Formatter):
+    """``2025-06-21 12:00:03 message``: no level, no logger name, no traceback."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).rstrip()
+
+
+def configure_logging(*, verbose: bool, debug: bool) -> None:
+    """Problems as plain one-line messages; ``--debug`` keeps the full logging of ``main``."""
+    if debug:
+        return
+    handler = _LineHandler()
+    handler.setFormatter(_LineFormatter())
+    package = logging.getLogger("enphase_local")
+    package.handlers[:] = [handler]
+    package.propagate = False
+    package.setLevel(logging.INFO if verbose else logging.WARNING)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def gateway_label(host: str, serial: str | None) -> str:
+    """``127.0.0.1:8443 (122199900001)``, or the host alone before the serial is known."""
+    return f"{host} ({serial})" if serial else host
+
+
+#: States worth a line when a gateway enters them.
+_PROBLEM_STATES: Final = frozenset(
+    {
+        GatewayState.DEGRADED,
+        GatewayState.BACKING_OFF,
+        GatewayState.AUTH_FAILED,
+        GatewayState.UNREACHABLE,
+    }
+)
+
+
+class ProblemReporter:
+    """Turns events into one log line per problem (a plain callback for the poller)."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        self._verbose = verbose
+
+    def __call__(self, event: Event) -> None:
+        """Report ``event`` if it is news."""
+        label = gateway_label(event.host, event.serial)
+        if isinstance(event, StateEvent):
+            if event.state in _PROBLEM_STATES:
+                _LOGGER.warning("gateway %s: %s (%s)", label, _state(event.state), event.reason)
+            elif event.previous in _PROBLEM_STATES:
+                _LOGGER.warning("gateway %s: online again", label)
+            else:
+                _LOGGER.info("gateway %s: %s", label, _state(event.state))
+        elif isinstance(event, UnsupportedEvent):
+            _LOGGER.warning("gateway %s: %s not polled: %s", label, event.endpoint, event.reason)
+        elif isinstance(event, ErrorEvent) and self._verbose:
+            _LOGGER.info("gateway %s: %s failed: %s", label, event.endpoint, event.error)
+
+
+def _state(state: GatewayState) -> str:
+    return state.value.replace("_", " ")
+
+
+def span(seconds: float) -> str:
+    """``45 s``, ``5 min``, ``1.5 h``: short, for cadences and durations."""
+    for unit, size in (("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and (seconds % size == 0 or seconds >= 10 * size):
+            return f"{seconds / size:g} {unit}"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds:g} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def describe_plan(plan: PollPlan) -> str:
+    """``meter_readings every 10 s, live_data ... every 60 s, ... after each report, ...``."""
+    by_interval: dict[float, list[str]] = {}
+    for name, interval in plan.live.items():
+        by_interval.setdefault(interval, []).append(name)
+    parts = [
+        f"{', '.join(names)} every {span(interval)}"
+        for interval, names in sorted(by_interval.items())
+    ]
+    if plan.periodic:
+        parts.append(f"{', '.join(plan.periodic)} after each report")
+    parts.append(f"configuration every {span(plan.config_interval_s)}")
+    return ", ".join(parts)
+
+
+def describe_targets(config: PollConfig, hosts: Sequence[str]) -> str:
+    """What is polled: the gateways (with their own cadences) and the poller's cadence."""
+    names = []
+    for label, gateway in zip(hosts, config.gateways, strict=True):
+        own = f" ({describe_plan(gateway.plan)})" if gateway.plan is not None else ""
+        names.append(label + own)
+    count = f"{len(hosts)} gateway{'s' if len(hosts) != 1 else ''}"
+    return f"{count} ({'; '.join(names)}): {describe_plan(config.plan)}"
+
+
+# -- sinks -------------------------------------------------------------------------------------
+
+
+def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
+    """The sinks and a description of each for the start line (no password in it)."""
+    sinks: list[Sink] = []
+    where: list[str] = []
+
+    def all_stats() -> list[SinkStats]:
+        return sink_set.all_stats()  # the set made below, once scraped
+
+    if config.sqlite is not None:
+        sinks.append(SqliteSink(config.sqlite))
+        where.append(f"SQLite {config.sqlite.resolve()}")
+    if config.mqtt is not None:
+        try:
+            from enphase_local.sinks.mqtt import MqttSettings, MqttSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
+            ) from None
+        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
+        settings = MqttSettings.from_url(config.mqtt.url, **options)
+        sinks.append(MqttSink(settings))
+        where.append(f"MQTT {settings.describe()}")
+    if config.prometheus is not None:
+        try:
+            from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the Prometheus sink needs prometheus-client: "
+                "pip install 'enphase-local[prometheus]'"
+            ) from None
+        host, port = config.prometheus
+        sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
+        where.append("Prometheus")  # the URL once listening (the port may be chosen then)
+    sink_set = SinkSet(sinks)
+    return sink_set, where
+
+
+def _sink_places(sinks: SinkSet, where: list[str]) -> str:
+    places = []
+    for sink, text in zip(sinks.sinks, where, strict=True):
+        url = getattr(sink, "url", None)
+        places.append(f"{text} {url}" if url else text)
+    return ", ".join(places)
+
+
+def add_poller_metrics(sinks: SinkSet, poller: Poller) -> None:
+    """Serve the poller's own counters on the Prometheus sink's ``/metrics``, if there is one."""
+    for sink in sinks.sinks:
+        registry = getattr(sink, "registry", None)
+        if registry is not None:
+            registry.register(PollerCollector(poller, asyncio.get_running_loop()))
+
+
+class PollerCollector:
+    """The poller's counters for Prometheus, read on the event loop at each scrape.
+
+    ``enphase_poller_{polls,successes,failures,skipped,deferred}_total{gateway}``,
+    ``enphase_poller_latency_seconds{gateway,quantile}`` (recent successful polls) and
+    ``enphase_poller_events_dropped_total``; ``gateway`` is the serial (the host before it is
+    known), as in the sink's own metrics.
+    """
+
+    def __init__(self, poller: Poller, loop: asyncio.AbstractEventLoop) -> None:
+        self._poller = poller
+        self._loop = loop
+
+    def describe(self) -> list[Any]:
+        """Nothing up front: the families depend on the gateways."""
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        """Called from the HTTP server's thread: the stats are taken on the loop."""
+        from prometheus_client.core import (  # noqa: PLC0415 - optional extra, present here
+            CounterMetricFamily,
+            GaugeMetricFamily,
+        )
+
+        async def snapshot() -> PollerStats:
+            return self._poller.stats()
+
+        try:
+            stats = asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout=5)
+        except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
+            return  # the loop is closing: the scrape gets the sink's metrics only
+        counters = {
+            name: CounterMetricFamily(f"enphase_poller_{name}", text, labels=["gateway"])
+            for name, text in _POLLER_COUNTERS.items()
+        }
+        latency = GaugeMetricFamily(
+            "enphase_poller_latency_seconds",
+            "Latency of recent successful polls, s",
+            labels=["gateway", "quantile"],
+        )
+        for gateway in stats.gateways:
+            key = gateway.serial or gateway.host
+            for name, family in counters.items():
+                family.add_metric([key], getattr(gateway, name))
+            for quantile, value in (
+                ("0.5", gateway.latency.p50),
+                ("0.9", gateway.latency.p90),
+                ("0.99", gateway.latency.p99),
+            ):
+                if value is not None:
+                    latency.add_metric([key, quantile], value)
+        yield from counters.values()
+        yield latency
+        yield CounterMetricFamily(
+            "enphase_poller_events_dropped",
+            "Events the poller dropped for slow consumers",
+            value=stats.events.dropped,
+        )
+
+
+#: The poller's per-gateway counters: GatewayStats field and help text.
+_POLLER_COUNTERS: Final = {
+    "polls": "Requests sent",
+    "successes": "Requests answered with data",
+    "failures": "Requests that failed",
+    "skipped": "Polls skipped because the gateway was still busy",
+    "deferred": "Polls deferred while the gateway was backing off",
+}
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def stop_on_signals() -> AsyncIterator[asyncio.Event]:
+    """An event set by the first SIGINT or SIGTERM; a second SIGINT interrupts at once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def first(sig: signal.Signals) -> None:
+        stop.set()
+        if sig is signal.SIGINT:
+            # Back to Python's handler: a second Ctrl-C raises KeyboardInterrupt (status 130).
+            loop.remove_signal_handler(signal.SIGINT)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, first, sig)
+    try:
+        yield stop
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def print_summary(stats: PollerStats, sinks: SinkSet | None, seconds: float) -> None:
+    """Per gateway: polls, successes, failures, skipped; per sink: written, dropped."""
+    print(f"stopped after polling for {span(round(seconds, 1))}:")
+    for gateway in stats.gateways:
+        label = gateway_label(gateway.host, gateway.serial)
+        print(
+            f"  {label}: {_state(gateway.state)}, {gateway.polls} polls, "
+            f"{gateway.successes} ok, {gateway.failures} failed, {gateway.skipped} skipped"
+        )
+    for sink in sinks.all_stats() if sinks is not None else ():
+        print(f"  {sink.name}: {sink.written} written, {sink.dropped} dropped")
+    sys.stdout.flush()
+
+
+def _error(message: str) -> int:
+    print(f"enphase-local: error: {message}", file=sys.stderr)
+    return 1
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Poll until SIGINT or SIGTERM."""
+    configure_logging(verbose=args.verbose, debug=args.debug)
+    config = config_from_args(args)
+    if config.sinks.empty:
+        config = PollConfig(
+            gateways=config.gateways, plan=config.plan, sinks=SinksConfig(sqlite=DEFAULT_SQLITE)
+        )
+    tokens = TokenSources()
+    try:
+        return await _poll(args, config, tokens)
+    finally:
+        await tokens.close()
+
+
+async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSources) -> int:
+    poller = make_poller(config, tokens, buffer_size=0)
+    sinks, where = make_sinks(config.sinks)
+    async with stop_on_signals() as stop:
+        try:
+            await sinks.start()
+        except (OSError, sqlite3.Error) as err:
+            if args.debug:
+                raise
+            return _error(f"cannot start the sinks ({', '.join(where)}): {err}")
+        try:
+            add_poller_metrics(sinks, poller)
+            print(
+                f"polling {describe_targets(config, poller.hosts)}; "
+                f"writing to {_sink_places(sinks, where)}",
+                flush=True,
+            )
+            poller.subscribe(sinks.submit, name="sinks")
+            poller.subscribe(ProblemReporter(verbose=args.verbose), name="problems")
+            started = time.monotonic()
+            await poller.start()
+            try:
+                await stop.wait()
+            finally:
+                polled_s = time.monotonic() - started
+                await poller.close()
+        finally:
+            await sinks.close()
+    print_summary(poller.stats(), sinks, polled_s)
+    return 0
