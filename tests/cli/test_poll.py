@@ -1,0 +1,329 @@
+"""``enphase-local poll`` end to end: a real process against simulated gateways over HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import signal
+import socket
+import stat
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from enphase_local.auth.cache import TokenCache
+from enphase_local.simulator import Simulation
+from enphase_local.simulator.pytest_plugin import SimulationFactory
+from tests.cli.running import cli, count_rows, gateway_args
+from tests.cli.test_get import run_cli
+from tests.sinks.builders import wait_until
+
+NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
+SUMMARY = re.compile(
+    r"^  (\S+) \((\d{12})\): (\w[\w ]*), (\d+) polls, (\d+) ok, (\d+) failed, (\d+) skipped$"
+)
+
+
+@pytest.fixture
+async def simulation(enphase_simulation_factory: SimulationFactory) -> Simulation:
+    """A metered and a battery gateway at noon, in real time."""
+    return await enphase_simulation_factory(
+        profile=["metered", "battery"], start_time=NOON, cloud_tls=False
+    )
+
+
+def summary(out: str) -> dict[str, tuple[str, int, int, int, int]]:
+    """Per gateway serial: state, polls, successes, failures, skipped."""
+    rows = {}
+    for line in out.splitlines():
+        if match := SUMMARY.match(line):
+            _, serial, state, *counts = match.groups()
+            polls, ok, failed, skipped = map(int, counts)
+            rows[serial] = (state, polls, ok, failed, skipped)
+    return rows
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_poll_into_sqlite_until_ctrl_c(simulation: Simulation, tmp_path: Path) -> None:
+    database = tmp_path / "data" / "power.sqlite"
+    database.parent.mkdir()
+    serial = simulation.gateways[0].serial
+    args = gateway_args(simulation, 0, tmp_path)
+    async with cli("poll", *args, "--live-interval", "1", "--sqlite", str(database)) as poll:
+        start = await poll.wait_for("^polling ")
+        host = simulation.gateways[0].url.removeprefix("https://")
+        assert start.startswith(f"polling 1 gateway ({host}): meter_readings every 1 s, ")
+        assert "inverters, production, energy after each report" in start
+        assert start.endswith(f"; writing to SQLite {database.resolve()}")
+        await wait_until(
+            lambda: database.exists() and count_rows(database, "power_samples") >= 2, 20
+        )
+        status = await poll.stop(signal.SIGINT)
+    assert status == 0, poll.stderr
+    # The only problem worth a line: this profile has no device list.
+    assert poll.err == [
+        line for line in poll.err if line.endswith(": device_list not polled: "
+        "/ivp/ensemble/device_list: not served by this gateway (404)")
+    ]  # fmt: skip
+    assert len(poll.err) == 1
+    assert re.search(r"^stopped after polling for [\d.]+ s:$", poll.stdout, re.MULTILINE)
+    state, polls, ok, failed, _ = summary(poll.stdout)[serial]
+    assert state == "online"
+    assert polls >= ok > 0
+    assert failed == 0
+    written = re.search(r"^  sqlite: (\d+) written, 0 dropped$", poll.stdout, re.MULTILINE)
+    assert written is not None
+    # Everything submitted was written at the end: the file holds each event.
+    assert count_rows(database, "events") == int(written.group(1))
+    assert count_rows(database, "power_samples", gateway=serial) >= 2
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
+async def test_sigterm_stops_cleanly_into_the_default_file(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    args = gateway_args(simulation, 1, tmp_path)
+    async with cli("poll", *args, "--live-interval", "1", cwd=tmp_path) as poll:
+        start = await poll.wait_for("^polling ")
+        default = tmp_path / "enphase-local.sqlite"
+        assert start.endswith(f"writing to SQLite {default}")
+        await wait_until(lambda: default.exists() and count_rows(default, "events") > 0, 20)
+        status = await poll.stop(signal.SIGTERM)
+    assert status == 0, poll.stderr
+    serial = simulation.gateways[1].serial
+    assert summary(poll.stdout)[serial][0] == "online"
+    # The battery site's samples carry its state of charge.
+    assert count_rows(default, "power_samples", gateway=serial) > 0
+
+
+async def test_poll_the_file_simulate_writes(tmp_path: Path) -> None:
+    config = tmp_path / "simulated.toml"
+    database = tmp_path / "poll.sqlite"
+    async with cli(
+        "simulate", "--gateways", "2", "--profile", "three-phase", "--json",
+        "--write-config", str(config),
+    ) as simulate:  # fmt: skip
+        info = json.loads(await simulate.wait_for("^{"))
+        serials = [g["serial"] for g in info["gateways"]]
+        async with cli(
+            "poll", "--config", str(config), "--live-interval", "1", "--sqlite", str(database)
+        ) as poll:
+            start = await poll.wait_for("^polling ")
+            assert start.startswith("polling 2 gateways (127.0.0.1:")
+            await wait_until(
+                lambda: (
+                    database.exists()
+                    and all(count_rows(database, "power_samples", gateway=s) for s in serials)
+                ),
+                20,
+            )
+            assert await poll.stop() == 0, poll.stderr
+        assert await simulate.stop() == 0
+    rows = summary(poll.stdout)
+    assert set(rows) == set(serials)
+    assert all(row[0] == "online" and row[3] == 0 for row in rows.values())
+    tokens = [g["token"] for g in info["gateways"]]
+    assert not any(token in poll.stdout + poll.stderr for token in tokens)
+
+
+async def test_enlighten_credentials_one_login_for_every_gateway(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    cloud = simulation.cloud
+    assert cloud is not None
+    password = simulation.owner.password
+    (tmp_path / "password").write_text(password + "\n")
+    config = tmp_path / "poll.toml"
+    config.write_text(
+        "".join(
+            f"""
+            [[gateway]]
+            host = "{g.url}"
+            fingerprint = "{g.fingerprint}"
+            username = "{simulation.owner.username}"
+            password_file = "password"
+            enlighten_url = "{cloud.url}"
+            entrez_url = "{cloud.url}"
+            token_cache = "cache/tokens.json"
+            """
+            for g in simulation.gateways
+        )
+        + "\n[sinks]\nsqlite = 'enlighten.sqlite'\n"
+    )
+    database = tmp_path / "enlighten.sqlite"
+    serials = [g.serial for g in simulation.gateways]
+    async with cli("poll", "--config", str(config), "--live-interval", "1") as poll:
+        await poll.wait_for(f"writing to SQLite {database}$")
+        await wait_until(
+            lambda: (
+                database.exists()
+                and all(count_rows(database, "power_samples", gateway=s) for s in serials)
+            ),
+            20,
+        )
+        assert await poll.stop() == 0, poll.stderr
+    assert cloud.stats.logins == 1
+    assert cloud.stats.tokens == len(serials)
+    cache = tmp_path / "cache" / "tokens.json"
+    assert set(TokenCache(cache).load()) == set(serials)
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert password not in poll.stdout + poll.stderr
+    assert all(row[0] == "online" for row in summary(poll.stdout).values())
+
+
+async def test_prometheus_metrics_scraped_and_parsed(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    serial = simulation.gateways[0].serial
+    args = gateway_args(simulation, 0, tmp_path)
+    database = tmp_path / "p.sqlite"
+    async with cli(
+        "poll", *args, "--live-interval", "1", "--prometheus", "0", "--sqlite", str(database)
+    ) as poll:
+        start = await poll.wait_for("^polling ")
+        found = re.search(r"Prometheus (http://127\.0\.0\.1:\d+/metrics)", start)
+        assert found is not None, start
+        samples: dict[str, list[Sample]] = {}
+        async with aiohttp.ClientSession() as http:
+
+            async def scrape() -> bool:
+                async with http.get(found.group(1)) as reply:
+                    assert reply.status == 200
+                    text = await reply.text()
+                samples.clear()
+                for family in text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        samples.setdefault(sample.name, []).append(sample)
+                return "enphase_production_watts" in samples
+
+            for _ in range(100):
+                if await scrape():
+                    break
+                await asyncio.sleep(0.2)
+        assert await poll.stop() == 0, poll.stderr
+
+    def value(name: str, **labels: str) -> float:
+        matching = [s.value for s in samples[name] if labels.items() <= s.labels.items()]
+        assert len(matching) == 1, (name, labels, samples.get(name))
+        return matching[0]
+
+    assert value("enphase_production_watts", gateway=serial) >= 0
+    assert value("enphase_gateway_up", gateway=serial) == 1
+    # The poller's own health, per gateway.
+    assert value("enphase_poller_polls_total", gateway=serial) > 0
+    assert value("enphase_poller_successes_total", gateway=serial) > 0
+    assert value("enphase_poller_failures_total", gateway=serial) == 0
+    assert value("enphase_poller_events_dropped_total") == 0
+    assert value("enphase_poller_latency_seconds", gateway=serial, quantile="0.5") > 0
+    # Both sinks report their backlog and drops.
+    assert value("enphase_sink_dropped_total", sink="sqlite") == 0
+    assert value("enphase_sink_backlog", sink="prometheus") == 0
+
+
+async def test_a_broker_that_is_down_never_stalls_polling_and_secrets_never_print(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    gateway = simulation.gateways[0]
+    assert gateway.token is not None
+    assert gateway.fingerprint is not None
+    database = tmp_path / "down.sqlite"
+    port = closed_port()
+    async with cli(
+        "poll", gateway.url, "--token", gateway.token, "--fingerprint", gateway.fingerprint,
+        "--live-interval", "1", "--sqlite", str(database),
+        "--mqtt", f"mqtt://enphase:hunter2@127.0.0.1:{port}/solar",
+    ) as poll:  # fmt: skip
+        start = await poll.wait_for("^polling ")
+        assert f"MQTT mqtt://enphase@127.0.0.1:{port}/solar" in start
+        await poll.wait_for(rf"MQTT broker mqtt://enphase@127.0.0.1:{port}/solar: ", stderr=True)
+        # Polling and the SQLite sink go on while MQTT cannot deliver anything.
+        await wait_until(
+            lambda: database.exists() and count_rows(database, "power_samples") >= 3, 20
+        )
+        assert await poll.stop() == 0, poll.stderr
+    assert summary(poll.stdout)[gateway.serial][0] == "online"
+    mqtt = re.search(r"^  mqtt: 0 written, (\d+) dropped$", poll.stdout, re.MULTILINE)
+    assert mqtt is not None
+    assert int(mqtt.group(1)) > 0
+    assert "Traceback" not in poll.stderr
+    for line in poll.stderr.splitlines():  # one line per problem, each dated
+        assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line), line
+    output = poll.stdout + poll.stderr
+    assert "hunter2" not in output
+    assert gateway.token not in output
+    assert gateway.token.split(".")[1] not in output
+
+
+async def test_debug_output_holds_no_secret_either(simulation: Simulation, tmp_path: Path) -> None:
+    gateway = simulation.gateways[0]
+    assert gateway.token is not None
+    async with cli(
+        "--debug", "poll", gateway.url, "--token", gateway.token, "--live-interval", "1",
+        "--sqlite", str(tmp_path / "debug.sqlite"),
+    ) as poll:  # fmt: skip
+        await poll.wait_for(r"DEBUG enphase_local\.session: GET /ivp/meters/readings", stderr=True)
+        assert await poll.stop() == 0, poll.stderr
+    output = poll.stdout + poll.stderr
+    assert gateway.token not in output
+    assert gateway.token.split(".")[1] not in output
+
+
+async def test_an_unreachable_gateway_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    port = closed_port()
+    async with cli(
+        "poll", f"https://127.0.0.1:{port}", "--sqlite", str(tmp_path / "x.sqlite")
+    ) as poll:
+        line = await poll.wait_for("backing off", stderr=True)
+        assert f"gateway 127.0.0.1:{port}: backing off (GatewayConnectionError: " in line
+        assert await poll.stop() == 0
+    assert "Traceback" not in poll.stderr
+    assert re.search(rf"^  127\.0\.0\.1:{port}: backing off, \d+ polls, 0 ok, [1-9]\d* failed, ",
+                     poll.stdout, re.MULTILINE)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "name the gateways: HOST... or --config FILE"),
+        (("--config", "missing.toml"), "cannot read missing.toml: No such file or directory"),
+        (("a.local", "--config", "x.toml"), "give HOSTs or --config, not both"),
+        (("a.local", "b.local", "--fingerprint", "ab" * 32), "--fingerprint pins one gateway"),
+        (("a.local", "--token", "nonsense"), "--token: a JWT has three dot-separated parts"),
+        (("a.local", "a.local"), "gateway a.local is listed twice"),
+    ],
+)
+async def test_usage_mistakes_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    status, out, err = await run_cli("poll", *args, "--sqlite", str(tmp_path / "never.sqlite"))
+    assert status == 1
+    assert out == ""
+    assert err.startswith(f"enphase-local: error: {message}")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "never.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("a.local", "--live-interval", "0.5"), "the floor is 1 s"),
+        (("a.local", "--prometheus", "x"), "expected PORT or ADDRESS:PORT"),
+        (("a.local", "--mqtt", "http://me:secret@b"), "expected mqtt[s]://"),
+    ],
+)
+async def test_bad_option_values_are_usage_errors(args: tuple[str, ...], message: str) -> None:
+    status, _, err = await run_cli("poll", *args)
+    assert status == 2
+    assert message in err
+    assert "secret" not in err
