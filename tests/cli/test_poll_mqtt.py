@@ -1,0 +1,88 @@
+"""``enphase-local poll --mqtt`` against a real mosquitto, restarted in the middle of the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from enphase_local.simulator import Simulation
+from enphase_local.simulator.pytest_plugin import SimulationFactory
+from tests.cli.running import cli, count_rows, gateway_args
+from tests.sinks.broker import Broker, Subscriber, require_mosquitto
+from tests.sinks.builders import wait_until
+
+NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
+PREFIX = "solar"
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """mosquitto on a free loopback port (skipped when it is not installed)."""
+    server = Broker(require_mosquitto(), tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def has_power(payload: bytes) -> bool:
+    state = orjson.loads(payload)
+    return state.get("production_w") is not None and state.get("gateway_state") == "online"
+
+
+async def test_poll_publishes_and_survives_a_broker_restart(
+    enphase_simulation_factory: SimulationFactory, broker: Broker, tmp_path: Path
+) -> None:
+    sim: Simulation = await enphase_simulation_factory(profile="battery", start_time=NOON)
+    serial = sim.gateways[0].serial
+    state_topic = f"{PREFIX}/{serial}/state"
+    database = tmp_path / "mqtt.sqlite"
+    # Credentials the broker ignores (anonymous access is on), to show they never print,
+    # not even with --debug.
+    url = f"mqtt://enphase:hunter2@127.0.0.1:{broker.port}/{PREFIX}"
+    args = gateway_args(sim, 0, tmp_path)
+    async with cli(
+        "--debug", "poll", *args, "--live-interval", "1", "--mqtt", url, "--sqlite", str(database)
+    ) as poll:
+        async with Subscriber(broker.port, f"{PREFIX}/#", "homeassistant/#") as before:
+            await before.wait_for(state_topic, has_power)
+            first = before.json(state_topic)["updated_at"]
+            config_topic = f"homeassistant/sensor/enphase_{serial}/production_power/config"
+            discovery = orjson.loads(await before.wait_for(config_topic))
+            assert discovery["state_topic"] == state_topic
+            assert discovery["device_class"] == "power"
+            assert before.latest[f"{PREFIX}/bridge/availability"] == b"online"
+
+        await broker.stop()  # retained messages are gone: persistence is off
+        await poll.wait_for(rf"MQTT broker mqtt://enphase@127\.0\.0\.1:{broker.port}/", stderr=True)
+        during = count_rows(database, "power_samples")
+        # The poll goes on while the broker is away.
+        await wait_until(lambda: count_rows(database, "power_samples") > during, 20)
+        await broker.start()
+
+        async with Subscriber(broker.port, f"{PREFIX}/#") as after:
+            # The sink reconnects and publishes again, with newer values.
+            await after.wait_for(
+                state_topic, lambda p: has_power(p) and orjson.loads(p)["updated_at"] > first
+            )
+        # And the restarted broker (which forgot everything) holds the latest state, the
+        # availability and the discovery configs for whoever subscribes later.
+        async with Subscriber(broker.port, f"{PREFIX}/#", "homeassistant/#") as late:
+            await late.wait_for(state_topic, has_power)
+            await late.wait_for(f"homeassistant/sensor/enphase_{serial}/battery_soc/config")
+            assert {state_topic, f"{PREFIX}/{serial}/availability"} <= late.retained
+            assert f"homeassistant/sensor/enphase_{serial}/battery_soc/config" in late.retained
+            assert late.latest[f"{PREFIX}/{serial}/availability"] == b"online"
+        assert await poll.stop() == 0, poll.stderr
+    assert "connected to MQTT broker" in poll.stderr
+    mqtt = re.search(r"^  mqtt: (\d+) written, (\d+) dropped$", poll.stdout, re.MULTILINE)
+    assert mqtt is not None
+    assert int(mqtt.group(1)) > 0
+    assert re.search(r"\(\d{12}\): online, \d+ polls, \d+ ok, 0 failed", poll.stdout)
+    assert "hunter2" not in poll.stdout + poll.stderr
