@@ -1,0 +1,189 @@
+"""``enphase-local watch`` and its view: rows from events, plain lines, the rich rendering."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from enphase_local.cli.watch import LiveView, format_age, format_kw, show
+from enphase_local.errors import GatewayTimeoutError
+from enphase_local.events import ErrorEvent, GatewayState, StateEvent
+from enphase_local.models import MeasurementType
+from enphase_local.simulator import Simulation
+from enphase_local.simulator.pytest_plugin import SimulationFactory
+from tests.cli.running import cli, gateway_args
+from tests.sinks.builders import (
+    CONSUMPTION_EID,
+    HOST,
+    PRODUCTION_EID,
+    SERIAL,
+    T0,
+    data_event,
+    live_data,
+    meter,
+    reading,
+)
+
+NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
+OTHER = "envoy-2.local"
+
+
+class Clock:
+    """Real seconds, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def state(new: GatewayState, previous: GatewayState, host: str = HOST) -> StateEvent:
+    return StateEvent(
+        serial=SERIAL, host=host, previous=previous, state=new, at=T0, reason="because"
+    )
+
+
+def timeout(host: str = HOST) -> ErrorEvent:
+    return ErrorEvent(
+        serial=SERIAL,
+        host=host,
+        endpoint="meter_readings",
+        error=GatewayTimeoutError("no answer within 45 s"),
+        at=T0,
+        latency_s=45.0,
+    )
+
+
+def metered_view(clock: Clock) -> LiveView:
+    """A view of a metered gateway producing 3.2 kW while the house uses 1.1 kW."""
+    view = LiveView([HOST, OTHER], title=lambda: "test view", now=clock)
+    view(state(GatewayState.ONLINE, GatewayState.STARTING))
+    meters = (
+        meter(PRODUCTION_EID, MeasurementType.PRODUCTION),
+        meter(CONSUMPTION_EID, MeasurementType.NET_CONSUMPTION),
+    )
+    view(data_event("meters", meters))
+    readings = (reading(PRODUCTION_EID, 3200.0), reading(CONSUMPTION_EID, -2100.0))
+    view(data_event("meter_readings", readings))
+    return view
+
+
+def test_rows_follow_the_events() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    clock.now += 4
+    first, second = view.rows()
+    assert first.cells() == (SERIAL, "online", "3.20", "1.10", "-2.10", "-2.10", "-", "-", "4 s")
+    assert first.error == ""
+    # Listed before any event, in the order given.
+    assert second.cells() == (OTHER, "starting", "-", "-", "-", "-", "-", "-", "never")
+
+    view(timeout())
+    view(state(GatewayState.DEGRADED, GatewayState.ONLINE))
+    clock.now += 300
+    row = view.rows()[0]
+    assert row.cells()[1] == "degraded"
+    assert row.cells()[-1] == "5 min"
+    assert row.error == "meter_readings: no answer within 45 s"
+
+    view(state(GatewayState.ONLINE, GatewayState.DEGRADED))
+    assert view.rows()[0].error == ""
+
+
+def test_battery_columns() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    view(data_event("live_data", live_data(pv=3200, load=1100, storage=-600, soc=56)))
+    view(
+        data_event(
+            "meter_readings", (reading(PRODUCTION_EID, 3300.0), reading(CONSUMPTION_EID, -2200.0))
+        )
+    )
+    (row, _) = view.rows()
+    assert row.cells()[2:8] == ("3.30", "1.10", "-2.20", "-2.20", "-0.60", "56 %")
+
+
+def test_plain_lines_are_aligned_with_the_error_last() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    view(timeout(OTHER))
+    title, header, first, second = view.lines()
+    assert title == "test view"
+    assert header.split() == [
+        "gateway", "state", "prod", "cons", "net", "grid", "batt", "SoC", "age", "error",
+    ]  # fmt: skip
+    assert header.index("state") == first.index("online") == second.index("starting")
+    assert first.endswith("0 s")
+    assert second.endswith("never  meter_readings: no answer within 45 s")
+
+
+def test_the_rich_table_fits_80_columns() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    view(timeout(OTHER))
+    view(state(GatewayState.BACKING_OFF, GatewayState.STARTING, host=OTHER))
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    text = console.export_text()
+    lines = text.splitlines()
+    assert lines[0] == "test view"
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert "…" not in text  # nothing cut short
+    assert re.search(rf"^{SERIAL}\s+online\s+3\.20\s+1\.10\s+-2\.10\s+-2\.10\s+-\s+-\s+0 s$",
+                     text, re.MULTILINE)  # fmt: skip
+    assert f"{SERIAL}: meter_readings: no answer within 45 s" in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "never"), (-0.2, "0 s"), (59.4, "59 s"), (600, "10 min")]
+)
+def test_ages(seconds: float | None, text: str) -> None:
+    assert format_age(seconds) == text
+
+
+def test_power_in_kilowatts() -> None:
+    assert (format_kw(None), format_kw(12.0), format_kw(-3456.0)) == ("-", "0.01", "-3.46")
+
+
+async def test_without_a_terminal_show_prints_blocks_until_stopped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    view = metered_view(Clock())
+    stop = asyncio.Event()
+    task = asyncio.create_task(show(view, stop, plain_refresh_s=0.05))
+    await asyncio.sleep(0.2)
+    stop.set()
+    await task
+    out = capsys.readouterr().out
+    # Several blocks, and a last one on the way out.
+    assert out.count("test view\n") >= 2
+    assert out.endswith(view.lines()[-1] + "\n")
+
+
+@pytest.fixture
+async def simulation(enphase_simulation_factory: SimulationFactory) -> Simulation:
+    return await enphase_simulation_factory(profile="battery", start_time=NOON)
+
+
+async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) -> None:
+    serial = simulation.gateways[0].serial
+    args = gateway_args(simulation, 0, tmp_path)
+    async with cli(
+        "watch", *args, "--live-interval", "1", "--refresh", "0.5", cwd=tmp_path
+    ) as watch:
+        # Power from the meters, and the battery's charge from live data.
+        await watch.wait_for(rf"^{serial}\s+online\s+\d+\.\d\d\s.*\s\d+ %\s")
+        assert await watch.stop() == 0, watch.stderr
+    lines = watch.out
+    assert lines[0].startswith("enphase-local watch ")
+    assert lines[1].split()[:3] == ["gateway", "state", "prod"]
+    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-1])
+    assert "Traceback" not in watch.stderr
+    assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
