@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.per_poll
 	$(BIN)/python -m benchmarks.memory_probe
 	$(BIN)/python -m benchmarks.memory
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

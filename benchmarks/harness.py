@@ -133,6 +133,12 @@ class ReplayServer:
         return self
 
     @property
+    def pid(self) -> int:
+        """The server process's id (while running)."""
+        assert self._process is not None
+        return self._process.pid
+
+    @property
     def _stdout(self) -> IO[str]:
         assert self._process is not None
         assert self._process.stdout is not None
@@ -177,6 +183,11 @@ class ServerFarm:
         #: Every gateway of every server.
         self.gateways: list[ReplayedGateway] = []
 
+    @property
+    def pids(self) -> list[int]:
+        """The server processes' ids (while running)."""
+        return [server.pid for server in self._servers]
+
     def __enter__(self) -> Self:
         with contextlib.ExitStack() as stack:
             for server in self._servers:
@@ -210,6 +221,14 @@ def run_child(module: str, arguments: Sequence[str], gateways: Sequence[Replayed
 def read_gateways() -> list[ReplayedGateway]:
     """The gateways :func:`run_child` wrote to this process's stdin."""
     return [ReplayedGateway(**g) for g in json.loads(sys.stdin.read())]
+
+
+def pin_to_cpus(cpus: set[int], pid: int = 0) -> bool:
+    """Run process ``pid`` (0: this one) on ``cpus`` only; False where that is not possible."""
+    if not hasattr(os, "sched_setaffinity") or not cpus:
+        return False
+    os.sched_setaffinity(pid, cpus)
+    return True
 
 
 def rss_kib() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import memory, memory_probe, overhead, parse, per_poll, startup
+from benchmarks import memory, memory_probe, overhead, parse, per_poll, scale, startup
 from benchmarks.harness import have_pyenphase
 from tests.conftest import skip_without_captures
 
@@ -99,3 +99,20 @@ def test_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert row["option"] == "default"
     assert row["gateways"] == 2
     assert math.isfinite(row["rss_kib_per_gateway"])
+
+
+def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "scale.json"
+    argv = ["--sizes", "2", "--servers", "1", "--seconds", "0.5", "--warm-up", "0.5"]
+    assert scale.main([*argv, "--json", str(out)]) == 0
+    assert "scale: " in capsys.readouterr().out
+    [row] = _read(out)["sizes"]
+    assert row["gateways"] == 2
+    assert row["failures"] == 0
+    assert row["client_cpu_share"] > 0
+
+
+def test_steady_lateness_counts_from_the_best_kept_grid_point() -> None:
+    starts = {("a", "meter_readings"): [100.2, 110.0, 120.5, 140.1]}
+    lateness = scale.steady_lateness(starts, 10.0)
+    assert lateness == pytest.approx([0.2, 0.0, 0.5, 0.1])
