@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from enphase_local.parsing import parse_info
 from tests.conftest import skip_without_captures
 from tests.reliability.checks import check_body, check_labelled
 from tests.reliability.corpus import (
@@ -97,3 +98,17 @@ def test_the_unchanged_bodies_parse() -> None:
         if sample.status == 200:
             result = sample.target.parse(sample.body)
             assert sample.target.returned_model(result), sample.source
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="models/info.py Info.firmware_version converts each leading run of digits with "
+    "int(), which raises ValueError past 4300 digits: parse_info accepts the body, then "
+    "firmware_version, requires_token and is_legacy raise on access",
+)
+@pytest.mark.parametrize("software", ["D" + "9" * 5000, "D8." + "9" * 5000], ids=["major", "minor"])
+def test_a_parsed_info_answers_its_version_questions(software: str) -> None:
+    body = f"<envoy_info><device><sn>1</sn><software>{software}</software></device></envoy_info>"
+    info = parse_info(body.encode())
+    assert isinstance(info.firmware_version, tuple)
+    assert isinstance(info.is_legacy, bool)
