@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import re
 import signal
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -17,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from enphase_local.auth.cache import TokenCache
+from enphase_local.cli import main
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.cli.running import cli, count_rows, gateway_args
-from tests.cli.test_get import run_cli
 from tests.sinks.builders import wait_until
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -292,6 +294,19 @@ async def test_an_unreachable_gateway_is_one_line_not_a_traceback(tmp_path: Path
                      poll.stdout, re.MULTILINE)  # fmt: skip
 
 
+@pytest.fixture
+def package_logging() -> Iterator[None]:
+    """Put back what an in-process run changes in the package's logging."""
+    package = logging.getLogger("enphase_local")
+    quiet = logging.getLogger("enphase_local.scheduler.gateway_worker")
+    saved = (package.handlers[:], package.propagate, package.level, quiet.level)
+    try:
+        yield
+    finally:
+        package.handlers[:], package.propagate, package.level, quiet.level = saved
+
+
+@pytest.mark.usefixtures("package_logging")
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -303,10 +318,11 @@ async def test_an_unreachable_gateway_is_one_line_not_a_traceback(tmp_path: Path
         (("a.local", "a.local"), "gateway a.local is listed twice"),
     ],
 )
-async def test_usage_mistakes_are_one_line(
-    tmp_path: Path, args: tuple[str, ...], message: str
+def test_usage_mistakes_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
-    status, out, err = await run_cli("poll", *args, "--sqlite", str(tmp_path / "never.sqlite"))
+    status = main(["poll", *args, "--sqlite", str(tmp_path / "never.sqlite")])
+    out, err = capsys.readouterr()
     assert status == 1
     assert out == ""
     assert err.startswith(f"enphase-local: error: {message}")
@@ -322,8 +338,12 @@ async def test_usage_mistakes_are_one_line(
         (("a.local", "--mqtt", "http://me:secret@b"), "expected mqtt[s]://"),
     ],
 )
-async def test_bad_option_values_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    status, _, err = await run_cli("poll", *args)
-    assert status == 2
+def test_bad_option_values_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["poll", *args])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
     assert message in err
     assert "secret" not in err
