@@ -97,7 +97,7 @@ class TrustStore:
             return {}
         try:
             document: Any = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             _LOGGER.warning("%s is not a trust store (not JSON); ignoring it", self._path)
             return {}
         gateways = document.get("gateways") if isinstance(document, dict) else None

@@ -102,7 +102,7 @@ class TokenCache:
             )
         try:
             document: Any = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             _LOGGER.warning("%s is not a token cache (not JSON); ignoring it", self._path)
             return {}
         tokens = document.get("tokens") if isinstance(document, dict) else None

@@ -295,7 +295,7 @@ def _serial_error(serial: str, status: int) -> CloudSerialError:
 def _json_object(reply: _Reply, what: str) -> dict[str, Any]:
     try:
         value = json.loads(reply.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         # The decode error keeps the body, which may echo the credentials: do not chain it.
         raise CloudUnavailableError(
             f"{what} answered HTTP {reply.status} with a non-JSON body"

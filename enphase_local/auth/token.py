@@ -200,7 +200,7 @@ def _decode_json_part(part: str, name: str) -> dict[str, Any]:
     data = _decode_part(part, name)
     try:
         value = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         # The decode errors keep the decoded text in an attribute: do not chain them.
         raise InvalidTokenError(f"the token's {name} part is not JSON") from None
     if not isinstance(value, dict):

@@ -3,8 +3,8 @@
 Tokens come from files, callbacks, caches and the cloud, all of which can hold anything. The
 contract: a token text gives a Token or an InvalidTokenError (whose message never repeats the
 text); a cache file that cannot be decoded counts as empty; a cloud reply that is not what was
-expected is a CloudUnavailableError. Nesting deep enough to exhaust the recursion limit breaks
-all three today: those cases are the xfail tests at the end.
+expected is a CloudUnavailableError. Nesting deep enough to exhaust the recursion limit once
+escaped all three as a RecursionError: those cases are the tests at the end.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _cache_document() -> bytes:
 
 
 def _shallow(body: bytes) -> bool:
-    # Deep nesting is the subject of the xfail tests below.
+    # Deep nesting is the subject of the tests below.
     return body.count(b"[") + body.count(b"{") < 500
 
 
@@ -139,24 +139,14 @@ def test_any_cache_file_loads_as_some_or_no_tokens(body: bytes, tmp_path: Path) 
 
 
 # ---------------------------------------------------------------------------------------
-# Nesting past the recursion limit: RecursionError escapes instead of the library's errors.
+# Nesting past the recursion limit ends in the library's errors, not a RecursionError.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth/token.py _decode_json_part catches UnicodeDecodeError and ValueError from "
-    "json.loads, not RecursionError",
-)
 def test_a_token_whose_claims_nest_too_deeply_is_invalid() -> None:
     with pytest.raises(InvalidTokenError):
         Token.parse(f"{b64(b'{}')}.{b64(DEEP[:8000])}.{b64(b'sig')}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth/cloud.py _request_token catches InvalidTokenError from Token.parse; the "
-    "RecursionError of a deeply nested claims part escapes (root cause in _decode_json_part)",
-)
 async def test_an_entrez_reply_nesting_too_deeply_is_a_cloud_error(mocked: aioresponses) -> None:
     mocked.post(f"{CLOUD}/login/login.json", payload={"session_id": "s" * 32})
     mocked.post(f"{CLOUD}/tokens", body=f"{b64(b'{}')}.{b64(DEEP[:8000])}.{b64(b'sig')}")
@@ -166,10 +156,6 @@ async def test_an_entrez_reply_nesting_too_deeply_is_a_cloud_error(mocked: aiore
             await cloud.fetch_token(SERIAL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth/cloud.py _json_object catches ValueError from json.loads, not RecursionError",
-)
 async def test_an_enlighten_reply_nesting_too_deeply_is_a_cloud_error(
     mocked: aioresponses,
 ) -> None:
@@ -180,23 +166,12 @@ async def test_an_enlighten_reply_nesting_too_deeply_is_a_cloud_error(
             await cloud.fetch_token(SERIAL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth/cache.py TokenCache._read_entries catches ValueError from json.loads, not "
-    "RecursionError, so a corrupt file does not count as empty",
-)
 def test_a_cache_file_nesting_too_deeply_counts_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_bytes(DEEP)
     assert TokenCache(path).load() == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the RecursionError of TokenCache._read_entries crosses CachedTokenSource.get, the "
-    "TokenManager and GatewaySession: a corrupt cache file stops polling with a non-library "
-    "error instead of falling back to the inner source",
-)
 async def test_the_session_gets_past_a_cache_file_nesting_too_deeply(
     mocked: aioresponses, tmp_path: Path
 ) -> None:
