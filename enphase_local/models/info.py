@@ -10,7 +10,8 @@ from attrs import frozen
 #: Firmware majors from this one on use JWT tokens; older ones use digest auth or none.
 TOKEN_FIRMWARE_MAJOR = 7
 
-_VERSION_PART = re.compile(r"\d+")
+#: Leading ASCII digits of a version part, at most nine (int() refuses absurdly long runs).
+_VERSION_PART = re.compile(r"[0-9]{1,9}")
 
 
 @frozen(kw_only=True, slots=True)
