@@ -69,6 +69,8 @@ _CONFIG_RETRY_S: Final = 60.0
 _STREAM_RETRY_S: Final = 60.0
 #: A live-data answer saying the stream is off switches it on again, at most this often.
 _STREAM_RECHECK_S: Final = 60.0
+#: The first read of the 5-minute data is spread over this long after the start, seconds.
+_PERIODIC_SPREAD_S: Final = 60.0
 #: Refusals in a row (while other endpoints answer) that mark an endpoint as beyond the
 #: token's role.
 _ROLE_REFUSALS: Final = 2
@@ -300,7 +302,10 @@ class GatewayWorker:
                 )
             )
         if plan.periodic:
-            self._add(_Job(_Kind.PERIODIC, "periodic", due=start))
+            # 5-minute data can wait a little: spreading the first read over a minute keeps
+            # a poller of many gateways from sending everything in its first seconds.
+            first = start + self._rng.uniform(0.0, _PERIODIC_SPREAD_S)
+            self._add(_Job(_Kind.PERIODIC, "periodic", due=first))
 
     def _add(self, job: _Job) -> None:
         self._jobs[job.name] = job
@@ -342,11 +347,15 @@ class GatewayWorker:
             return job
 
     def _resume(self, now: float) -> None:
-        """The pause is over: due jobs run now, ``/info`` first; passed ticks are deferred."""
+        """The pause is over: ``/info`` and overdue jobs run now, live polls at their next
+        tick; the ticks that passed are counted as deferred."""
         for _, _, _, job in self._heap:
             if job.kind is _Kind.LIVE and job.due < now:
-                self.deferred += int((now - job.due) // job.interval)
-            if job.kind is _Kind.INFO or job.due < now:
+                # Keep the live polls on their own ticks, so they stay spread out.
+                passed = int((now - job.due) // job.interval) + 1
+                self.deferred += passed
+                job.due += passed * job.interval
+            elif job.kind is _Kind.INFO or job.due < now:
                 job.due = now  # at equal times, jobs run in _Kind order: /info first
         self._reheap()
 

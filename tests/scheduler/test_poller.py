@@ -225,6 +225,27 @@ async def test_backoff_grows_with_jitter_then_recovers(clock: ManualClock) -> No
     assert any(isinstance(e, ErrorEvent) and e.endpoint == "meter_readings" for e in events)
 
 
+async def test_live_polls_keep_their_ticks_after_a_pause(clock: ManualClock) -> None:
+    gateway = FakeGateway(clock)
+    poller, events = make_poller([gateway], clock, backoff=BackoffPolicy(backoff_after=1))
+    async with poller:
+        await clock.advance(100)
+        before = {name: gateway.times(name)[-1] % 60 for name in ("grid_readings", "live_data")}
+        gateway.errors["*"] = GatewayConnectionError("connection refused")
+        await clock.advance(200)
+        del gateway.errors["*"]
+        back = clock.monotonic()
+        await clock.advance(600)
+    assert states(events)[-1] is GatewayState.ONLINE
+    after = {name: [t for t in gateway.times(name) if t > back + 60] for name in before}
+    for name, times in after.items():
+        assert set(gaps(times)) == {60.0}
+        assert {round(t % 60, 6) for t in times} == {round(before[name], 6)}  # same tick
+    readings = [t for t in gateway.times("meter_readings") if t > back + 60]
+    assert set(gaps(readings)) == {10.0}
+    assert not set(readings) & set(after["grid_readings"]) & set(after["live_data"])
+
+
 async def test_long_failure_makes_the_gateway_unreachable(clock: ManualClock) -> None:
     gateway = FakeGateway(clock)
     policy = BackoffPolicy(ceiling_s=60, unreachable_after_s=300)
