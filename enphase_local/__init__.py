@@ -43,6 +43,14 @@ from enphase_local.errors import (
     TokenRejectedError,
     TokenSerialMismatchError,
 )
+from enphase_local.events import (
+    DataEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+    UnsupportedEvent,
+)
 from enphase_local.models import (
     BuildInfo,
     ConsumptionReport,
@@ -73,6 +81,16 @@ from enphase_local.models import (
     ReportValues,
     UsbStatus,
 )
+from enphase_local.scheduler import (
+    BackoffPolicy,
+    DiscoveredGateway,
+    GatewaySpec,
+    GatewayStats,
+    Poller,
+    PollerStats,
+    PollPlan,
+    discover_gateways,
+)
 from enphase_local.session import GatewaySession
 
 try:
@@ -83,6 +101,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "ENDPOINTS",
     "AuthenticationError",
+    "BackoffPolicy",
     "BuildInfo",
     "CachedTokenSource",
     "Cadence",
@@ -94,14 +113,21 @@ __all__ = [
     "CloudTokenSource",
     "CloudUnavailableError",
     "ConsumptionReport",
+    "DataEvent",
     "DeviceList",
     "DeviceType",
+    "DiscoveredGateway",
     "Endpoint",
     "Energy",
     "EnphaseCloud",
     "EnphaseError",
+    "ErrorEvent",
+    "Event",
     "GatewayConnectionError",
     "GatewaySession",
+    "GatewaySpec",
+    "GatewayState",
+    "GatewayStats",
     "GatewayTimeoutError",
     "GridChannel",
     "GridReading",
@@ -126,12 +152,16 @@ __all__ = [
     "Package",
     "PayloadError",
     "PhaseMode",
+    "PollPlan",
+    "Poller",
+    "PollerStats",
     "Production",
     "ProvisionedDevice",
     "RefreshMargin",
     "ReportType",
     "ReportValues",
     "ResponseTooLargeError",
+    "StateEvent",
     "StaticTokenSource",
     "Token",
     "TokenCache",
@@ -142,6 +172,8 @@ __all__ = [
     "TokenRole",
     "TokenSerialMismatchError",
     "TokenSource",
+    "UnsupportedEvent",
     "UsbStatus",
     "__version__",
+    "discover_gateways",
 ]

@@ -18,6 +18,10 @@ PUBLIC = {
     "ReportValues", "ResponseTooLargeError", "StaticTokenSource", "Token", "TokenCache",
     "TokenExpiredError", "TokenFileSource", "TokenManager", "TokenRejectedError", "TokenRole",
     "TokenSerialMismatchError", "TokenSource", "UsbStatus", "__version__",
+    # The scheduler and its events.
+    "BackoffPolicy", "DataEvent", "DiscoveredGateway", "ErrorEvent", "Event", "GatewaySpec",
+    "GatewayState", "GatewayStats", "PollPlan", "Poller", "PollerStats", "StateEvent",
+    "UnsupportedEvent", "discover_gateways",
 }  # fmt: skip
 
 
