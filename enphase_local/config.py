@@ -386,8 +386,10 @@ class _Reader:
             return StaticTokenSetting(token=text)
         if name == "token_file":
             path = self.path(text)
-            if not path.is_file():
-                raise self.error(_join(key, "token_file"), f"no such file: {path}")
+            try:
+                check_token_file(path)
+            except ValueError as err:
+                raise self.error(_join(key, "token_file"), str(err)) from None
             return TokenFileSetting(path=path)
         return self.enlighten(table, key, text)
 
@@ -481,6 +483,22 @@ def _kind(value: object) -> str:
 
 def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
+
+
+def check_token_file(path: Path) -> None:
+    """Raise ``ValueError`` unless ``path`` holds a token (the message never shows it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}") from None
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    try:
+        Token.parse(text)
+    except InvalidTokenError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def check_mqtt_url(url: str) -> None:

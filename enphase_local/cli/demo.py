@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
     chart = await _chart(database, out / CHART)
     simulated = span(round(elapsed * args.speed / 60) * 60.0)
     print(
-        f"\nPolled {len(PROFILES)} simulated gateways for {span(round(elapsed, 1))} "
+        f"\nPolled {len(PROFILES)} simulated gateways for {span(elapsed)} "
         f"({simulated} of simulated time); {sink.samples_written} power samples."
     )
     print(f"  data:  {database.resolve()} (tables events and power_samples)")

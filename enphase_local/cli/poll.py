@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from enphase_local.auth.token import Token
 from enphase_local.cli.get import add_gateway_options
 from enphase_local.config import (
@@ -43,6 +45,7 @@ from enphase_local.config import (
     TokenFileSetting,
     TokenSources,
     check_mqtt_url,
+    check_token_file,
     load_config,
     parse_metrics_address,
 )
@@ -147,6 +150,9 @@ def config_from_args(args: argparse.Namespace) -> PollConfig:
         if args.token is not None or args.token_file is not None or args.fingerprint:
             raise ConfigError("with --config, tokens and fingerprints belong in the file")
         config = load_config(args.config)
+        config = attrs.evolve(
+            config, gateways=tuple(_with_options(g, args) for g in config.gateways)
+        )
     elif args.hosts:
         config = PollConfig(gateways=tuple(_gateways_from_args(args)))
     else:
@@ -171,8 +177,10 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
             raise InvalidTokenError(f"--token: {err}") from None
         token = StaticTokenSetting(token=args.token)
     elif args.token_file is not None:
-        if not args.token_file.is_file():
-            raise ConfigError(f"--token-file: no such file: {args.token_file}")
+        try:
+            check_token_file(args.token_file)
+        except ValueError as err:
+            raise ConfigError(f"--token-file: {err}") from None
         token = TokenFileSetting(path=args.token_file)
     fingerprint = None
     if args.fingerprint:
@@ -188,6 +196,15 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
             insecure_http=args.insecure_http,
             timeout_s=args.timeout,
         )
+
+
+def _with_options(gateway: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+    """``--insecure-http`` for every gateway, ``--timeout`` where the file sets none."""
+    return attrs.evolve(
+        gateway,
+        insecure_http=gateway.insecure_http or args.insecure_http,
+        timeout_s=gateway.timeout_s if gateway.timeout_s is not None else args.timeout,
+    )
 
 
 def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
@@ -298,13 +315,12 @@ def _state(state: GatewayState) -> str:
 
 
 def span(seconds: float) -> str:
-    """``45 s``, ``5 min``, ``1.5 h``: short, for cadences and durations."""
-    for unit, size in (("h", 3600.0), ("min", 60.0)):
-        if seconds >= size and (seconds % size == 0 or seconds >= 10 * size):
-            return f"{seconds / size:g} {unit}"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds:g} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+    """``45 s``, ``2.5 min``, ``4 h``: short, for cadences and durations."""
+    if seconds < 100:
+        return f"{round(seconds, 1):g} s"
+    if seconds < 6000:
+        return f"{round(seconds / 60, 1):g} min"
+    return f"{round(seconds / 3600, 1):g} h"
 
 
 def describe_plan(plan: PollPlan) -> str:
@@ -485,7 +501,7 @@ async def stop_on_signals() -> AsyncIterator[asyncio.Event]:
 
 def print_summary(stats: PollerStats, sinks: SinkSet | None, seconds: float) -> None:
     """Per gateway: polls, successes, failures, skipped; per sink: written, dropped."""
-    print(f"stopped after polling for {span(round(seconds, 1))}:")
+    print(f"stopped after polling for {span(seconds)}:")
     for gateway in stats.gateways:
         label = gateway_label(gateway.host, gateway.serial)
         print(

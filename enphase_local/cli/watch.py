@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -65,12 +64,22 @@ def register(subparsers: Any) -> None:
     add_target_options(parser)
     parser.add_argument(
         "--refresh",
-        type=float,
+        type=_positive,
         metavar="S",
         help=f"seconds between updates (default {TERMINAL_REFRESH_S:g} on a terminal, "
         f"{PLAIN_REFRESH_S:g} when printing lines)",
     )
     parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
 
 
 def format_kw(watts: float | None) -> str:
@@ -258,9 +267,6 @@ async def run(args: argparse.Namespace) -> int:
     """Poll and show until SIGINT or SIGTERM."""
     configure_logging(verbose=False, debug=args.debug)
     config = config_from_args(args)
-    if args.refresh is not None and not args.refresh > 0:
-        print("enphase-local: error: --refresh must be positive", file=sys.stderr)
-        return 2
     tokens = TokenSources()
     try:
         poller = make_poller(config, tokens, buffer_size=0)

@@ -307,6 +307,10 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
             r"^gateway\[1\]\.entrez_url: expected an http\(s\):// URL",
         ),
         (GATEWAY + "token_file = 'nope.token'\n", r"^gateway\[1\]\.token_file: no such file: "),
+        (
+            GATEWAY + "token_file = 'poll.toml'\n",  # this very file: not a token
+            r"^gateway\[1\]\.token_file: .*poll\.toml: the token.s header part is not base64url",
+        ),
         (GATEWAY + "fingerprint = 'abc'\n", r"^gateway\[1\]\.fingerprint: .*SHA-256"),
         (GATEWAY + "insecure_http = 'yes'\n", r"^gateway\[1\]\.insecure_http: expected true or"),
         (GATEWAY + "timeout = 0\n", r"^gateway\[1\]\.timeout: must be a positive number"),

@@ -19,10 +19,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from enphase_local.auth.cache import TokenCache
-from enphase_local.cli import main
+from enphase_local.cli import build_parser, main
+from enphase_local.cli.poll import config_from_args, describe_plan, span
+from enphase_local.config import StaticTokenSetting
+from enphase_local.scheduler import PollPlan
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.cli.running import cli, count_rows, gateway_args
+from tests.helpers import make_jwt
 from tests.sinks.builders import wait_until
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -347,3 +351,66 @@ def test_bad_option_values_are_usage_errors(
     err = capsys.readouterr().err
     assert message in err
     assert "secret" not in err
+
+
+def test_command_line_and_file_combine(tmp_path: Path) -> None:
+    token_file = tmp_path / "envoy.token"
+    token_file.write_text(make_jwt("122199900001"))
+    config = tmp_path / "poll.toml"
+    config.write_text(
+        f"""
+        [poll]
+        live_interval = 5
+        [[gateway]]
+        host = "envoy.local"
+        token_file = "{token_file}"
+        timeout = 20
+        [[gateway]]
+        host = "envoy-2.local"
+        [sinks]
+        sqlite = "file.sqlite"
+        prometheus = 9100
+        """
+    )
+    parser = build_parser()
+    args = parser.parse_args(["poll", "--config", str(config), "--timeout", "7", "--insecure-http"])
+    loaded = config_from_args(args)
+    first, second = loaded.gateways
+    assert (first.timeout_s, second.timeout_s) == (20.0, 7.0)  # the file's own wins
+    assert first.insecure_http
+    assert second.insecure_http
+    assert loaded.plan.live["meter_readings"] == 5.0
+    assert loaded.sinks.sqlite == tmp_path / "file.sqlite"
+
+    # Sink options and --live-interval on the command line take the file's place.
+    args = parser.parse_args(
+        ["poll", "--config", str(config), "--live-interval", "2", "--mqtt", "mqtt://b"]
+    )
+    loaded = config_from_args(args)
+    assert loaded.plan.live["meter_readings"] == 2.0
+    assert loaded.sinks.sqlite is None
+    assert loaded.sinks.prometheus is None
+    assert loaded.sinks.mqtt is not None
+    assert loaded.sinks.mqtt.url == "mqtt://b"
+
+
+def test_hosts_from_the_command_line(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        ["watch", "[::1]:8443", "--token", make_jwt(), "--fingerprint", ":".join(["AB"] * 32)]
+    )
+    (gateway,) = config_from_args(args).gateways
+    assert gateway.host == "[::1]:8443"
+    assert gateway.token == StaticTokenSetting(token=make_jwt())
+    assert gateway.fingerprint == "ab" * 32
+    assert gateway.plan is None
+
+
+def test_the_start_line_describes_cadences() -> None:
+    plan = PollPlan().with_intervals(grid_readings=120, consumption_reports=None)
+    assert describe_plan(plan) == (
+        "meter_readings every 10 s, live_data every 60 s, grid_readings every 2 min, "
+        "inverters, production, energy after each report, configuration every 4 h"
+    )
+    assert [span(s) for s in (1, 2.54, 90, 150, 5400, 7200, 14400, 90000)] == [
+        "1 s", "2.5 s", "90 s", "2.5 min", "90 min", "2 h", "4 h", "25 h",
+    ]  # fmt: skip
