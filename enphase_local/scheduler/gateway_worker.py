@@ -527,6 +527,7 @@ class GatewayWorker:
         """Send one request under the global cap; return its model or :data:`FAILED`."""
         clock = self._clock
         troubled = self.health.state not in (GatewayState.ONLINE, GatewayState.STARTING)
+        error: EnphaseError | None = None
         await self._limits.acquire(troubled)
         try:
             started = clock.monotonic()
@@ -536,11 +537,14 @@ class GatewayWorker:
             try:
                 model = await call()
             except EnphaseError as err:
-                self._failed(name, err, clock.monotonic() - started)
-                return FAILED
+                error = err
             latency = clock.monotonic() - started
         finally:
             self._limits.release(troubled)
+        # The outcome is handled (and published) without holding a slot of the global cap.
+        if error is not None:
+            self._failed(name, error, latency)
+            return FAILED
         self.successes += 1
         self._latency.add(latency)
         self._last_success = clock.time()
