@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import pty
 import re
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,54 @@ async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) 
     assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-1])
     assert "Traceback" not in watch.stderr
     assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
+
+
+async def test_watch_on_a_terminal_redraws_in_place(simulation: Simulation, tmp_path: Path) -> None:
+    serial = simulation.gateways[0].serial
+    args = gateway_args(simulation, 0, tmp_path)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    env.pop("NO_COLOR", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "enphase_local", "watch", *args, "--live-interval", "1",
+        "--refresh", "0.2",
+        stdin=asyncio.subprocess.DEVNULL, stdout=terminal, stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = bytearray()
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(20):
+            while not re.search(rf"{serial}\s+\S*online".encode(), screen):
+                screen += await loop.run_in_executor(None, os.read, controller, 65536)
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            status = await process.wait()
+        screen += await loop.run_in_executor(None, read_rest, controller)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        os.close(controller)
+    assert status == 0
+    text = screen.decode(errors="replace")
+    assert "\x1b[2K" in text  # lines erased and drawn again: redrawn in place
+    assert "\x1b[32monline" in text  # in colour
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    assert "enphase-local watch " in plain
+    assert re.search(r"^gateway\s+state\s+prod\s+cons\s+net\s+grid\s+batt\s+SoC\s+age", plain, re.M)
+    assert re.search(rf"^{serial}\s+online\s+-?\d+\.\d\d\s", plain, re.MULTILINE)
+
+
+def read_rest(fd: int) -> bytes:
+    """What is left to read from a terminal whose other side closed."""
+    data = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the process ended
+            return bytes(data)
+        if not chunk:
+            return bytes(data)
+        data += chunk
