@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from enphase_local import endpoints as ep
 from enphase_local.auth.legacy import envoy_password, installer_password
@@ -69,7 +69,6 @@ _SESSION_COOKIE: Final = "sessionId"
 _VALID_TOKEN_MARK: Final = b"Valid token"
 _NOT_FOUND_HTML = re.compile(rb"not\s*found|\b404\b", re.IGNORECASE)
 _SOFT_ERROR_KEYS: Final = frozenset({"error", "err", "status", "info", "moreInfo"})
-_FIRST_TOKEN_FIRMWARE: Final = 7
 #: The ``aud`` of tokens for gateways that are not yet commissioned to a system.
 UNCOMMISSIONED: Final = "un-commissioned"
 
@@ -329,7 +328,7 @@ class GatewaySession:
         return info
 
     def _adopt_info(self, info: Info) -> None:
-        legacy = not _needs_token(info)
+        legacy = not info.requires_token
         if not legacy and self._address.scheme == "http":
             if not self._address.explicit_scheme:
                 self._address = self._address.with_scheme("https")
@@ -567,6 +566,13 @@ class GatewaySession:
                 ) as response:
                     body = await self._read_body(path, response)
                     reply = _Reply(response.status, response.headers, body)
+        except aiohttp.ClientResponseError as err:
+            # Its request_info (also in args and repr) holds our request headers: the token
+            # and the session cookie. Chain it, but without them.
+            _forget_request_headers(err)
+            raise GatewayConnectionError(
+                f"{path}: {self.host} sent a reply that cannot be read: {_describe(err)}"
+            ) from err
         except aiohttp.ServerFingerprintMismatch as err:
             raise CertificateMismatchError(
                 f"gateway {self.host}: its TLS certificate does not match the pinned "
@@ -612,7 +618,10 @@ class GatewaySession:
                     f"the gateway announced {length} bytes, more than the {cap}-byte cap",
                     endpoint=path,
                 )
-            return await response.read()
+            if response.headers.get("Content-Encoding", "identity") == "identity":
+                return await response.read()
+            # A compressed body: the announced length counts compressed bytes, so the cap
+            # is held against what the decompression yields, chunk by chunk.
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
@@ -661,11 +670,15 @@ class GatewaySession:
         )
 
 
-def _needs_token(info: Info) -> bool:
-    if info.web_tokens:
-        return True
-    major = info.firmware.split(".", 1)[0]
-    return major.isdigit() and int(major) >= _FIRST_TOKEN_FIRMWARE
+def _forget_request_headers(err: aiohttp.ClientResponseError) -> None:
+    info = err.request_info
+    err.request_info = aiohttp.RequestInfo(
+        url=info.url,
+        method=info.method,
+        headers=CIMultiDictProxy(CIMultiDict()),
+        real_url=info.real_url,
+    )
+    err.args = (err.request_info, err.history)
 
 
 def _raise_if_soft_error(path: str, body: bytes) -> None:

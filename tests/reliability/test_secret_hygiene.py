@@ -385,12 +385,6 @@ async def test_no_secret_in_logs_reprs_errors_or_cli_output(
     assert _leaks(story, all_logs) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GatewaySession._send chains aiohttp's ClientResponseError (a malformed reply) as "
-    "the cause of GatewayConnectionError; its request_info, also in its args and repr, holds "
-    "the request headers: the Authorization header and the sessionId cookie",
-)
 async def test_a_malformed_reply_leaves_no_secret_in_the_error_chain() -> None:
     token = make_jwt(SERIAL)
     cookie = "Sx" + stdlib_secrets.token_hex(15)

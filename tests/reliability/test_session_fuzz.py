@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enphase_local import endpoints as ep
 from enphase_local.errors import NotSupportedError, PayloadError
 from enphase_local.models import Info
-from enphase_local.parsing import parse_info
 from enphase_local.session import GatewaySession
 from tests.helpers import VALID_TOKEN_HTML, info_xml, make_jwt
 from tests.reliability import tally
@@ -89,16 +88,6 @@ async def _call(gateway: GatewaySession, target: Target) -> Any:
     return await gateway.fetch(_ENDPOINTS[target.path])
 
 
-def _unreadable_major_version(body: bytes) -> bool:
-    """Whether ``body`` is an /info whose major version str.isdigit() accepts but int() does not
-    (``²``, or more than 4300 digits): the known bug of the xfail test below."""
-    try:
-        major = parse_info(body).firmware.split(".", 1)[0]
-    except PayloadError:
-        return False
-    return major.isdigit() and not (major.isdecimal() and len(major) <= 4300)
-
-
 def test_every_endpoint_is_sampled() -> None:
     assert {sample.target.name for sample in SAMPLES} == set(TARGETS)
 
@@ -120,8 +109,6 @@ async def test_mutated_bodies_through_the_session(
 ) -> None:
     body = data.draw(mutated(sample.body, sample.target.xml, POOL), label="body")
     body = body[:MOCKABLE_BYTES]
-    if sample.target is INFO:
-        assume(not _unreadable_major_version(body))  # tracked by the xfail test below
     content_type = data.draw(st.sampled_from(CONTENT_TYPES), label="content type")
     mocked.clear()
     _serve(mocked, sample.target, body, content_type)
@@ -135,12 +122,6 @@ async def test_mutated_bodies_through_the_session(
     assert sample.target.returned_model(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py _needs_token checks the major version with str.isdigit() and converts it "
-    "with int(), which raises ValueError for digits int() refuses (superscripts) and for more "
-    "than 4300 digits; the ValueError escapes GatewaySession.info()",
-)
 @pytest.mark.parametrize("software", ["\u00b2", "D" + "9" * 5000], ids=["superscript", "long"])
 async def test_an_unreadable_version_number_is_no_crash(
     software: str, mocked: aioresponses
