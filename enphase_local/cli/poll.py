@@ -383,7 +383,8 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
             ) from None
         host, port = config.prometheus
         sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
-        where.append("Prometheus")  # the URL once listening (the port may be chosen then)
+        shown = f"[{host}]" if ":" in host else host
+        where.append(f"Prometheus on {shown}:{port}")  # the URL once listening (port 0 picks)
     sink_set = SinkSet(sinks)
     return sink_set, where
 
@@ -392,7 +393,7 @@ def _sink_places(sinks: SinkSet, where: list[str]) -> str:
     places = []
     for sink, text in zip(sinks.sinks, where, strict=True):
         url = getattr(sink, "url", None)
-        places.append(f"{text} {url}" if url else text)
+        places.append(f"Prometheus {url}" if url else text)
     return ", ".join(places)
 
 

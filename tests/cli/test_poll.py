@@ -414,3 +414,24 @@ def test_the_start_line_describes_cadences() -> None:
     assert [span(s) for s in (1, 2.54, 90, 150, 5400, 7200, 14400, 90000)] == [
         "1 s", "2.5 s", "90 s", "2.5 min", "90 min", "2 h", "4 h", "25 h",
     ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("package_logging")
+def test_a_sink_that_cannot_start_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        database = tmp_path / "x.sqlite"
+        status = main(["poll", "127.0.0.1:1", "--prometheus", str(port), "--sqlite", str(database)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith(
+        f"enphase-local: error: cannot start the sinks (SQLite {database}, "
+        f"Prometheus on 127.0.0.1:{port}): "
+    )
+    assert "Address already in use" in err
+    assert len(err.splitlines()) == 1
