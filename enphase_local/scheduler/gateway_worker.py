@@ -49,7 +49,7 @@ from enphase_local.scheduler.clock import Clock
 from enphase_local.scheduler.plan import PollPlan
 from enphase_local.scheduler.reports import ReportTracker
 from enphase_local.scheduler.state import BackoffPolicy, GatewayHealth, Transition
-from enphase_local.scheduler.stats import GatewayStats, Percentiles, Window
+from enphase_local.scheduler.stats import WINDOW, GatewayStats, Percentiles, Window
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -688,10 +688,10 @@ class GatewayWorker:
             internal_errors=self.internal_errors,
         )
 
-    def latency_samples(self) -> list[float]:
-        """Recent latencies, seconds."""
-        return self._latency.values()
+    def latency_samples(self, count: int = WINDOW) -> list[float]:
+        """The ``count`` most recent latencies, seconds."""
+        return self._latency.recent(count)
 
-    def lateness_samples(self) -> list[float]:
-        """Recent lateness of live polls, seconds."""
-        return self._lateness.values()
+    def lateness_samples(self, count: int = WINDOW) -> list[float]:
+        """The ``count`` most recent lateness values of live polls, seconds."""
+        return self._lateness.recent(count)

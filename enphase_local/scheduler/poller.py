@@ -31,7 +31,7 @@ from enphase_local.scheduler.delivery import EventBuffer, EventCallback, Subscri
 from enphase_local.scheduler.gateway_worker import ConcurrencyLimits, GatewayWorker, PolledSession
 from enphase_local.scheduler.plan import PollPlan
 from enphase_local.scheduler.state import BackoffPolicy
-from enphase_local.scheduler.stats import EventStats, GatewayStats, PollerStats
+from enphase_local.scheduler.stats import TOTAL_SAMPLES, EventStats, GatewayStats, PollerStats
 from enphase_local.session import GatewaySession
 
 _LOGGER = logging.getLogger(__name__)
@@ -328,11 +328,13 @@ class Poller:
 
     def stats(self) -> PollerStats:
         """Counts per gateway and in total: polls, successes, failures, skipped, latency..."""
-        gateways = tuple(worker.stats() for worker in self._workers)
+        workers = self._workers
+        gateways = tuple(worker.stats() for worker in workers)
+        each = max(16, TOTAL_SAMPLES // max(1, len(workers)))
         return PollerStats.combine(
             gateways,
-            latencies=(x for worker in self._workers for x in worker.latency_samples()),
-            lateness=(x for worker in self._workers for x in worker.lateness_samples()),
+            latencies=(x for worker in workers for x in worker.latency_samples(each)),
+            lateness=(x for worker in workers for x in worker.lateness_samples(each)),
             events=self._event_stats(),
         )
 

@@ -17,6 +17,9 @@ from enphase_local.events import GatewayState
 
 #: Polls remembered per gateway for the percentiles.
 WINDOW = 256
+#: The totals' percentiles use at most about this many samples (the most recent of each
+#: gateway), so that :meth:`Poller.stats` stays quick with thousands of gateways.
+TOTAL_SAMPLES = 65_536
 
 
 class Window:
@@ -43,6 +46,16 @@ class Window:
     def values(self) -> list[float]:
         """The samples held, in no particular order."""
         return list(self._samples[: self._filled])
+
+    def recent(self, count: int) -> list[float]:
+        """The ``count`` most recent samples (all when fewer are held)."""
+        if count >= self._filled:
+            return self.values()
+        end = self._next
+        start = end - count
+        if start >= 0:
+            return list(self._samples[start:end])
+        return list(self._samples[start:]) + list(self._samples[:end])
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
