@@ -346,6 +346,5 @@ async def test_endpoint_beyond_the_token_role_is_found_once(
     assert "other endpoints accept" in gone["energy"]
     assert poller.stats().gateways[0].state is GatewayState.ONLINE
     assert GatewayState.AUTH_FAILED not in [e.state for e in events if isinstance(e, StateEvent)]
-    assert (
-        enphase_gateway.stats.by_path["/ivp/pdm/energy"] == 2 * 2
-    )  # two refusals, each retried once
+    # Two refusals, each tried twice by the session (it re-checks the token in between).
+    assert enphase_gateway.stats.by_path["/ivp/pdm/energy"] == 4
