@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections.abc import Coroutine, Mapping
 from datetime import timedelta
@@ -58,6 +61,7 @@ from enphase_local.transport import (
     parse_address,
     ssl_for,
 )
+from enphase_local.trust import TrustStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +106,7 @@ class GatewaySession:
         session: aiohttp.ClientSession | None = None,
         refresh_margin: RefreshMargin | timedelta = DEFAULT_REFRESH_MARGIN,
         fingerprint: str | bytes | None = None,
+        trust: TrustStore | None = None,
         allow_http: bool = False,
         connect_timeout: float = 10.0,
         read_timeout: float = 45.0,
@@ -125,6 +130,9 @@ class GatewaySession:
             refresh_margin: how long before expiry a new token is fetched (the default
                 suits both 12-hour installer and year-long owner tokens).
             fingerprint: SHA-256 fingerprint of the gateway certificate to pin (hex).
+            trust: a trust-on-first-use store: the certificate seen on first contact (before
+                any token is sent) is recorded and pinned from then on; a different one is
+                refused until accepted in the store. Ignored when ``fingerprint`` is given.
             allow_http: allow plain HTTP for firmware that needs a token (explicit opt-in).
             connect_timeout: seconds to wait for a connection.
             read_timeout: seconds to wait for the answer once connected.
@@ -147,10 +155,14 @@ class GatewaySession:
         self._external_client = session
         self._client: aiohttp.ClientSession | None = session
         pin = normalize_fingerprint(fingerprint) if fingerprint else None
-        self._pin = aiohttp.Fingerprint(pin) if pin is not None else None
-        # With our own connector the pin sits on it and every request passes the lean shared
-        # context; a caller's session gets the pin per request.
-        self._ssl = gateway_ssl_context() if session is None else ssl_for(pin)
+        self._trust = trust if pin is None else None
+        self._trust_key = _trust_key(self._address)
+        if self._trust is not None:
+            pin = self._trust.get(self._trust_key)
+        #: True until the certificate of a first contact has been recorded in the trust store.
+        self._learn_certificate = self._trust is not None and pin is None
+        self._retired: aiohttp.ClientSession | None = None
+        self._set_pin(pin)
         self._allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
@@ -195,6 +207,7 @@ class GatewaySession:
             await asyncio.gather(candidate, return_exceptions=True)
         if self._tokens is not None:
             await self._tokens.close()
+        await self._close_retired()
         if self._client is not None and self._client is not self._external_client:
             await self._client.close()
         self._client = None
@@ -543,6 +556,10 @@ class GatewaySession:
         with_cookie: bool = True,
         middleware: aiohttp.DigestAuthMiddleware | None = None,
     ) -> _Reply:
+        if self._learn_certificate and self._address.scheme == "https":
+            await self._learn_first_certificate()
+        if self._retired is not None:
+            await self._close_retired()
         client = self._http()
         url = self._address.base_url + path
         headers = {"Accept": "application/json, text/xml;q=0.9, */*;q=0.5"}
@@ -634,6 +651,61 @@ class GatewaySession:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _set_pin(self, pin: bytes | None) -> None:
+        self._pin = aiohttp.Fingerprint(pin) if pin is not None else None
+        # With our own connector the pin sits on it and every request passes the lean shared
+        # context; a caller's session gets the pin per request.
+        self._ssl = gateway_ssl_context() if self._external_client is None else ssl_for(pin)
+
+    async def _close_retired(self) -> None:
+        retired, self._retired = self._retired, None
+        if retired is not None:
+            await retired.close()
+
+    async def _learn_first_certificate(self) -> None:
+        """Trust on first use: look at the certificate before anything is sent, record it, pin it.
+
+        A bare TLS handshake, once in the life of a store entry, so that even the first
+        request (which carries no token) goes to a pinned certificate.
+        """
+        assert self._trust is not None
+        address = self._address
+        try:
+            async with asyncio.timeout(self._deadline):
+                _, writer = await asyncio.open_connection(
+                    address.host, address.port or 443, ssl=gateway_ssl_context()
+                )
+                try:
+                    ssl_object = writer.get_extra_info("ssl_object")
+                    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError, ssl.SSLError):
+                        await writer.wait_closed()
+        except TimeoutError as err:
+            raise GatewayTimeoutError(
+                f"gateway {self.host} did not complete a TLS handshake within {self._deadline:g} s"
+            ) from err
+        except (OSError, ssl.SSLError) as err:
+            raise GatewayConnectionError(
+                f"cannot reach gateway {self.host} to read its certificate: {_describe(err)}"
+            ) from err
+        if not der:
+            raise CertificateMismatchError(f"gateway {self.host} presented no certificate")
+        seen = hashlib.sha256(der).digest()
+        trusted = self._trust.remember(self._trust_key, seen)
+        self._learn_certificate = False
+        if trusted != seen:
+            raise CertificateMismatchError(
+                f"gateway {self.host}: its TLS certificate (sha256 {seen.hex()}) is not the "
+                f"one trusted on first use (sha256 {trusted.hex()}); accept the new one in "
+                f"{self._trust.path} if the change is expected"
+            )
+        self._set_pin(trusted)
+        if self._client is not None and self._client is not self._external_client:
+            # New connections of our own connector must carry the pin: build a new one.
+            self._retired, self._client = self._client, None
+
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
             if self._closed:
@@ -668,6 +740,11 @@ class GatewaySession:
         raise HttpStatusError(
             f"{path}: unexpected HTTP status {status}", status=status, endpoint=path
         )
+
+
+def _trust_key(address: GatewayAddress) -> str:
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    return host if address.port is None else f"{host}:{address.port}"
 
 
 def _forget_request_headers(err: aiohttp.ClientResponseError) -> None:

@@ -257,6 +257,21 @@ class SimulatedGateway:
 
     # --- control --------------------------------------------------------------------------
 
+    async def replace_certificate(self) -> str:
+        """Present a new self-signed certificate (as a replaced gateway, or an impostor would).
+
+        The port closes and reopens with the new certificate, dropping open connections;
+        returns the new fingerprint.
+        """
+        if self.certificate is None:
+            raise ValueError("a plain-HTTP gateway has no certificate to replace")
+        self.certificate = make_certificate(f"envoy-{self.device.serial}")
+        self._listener.set_ssl_context(self.certificate.server_context())
+        if self._listener.running:
+            await self._listener.stop()
+            await self._listener.start()
+        return self.certificate.fingerprint
+
     def revoke_token(self, token_id: str) -> None:
         """Refuse the token with this ``jti`` (and end its sessions)."""
         self.auth.revoke(token_id)

@@ -69,6 +69,10 @@ class Listener:
             self.port = runner.addresses[0][1]
         self._runner = runner
 
+    def set_ssl_context(self, ssl_context: ssl.SSLContext) -> None:
+        """Serve with this TLS context from the next :meth:`start` on."""
+        self._ssl = ssl_context
+
     async def stop(self) -> None:
         """Close the port and every open connection."""
         runner, self._runner = self._runner, None
