@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import json
 import logging
 import random
@@ -59,6 +57,7 @@ from enphase_local.transport import (
     gateway_ssl_context,
     normalize_fingerprint,
     parse_address,
+    peer_certificate_sha256,
     ssl_for,
 )
 from enphase_local.trust import TrustStore
@@ -156,7 +155,7 @@ class GatewaySession:
         self._client: aiohttp.ClientSession | None = session
         pin = normalize_fingerprint(fingerprint) if fingerprint else None
         self._trust = trust if pin is None else None
-        self._trust_key = _trust_key(self._address)
+        self._trust_key = self._address.authority
         if self._trust is not None:
             pin = self._trust.get(self._trust_key)
         #: True until the certificate of a first contact has been recorded in the trust store.
@@ -669,19 +668,9 @@ class GatewaySession:
         request (which carries no token) goes to a pinned certificate.
         """
         assert self._trust is not None
-        address = self._address
         try:
             async with asyncio.timeout(self._deadline):
-                _, writer = await asyncio.open_connection(
-                    address.host, address.port or 443, ssl=gateway_ssl_context()
-                )
-                try:
-                    ssl_object = writer.get_extra_info("ssl_object")
-                    der: bytes | None = ssl_object.getpeercert(binary_form=True)
-                finally:
-                    writer.close()
-                    with contextlib.suppress(OSError, ssl.SSLError):
-                        await writer.wait_closed()
+                seen = await peer_certificate_sha256(self._address)
         except TimeoutError as err:
             raise GatewayTimeoutError(
                 f"gateway {self.host} did not complete a TLS handshake within {self._deadline:g} s"
@@ -690,9 +679,8 @@ class GatewaySession:
             raise GatewayConnectionError(
                 f"cannot reach gateway {self.host} to read its certificate: {_describe(err)}"
             ) from err
-        if not der:
+        if seen is None:
             raise CertificateMismatchError(f"gateway {self.host} presented no certificate")
-        seen = hashlib.sha256(der).digest()
         trusted = self._trust.remember(self._trust_key, seen)
         self._learn_certificate = False
         if trusted != seen:
@@ -740,11 +728,6 @@ class GatewaySession:
         raise HttpStatusError(
             f"{path}: unexpected HTTP status {status}", status=status, endpoint=path
         )
-
-
-def _trust_key(address: GatewayAddress) -> str:
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    return host if address.port is None else f"{host}:{address.port}"
 
 
 def _forget_request_headers(err: aiohttp.ClientResponseError) -> None:

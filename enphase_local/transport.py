@@ -6,7 +6,9 @@ Nothing here knows about endpoints or tokens; the session builds on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import ipaddress
 import ssl
 from asyncio import sslproto
@@ -46,6 +48,11 @@ class GatewayAddress:
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.scheme}://{host}{port}"
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]`` as in a URL (IPv6 in brackets): how the trust store names gateways."""
+        return self.base_url.split("://", 1)[1]
 
     @property
     def is_ip_literal(self) -> bool:
@@ -190,3 +197,21 @@ def ssl_for(fingerprint: bytes | None) -> ssl.SSLContext | aiohttp.Fingerprint:
         # any byte of the request (and so the token) is written.
         return aiohttp.Fingerprint(fingerprint)
     return gateway_ssl_context()
+
+
+async def peer_certificate_sha256(address: GatewayAddress) -> bytes | None:
+    """The SHA-256 of the certificate the gateway presents, from a bare TLS handshake.
+
+    Sends nothing but the handshake. Raises ``OSError`` or ``ssl.SSLError`` when the gateway
+    cannot be reached; the caller bounds the time. None if no certificate was presented.
+    """
+    _, writer = await asyncio.open_connection(
+        address.host, address.port or 443, ssl=gateway_ssl_context()
+    )
+    try:
+        der: bytes | None = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    return hashlib.sha256(der).digest() if der else None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("get", "poll", "watch", "simulate", "token", "demo", "report")
+COMMAND_MODULES = ("get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from typing import Any
 from enphase_local.endpoints import BY_CLI_NAME
 from enphase_local.export import flatten, to_data, to_json
 from enphase_local.session import GatewaySession
+from enphase_local.trust import TrustStore, default_trust_path
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +37,17 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
     tokens = parser.add_mutually_exclusive_group()
     tokens.add_argument("--token", help="access token (JWT); prefer --token-file")
     tokens.add_argument("--token-file", type=Path, help="file holding the access token")
-    parser.add_argument("--fingerprint", help="pin the gateway certificate's SHA-256 (hex)")
+    pinning = parser.add_mutually_exclusive_group()
+    pinning.add_argument("--fingerprint", help="pin the gateway certificate's SHA-256 (hex)")
+    pinning.add_argument(
+        "--trust-store",
+        type=Path,
+        nargs="?",
+        const=default_trust_path(),
+        metavar="FILE",
+        help="trust each gateway's certificate on first use and refuse a changed one "
+        f"(default file: {default_trust_path()}; see 'enphase-local trust')",
+    )
     parser.add_argument(
         "--insecure-http",
         action="store_true",
@@ -60,6 +71,7 @@ async def run(args: argparse.Namespace) -> int:
         args.host,
         token=read_token(args),
         fingerprint=args.fingerprint,
+        trust=TrustStore(args.trust_store) if args.trust_store else None,
         allow_http=args.insecure_http,
         read_timeout=args.timeout,
     ) as gateway:
