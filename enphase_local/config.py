@@ -59,6 +59,7 @@ from enphase_local.auth.token import Token
 from enphase_local.errors import EnphaseError, InvalidTokenError
 from enphase_local.scheduler import PollPlan
 from enphase_local.transport import normalize_fingerprint, parse_address
+from enphase_local.trust import TrustStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class GatewayConfig:
     fingerprint: str | None = None
     #: Allow plain HTTP for firmware that needs a token.
     insecure_http: bool = False
+    #: A trust-on-first-use store for its certificate (used when no fingerprint is pinned).
+    trust_store: Path | None = None
     #: Read timeout, seconds (None: the session's default).
     timeout_s: float | None = None
     #: Its own cadences (None: the poller's plan).
@@ -150,6 +153,8 @@ class GatewayConfig:
         options: dict[str, Any] = {}
         if self.fingerprint is not None:
             options["fingerprint"] = self.fingerprint
+        elif self.trust_store is not None:
+            options["trust"] = TrustStore(self.trust_store)
         if self.insecure_http:
             options["allow_http"] = True
         if self.timeout_s is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from enphase_local.config import GatewayConfig
 from enphase_local.trust import TrustStore, default_trust_path
 
 FIRST = bytes(range(32))
@@ -72,3 +73,15 @@ def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert default_trust_path() == tmp_path / "enphase-local" / "trusted-gateways.json"
     assert TrustStore().path == default_trust_path()
+
+
+def test_poll_configuration_passes_the_store_unless_a_fingerprint_is_pinned(
+    tmp_path: Path,
+) -> None:
+    options = GatewayConfig(host="envoy.local", trust_store=tmp_path / "t.json").session_options()
+    assert isinstance(options["trust"], TrustStore)
+    assert options["trust"].path == tmp_path / "t.json"
+    pinned = GatewayConfig(
+        host="envoy.local", trust_store=tmp_path / "t.json", fingerprint="00" * 32
+    )
+    assert "trust" not in pinned.session_options()

@@ -194,15 +194,18 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
             token=token,
             fingerprint=fingerprint,
             insecure_http=args.insecure_http,
+            trust_store=args.trust_store,
             timeout_s=args.timeout,
         )
 
 
 def _with_options(gateway: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
-    """``--insecure-http`` for every gateway, ``--timeout`` where the file sets none."""
+    """``--insecure-http`` and ``--trust-store`` for every gateway, ``--timeout`` where the
+    file sets none."""
     return attrs.evolve(
         gateway,
         insecure_http=gateway.insecure_http or args.insecure_http,
+        trust_store=args.trust_store,
         timeout_s=gateway.timeout_s if gateway.timeout_s is not None else args.timeout,
     )
 
