@@ -20,6 +20,17 @@ from enphase_local.errors import EnphaseError
 COMMAND_MODULES = ("get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a number greater than zero (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     parser = argparse.ArgumentParser(

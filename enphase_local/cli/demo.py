@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from enphase_local.cli import positive_float
 from enphase_local.cli.poll import configure_logging, print_summary, span, stop_on_signals
 from enphase_local.cli.watch import LiveView, show
 from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
@@ -50,14 +51,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--duration",
-        type=_positive,
+        type=positive_float,
         default=60.0,
         metavar="S",
         help="real seconds to run (default %(default)g)",
     )
     parser.add_argument(
         "--speed",
-        type=_positive,
+        type=positive_float,
         default=900.0,
         metavar="X",
         help="simulated seconds per real second (default %(default)g: a minute is 15 hours)",
@@ -70,16 +71,6 @@ def register(subparsers: Any) -> None:
         help="folder for the SQLite file and the chart (default %(default)s)",
     )
     parser.set_defaults(run=run)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
-    if not value > 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
 
 
 def _prepare(out: Path) -> Path:

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import attrs
 
+from enphase_local.cli import positive_float
 from enphase_local.cli.poll import (
     add_target_options,
     config_from_args,
@@ -64,22 +65,12 @@ def register(subparsers: Any) -> None:
     add_target_options(parser)
     parser.add_argument(
         "--refresh",
-        type=_positive,
+        type=positive_float,
         metavar="S",
         help=f"seconds between updates (default {TERMINAL_REFRESH_S:g} on a terminal, "
         f"{PLAIN_REFRESH_S:g} when printing lines)",
     )
     parser.set_defaults(run=run)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
-    if not value > 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
 
 
 def format_kw(watts: float | None) -> str:
