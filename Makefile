@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.memory_probe
 	$(BIN)/python -m benchmarks.memory
 	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.politeness
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

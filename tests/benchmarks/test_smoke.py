@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from benchmarks import memory, memory_probe, overhead, parse, per_poll, scale, startup
+from benchmarks import (
+    memory,
+    memory_probe,
+    overhead,
+    parse,
+    per_poll,
+    politeness,
+    scale,
+    startup,
+)
 from benchmarks.harness import have_pyenphase
 from tests.conftest import skip_without_captures
 
@@ -116,3 +125,44 @@ def test_steady_lateness_counts_from_the_best_kept_grid_point() -> None:
     starts = {("a", "meter_readings"): [100.2, 110.0, 120.5, 140.1]}
     lateness = scale.steady_lateness(starts, 10.0)
     assert lateness == pytest.approx([0.2, 0.0, 0.5, 0.1])
+
+
+def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "politeness.json"
+    argv = ["--hours", "0.1", "--speed", "120", "--gateways", "1", "--warm-up", "60"]
+    assert politeness.main([*argv, "--json", str(out)]) == 0
+    assert "politeness: default " in capsys.readouterr().out
+    result = _read(out)
+    assert result["target"]["gets_per_hour"] == politeness.TARGET_GETS_PER_HOUR
+    plans = {row["plan"]: row for row in result["plans"]}
+    assert set(plans) == {"default", "polite"}
+    for row in plans.values():
+        assert row["max_in_flight"] == 1
+        assert row["poller"]["failures"] == 0
+        assert row["gets_per_hour"] > 0
+        assert row["stream_posts_per_hour"] > 0
+        assert row["live_age_max_s"] is not None
+        assert row["live_age_p99_s"] is not None
+        assert row["live_age_peak_s"] >= row["live_age_max_s"]
+        assert {"report_delay_max_s", "report_delay_p99_s", "reports_missed"} <= set(row)
+        [gateway] = row["per_gateway"]
+        assert "/ivp/meters/readings" in gateway["by_path"]
+    assert plans["polite"]["live_intervals_s"]["live_data"] == 300
+
+
+def test_politeness_ages_and_report_delays() -> None:
+    deliveries = [10.0, 20.5, 30.0]
+    assert politeness.sampled_ages(deliveries, 12.0, 31.0, 0.0) == pytest.approx(
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 0, 1]
+    )
+    assert politeness.peak_age(deliveries, 12.0, 31.0) == pytest.approx(10.5)
+    assert politeness.peak_age(deliveries, 5.0, 31.0) is None
+    events = [
+        (1015.0, {"a": 1000.0, "b": 900.0}),
+        (1320.0, {"a": 1300.0, "b": 1200.0}),
+        (1920.0, {"a": 1900.0, "b": 1500.0}),  # a's report at 1600 was never delivered
+    ]
+    cycles, every, missed = politeness.report_delays(events, 1000.0)
+    assert cycles == [15.0, 20.0, 20.0]
+    assert sorted(every) == [15.0, 20.0, 20.0, 120.0, 420.0]
+    assert missed == 1
