@@ -1,0 +1,798 @@
+"""Fault soak: the Poller and the SQLite sink against many simulated gateways under attack.
+
+``--gateways`` simulated gateways (a mix of profiles, legacy ones included) run in this
+process on loopback with a fast clock (``--speed`` simulated seconds per real second); the
+poller follows the simulated clock, so its default plan is used as is. Most token-using
+gateways get short-lived tokens from a :class:`~enphase_local.auth.sources.CallbackTokenSource`
+(each one due for renewal about ten real seconds after it is minted), a few
+(``--cloud-gateways``) get theirs from the simulator's cloud through a
+:class:`~enphase_local.auth.sources.CloudTokenSource`. Every event goes to a
+:class:`~enphase_local.sinks.SqliteSink`.
+
+After a warm-up, rounds of faults hit the gateways until 20 s before the end of
+``--duration`` (left for recovery; the last round may run a little over), each fault on its
+own gateway: a burst of openresty 504s, a hang,
+bodies cut short, HTML bodies, a reboot, every token revoked, the nightly window, a cloud
+outage while a gateway needs a new token (its tokens revoked while the cloud's ``/tokens``
+answers 503), and a stalled sink (the database locked from another connection). Token
+expiry runs all along: each renewal of a short-lived token counts as one expiry handled.
+
+A fault is *detected* when its gateway shows trouble (an error event, a state other than
+online, or a request refused for its token) or, for the sink, when events wait while the
+database is locked; *recovered* at the first data event after the fault was cleared and
+detected (for the sink: when everything submitted so far is written); the time to recover
+counts from the moment the fault was cleared.
+
+Printed at the end, and written with ``--json FILE``: per fault kind, injected, detected,
+recovered, median and worst time to recover (real seconds); overall, polls attempted,
+succeeded and skipped for politeness, data events lost between the poller and the SQLite
+file (delivered data events minus ``data`` rows after close: must be 0), the most requests
+ever in flight at one gateway (must be 1), unhandled exceptions (asyncio's exception
+handler plus ERROR records of the library's loggers: must be 0), faults not recovered (must
+be 0), and resident memory after the warm-up and at the end (with samples in between, to
+see a trend). The exit status is 1 when an invariant fails.
+
+Loopback only. A short run (the default, about 45 s) also runs in ``make test``
+(``tests/soak``). The long run, before each release::
+
+    python -m benchmarks.soak --gateways 50 --duration 1800 --json soak.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import collections
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from benchmarks.harness import rss_kib
+from enphase_local.auth.cloud import EnphaseCloud
+from enphase_local.auth.manager import TokenManager
+from enphase_local.auth.sources import CallbackTokenSource, CloudTokenSource
+from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
+from enphase_local.scheduler import BackoffPolicy, GatewaySpec, Poller, ScaledClock
+from enphase_local.session import GatewaySession
+from enphase_local.simulator import Simulation
+from enphase_local.simulator.auth.jwt import Role
+from enphase_local.simulator.faults import NightlyWindow
+from enphase_local.simulator.gateway import SimulatedGateway
+from enphase_local.sinks import SinkSet, SqliteSink
+from enphase_local.sinks.base import Sink
+
+NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
+#: Profiles, repeated over the gateways.
+PROFILES = ("metered", "three-phase", "standard", "battery", "metered", "legacy")
+#: Short-lived tokens (real seconds, as the gateways check them): due for renewal about
+#: 10 s after minting, expired for the client (one-minute skew) about 20 s after.
+TOKEN_LIFETIME_S = 140.0
+TOKEN_AGE_S = 60.0
+#: The fault kinds, in the order of a round.
+FAULT_KINDS = (
+    "504 burst",
+    "hang",
+    "truncated body",
+    "html body",
+    "reboot",
+    "token revocation",
+    "nightly window",
+    "cloud outage",
+    "sink stall",
+)
+EXPIRY_KIND = "token expiry"
+#: Real seconds: how long a hang, a reboot, a cloud outage and a sink stall last.
+HANG_S = 2.0
+REBOOT_S = 2.0
+OUTAGE_S = 3.0
+STALL_S = 3.0
+#: Simulated seconds the nightly window stays open.
+NIGHTLY_S = 40.0
+#: Real seconds between the faults of a round.
+STAGGER_S = 0.5
+#: Real seconds a fault is given to recover before it counts as not recovered.
+RECOVER_TIMEOUT_S = 20.0
+
+_LIBRARY_LOGGER = "enphase_local"
+_SIMULATOR_LOGGER = "enphase_local.simulator"
+
+
+@attrs.frozen(kw_only=True)
+class SoakConfig:
+    """How big, how long and how fast."""
+
+    #: Simulated gateways.
+    gateways: int = 50
+    #: Real seconds of polling (warm-up included).
+    duration_s: float = 45.0
+    #: Simulated seconds per real second.
+    speed: float = 10.0
+    #: Real seconds before the first fault.
+    warm_up_s: float = 5.0
+    #: Gateways whose tokens come from the simulated cloud.
+    cloud_gateways: int = 4
+    #: Seed of the fault schedule's and the poller's random choices.
+    seed: int = 1
+    #: The SQLite file (None: a temporary one).
+    database: Path | None = None
+    #: Real seconds between memory samples.
+    memory_every_s: float = 5.0
+
+
+@attrs.define
+class Fault:
+    """One injected fault and what became of it (real ``time.monotonic`` seconds)."""
+
+    kind: str
+    target: str
+    injected_at: float
+    cleared_at: float | None = None
+    detected_at: float | None = None
+    recovered_at: float | None = None
+
+    @property
+    def recover_s(self) -> float | None:
+        """Seconds from clearing to recovery."""
+        if self.recovered_at is None or self.cleared_at is None:
+            return None
+        return max(0.0, self.recovered_at - self.cleared_at)
+
+
+class Recorder:
+    """Takes every event from the poller: counts it, hands it to the sinks, keeps recent times."""
+
+    def __init__(self, sinks: Sink) -> None:
+        self._sinks = sinks
+        self.data_events = 0
+        self.events = 0
+        self._data: dict[str, collections.deque[float]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=500)
+        )
+        self._trouble: dict[str, collections.deque[float]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=500)
+        )
+        #: Latest state per host.
+        self.states: dict[str, GatewayState] = {}
+
+    def __call__(self, event: Event) -> None:
+        now = time.monotonic()
+        self.events += 1
+        if isinstance(event, DataEvent):
+            self.data_events += 1
+            self._data[event.host].append(now)
+        elif isinstance(event, ErrorEvent):
+            self._trouble[event.host].append(now)
+        elif isinstance(event, StateEvent):
+            self.states[event.host] = event.state
+            if event.state is not GatewayState.ONLINE:
+                self._trouble[event.host].append(now)
+        self._sinks.submit(event)
+
+    def first_data_after(self, host: str, since: float) -> float | None:
+        """When the first data event of ``host`` at or after ``since`` arrived."""
+        return _first_after(self._data[host], since)
+
+    def first_trouble_after(self, host: str, since: float) -> float | None:
+        """When ``host`` first showed trouble at or after ``since``."""
+        return _first_after(self._trouble[host], since)
+
+
+def _first_after(times: collections.deque[float], since: float) -> float | None:
+    ordered = list(times)
+    index = bisect.bisect_left(ordered, since)
+    return ordered[index] if index < len(ordered) else None
+
+
+class Failures(logging.Handler):
+    """Counts ERROR records of the library (the simulator's own are counted apart)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.library: list[str] = []
+        self.simulator: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.name.startswith(_SIMULATOR_LOGGER):
+            self.simulator.append(text)
+        else:
+            self.library.append(text)
+
+
+@contextlib.contextmanager
+def watch_failures(loop: asyncio.AbstractEventLoop) -> Iterator[tuple[Failures, list[str]]]:
+    """Count unhandled exceptions (the loop's handler) and the library's ERROR records."""
+    handler = Failures()
+    unhandled: list[str] = []
+    logger = logging.getLogger(_LIBRARY_LOGGER)
+    logger.addHandler(handler)
+    previous = loop.get_exception_handler()
+
+    def on_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        unhandled.append(f"{context.get('message')}: {context.get('exception')!r}")
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(on_exception)
+    try:
+        yield handler, unhandled
+    finally:
+        loop.set_exception_handler(previous)
+        logger.removeHandler(handler)
+
+
+class TokenDesk:
+    """Mints short-lived tokens per serial and keeps the renewals (token expiry handled)."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+        self._minted: dict[str, float] = {}
+        self._revoked: dict[str, float] = {}
+        #: ``(serial, renewed at)`` of each renewal of a token that was not revoked.
+        self.renewals: list[tuple[str, float]] = []
+
+    async def mint(self, serial: str) -> str:
+        """A new token for ``serial`` (the callback of the token source)."""
+        now = time.monotonic()
+        previous = self._minted.get(serial)
+        if previous is not None and self._revoked.get(serial, -1.0) < previous:
+            self.renewals.append((serial, now))
+        self._minted[serial] = now
+        age = TOKEN_AGE_S + int(serial) % 10 - 5
+        return self._sim.issuer.mint(
+            serial, role=Role.OWNER, lifetime_s=TOKEN_LIFETIME_S, issued_at=time.time() - age
+        )
+
+    def revoked(self, serial: str) -> None:
+        """Note a revocation: the renewal it causes is not an expiry."""
+        self._revoked[serial] = time.monotonic()
+
+
+@attrs.define
+class Soak:
+    """A running soak: the simulation, the poller, the recorder and the faults so far."""
+
+    config: SoakConfig
+    sim: Simulation
+    poller: Poller
+    recorder: Recorder
+    sqlite: SqliteSink
+    desk: TokenDesk
+    rng: random.Random
+    cloud_hosts: frozenset[str]
+    faults: list[Fault] = attrs.field(factory=list)
+    _rotation: dict[str, int] = attrs.field(factory=dict)
+    _busy: set[str] = attrs.field(factory=set)
+
+    def gateway(self, host: str) -> SimulatedGateway:
+        return next(g for g in self.sim.gateways if _host(g) == host)
+
+    def pick(self, kind: str) -> SimulatedGateway | None:
+        """The next gateway for ``kind`` in turn, among those not hit by another fault."""
+        if kind == "cloud outage":
+            pool = [g for g in self.sim.gateways if _host(g) in self.cloud_hosts]
+        elif kind == "token revocation":
+            pool = [
+                g
+                for g in self.sim.gateways
+                if g.device.web_tokens and _host(g) not in self.cloud_hosts
+            ]
+        else:
+            # Metered gateways: polled every simulated 10 s, so a short fault is met at all.
+            pool = [
+                g
+                for g in self.sim.gateways
+                if _host(g) not in self.cloud_hosts and g.profile is not None and g.profile.meters
+            ]
+        start = self._rotation.get(kind, self.rng.randrange(len(pool)))
+        for step in range(len(pool)):
+            gateway = pool[(start + step) % len(pool)]
+            if _host(gateway) not in self._busy:
+                self._rotation[kind] = (start + step + 1) % len(pool)
+                self._busy.add(_host(gateway))
+                return gateway
+        return None
+
+    async def hit(self, kind: str) -> None:
+        """Inject one fault of ``kind``, clear it, and wait for detection and recovery."""
+        if kind == "sink stall":
+            await self._stall_sink()
+            return
+        gateway = self.pick(kind)
+        if gateway is None:
+            return
+        host = _host(gateway)
+        fault = Fault(kind=kind, target=host, injected_at=time.monotonic())
+        self.faults.append(fault)
+        evidence = _evidence(gateway)
+        try:
+            await self._inject(kind, gateway)
+            fault.cleared_at = time.monotonic()
+            await self._follow(fault, gateway, evidence)
+        finally:
+            self._busy.discard(host)
+
+    async def _inject(self, kind: str, gateway: SimulatedGateway) -> None:
+        faults = gateway.faults
+        if kind == "504 burst":
+            faults.fail(6)
+        elif kind == "hang":
+            faults.hang(count=None)
+            await asyncio.sleep(HANG_S)
+            faults.clear()
+        elif kind == "truncated body":
+            # Cut JSON in a well-formed reply: a connection dropped mid-body is retried by the
+            # session at once and leaves nothing to detect.
+            faults.truncate(2, close_connection=False)
+        elif kind == "html body":
+            faults.serve_html(2)
+        elif kind == "reboot":
+            await gateway.reboot(REBOOT_S)
+            await gateway.wait_online()
+        elif kind == "token revocation":
+            self.desk.revoked(gateway.serial)
+            gateway.revoke_all_tokens()
+        elif kind == "nightly window":
+            await self._nightly(gateway)
+        elif kind == "cloud outage":
+            assert self.sim.cloud is not None
+            self.sim.cloud.fail_tokens(503)
+            gateway.revoke_all_tokens()
+            await asyncio.sleep(OUTAGE_S)
+            self.sim.cloud.fail_tokens(None)
+        else:
+            raise ValueError(kind)
+
+    async def _nightly(self, gateway: SimulatedGateway) -> None:
+        opens = gateway.local_time() + dt.timedelta(seconds=self.config.speed * 0.2)
+        gateway.faults.set_nightly(
+            NightlyWindow(
+                start=opens.timetz().replace(tzinfo=None), duration_s=NIGHTLY_S, hang_s=0.5
+            )
+        )
+        await asyncio.sleep(0.2 + NIGHTLY_S / self.config.speed)
+        gateway.faults.set_nightly(None)
+
+    async def _follow(self, fault: Fault, gateway: SimulatedGateway, evidence: int) -> None:
+        deadline = time.monotonic() + RECOVER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if fault.detected_at is None:
+                fault.detected_at = self.recorder.first_trouble_after(
+                    fault.target, fault.injected_at
+                )
+                if fault.detected_at is None and _evidence(gateway) > evidence:
+                    fault.detected_at = time.monotonic()
+            if fault.detected_at is not None:
+                assert fault.cleared_at is not None
+                fault.recovered_at = self.recorder.first_data_after(
+                    fault.target, max(fault.cleared_at, fault.detected_at)
+                )
+                if fault.recovered_at is not None:
+                    return
+            await asyncio.sleep(0.05)
+
+    async def _stall_sink(self) -> None:
+        fault = Fault(kind="sink stall", target=str(self.sqlite.path), injected_at=time.monotonic())
+        self.faults.append(fault)
+        lock = await asyncio.to_thread(_lock_database, self.sqlite.path)
+        try:
+            written = self.sqlite.stats().written
+            until = time.monotonic() + STALL_S
+            while time.monotonic() < until:
+                stats = self.sqlite.stats()
+                if fault.detected_at is None and stats.backlog > 0 and stats.written == written:
+                    fault.detected_at = time.monotonic()
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(_unlock_database, lock)
+        fault.cleared_at = time.monotonic()
+        target = self.sqlite.stats().submitted
+        deadline = fault.cleared_at + RECOVER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.sqlite.stats().written >= target:
+                fault.recovered_at = time.monotonic()
+                return
+            await asyncio.sleep(0.02)
+
+
+def _lock_database(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def _unlock_database(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def _evidence(gateway: SimulatedGateway) -> int:
+    """Requests the gateway refused for their token, or that the client gave up waiting for
+    (a hang the session's own retry got past leaves no error event)."""
+    return sum(gateway.stats.auth_failures.values()) + gateway.stats.by_status[0]
+
+
+def _host(gateway: SimulatedGateway) -> str:
+    return gateway.url.split("://", 1)[1]
+
+
+#: Session options, real seconds.
+SESSION_OPTIONS: dict[str, float] = {
+    "connect_timeout": 1.0,
+    "read_timeout": 1.0,
+    "retry_backoff": 0.05,
+}
+
+
+def _specs(
+    sim: Simulation, desk: TokenDesk, cloud_source: CloudTokenSource, cloud_count: int
+) -> tuple[list[GatewaySpec], list[GatewaySession], frozenset[str]]:
+    """One spec per gateway; the cloud gateways get sessions made here (the caller closes
+    them) with a token manager that rests two seconds, not a minute, after a cloud failure."""
+    callback = CallbackTokenSource(desk.mint)
+    specs, own = [], []
+    token_gateways = [g for g in sim.gateways if g.device.web_tokens]
+    by_cloud = {_host(g) for g in token_gateways[:cloud_count]}
+    for gateway in sim.gateways:
+        options = {"fingerprint": gateway.fingerprint} if gateway.fingerprint else {}
+        if _host(gateway) in by_cloud:
+            manager = TokenManager(
+                cloud_source,
+                retry_interval=dt.timedelta(seconds=1),
+                max_retry_interval=dt.timedelta(seconds=2),
+            )
+            session = GatewaySession(
+                gateway.url,
+                token=manager,
+                fingerprint=gateway.fingerprint,
+                connect_timeout=SESSION_OPTIONS["connect_timeout"],
+                read_timeout=SESSION_OPTIONS["read_timeout"],
+                retry_backoff=SESSION_OPTIONS["retry_backoff"],
+            )
+            own.append(session)
+            specs.append(GatewaySpec(session=session))
+            continue
+        token = callback if gateway.device.web_tokens else None
+        specs.append(GatewaySpec(host=gateway.url, token=token, options=options))
+    return specs, own, frozenset(by_cloud)
+
+
+def _cloud_source(sim: Simulation) -> CloudTokenSource:
+    assert sim.cloud is not None
+    return CloudTokenSource(
+        EnphaseCloud(
+            sim.owner.username,
+            sim.owner.password,
+            enlighten_url=sim.cloud.url,
+            entrez_url=sim.cloud.url,
+            ssl=sim.cloud.client_ssl_context() or True,
+            attempts=2,
+            retry_delay=0.05,
+        )
+    )
+
+
+def _backoff(speed: float) -> BackoffPolicy:
+    """Pauses in simulated seconds that stay a few real seconds at ``speed``."""
+    return BackoffPolicy(
+        base_s=0.5 * speed,
+        ceiling_s=4.0 * speed,
+        unreachable_after_s=10.0 * speed,
+        auth_retry_s=2.0 * speed,
+    )
+
+
+async def _faults(soak: Soak) -> None:
+    config = soak.config
+    until = time.monotonic() + config.duration_s - config.warm_up_s - RECOVER_TIMEOUT_S
+    while time.monotonic() < until:
+        tasks = []
+        for kind in FAULT_KINDS:
+            tasks.append(asyncio.create_task(soak.hit(kind), name=f"soak {kind}"))
+            await asyncio.sleep(STAGGER_S)
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(1.0)
+
+
+async def _sample_memory(samples: list[tuple[float, int]], every_s: float) -> None:
+    start = time.monotonic()
+    while True:
+        samples.append((round(time.monotonic() - start, 1), rss_kib()))
+        await asyncio.sleep(every_s)
+
+
+async def run_soak(
+    config: SoakConfig,
+    *,
+    extra_sinks: Sequence[Sink] = (),
+    prepare: Callable[[Simulation], None] | None = None,
+    during: Callable[[Simulation], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Run the soak; returns the report (see the module docstring).
+
+    ``extra_sinks`` get every event too; ``prepare`` sees the simulation before it starts
+    (to record the secrets it makes); ``during`` runs once the poller has started.
+    """
+    with contextlib.ExitStack() as stack:
+        database = config.database
+        if database is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="enphase-soak-"))
+            database = Path(folder) / "soak.sqlite"
+        return await _run(config, database, extra_sinks, prepare, during)
+
+
+async def _run(
+    config: SoakConfig,
+    database: Path,
+    extra_sinks: Sequence[Sink],
+    prepare: Callable[[Simulation], None] | None,
+    during: Callable[[Simulation], Awaitable[None]] | None,
+) -> dict[str, Any]:
+    rng = random.Random(config.seed)
+    names = [PROFILES[k % len(PROFILES)] for k in range(config.gateways)]
+    sim = Simulation(profile=names, start_time=NOON, speed=config.speed, control=False)
+    if prepare is not None:
+        prepare(sim)
+    loop = asyncio.get_running_loop()
+    with watch_failures(loop) as (failures, unhandled):
+        async with sim:
+            desk = TokenDesk(sim)
+            cloud_source = _cloud_source(sim)
+            specs, own_sessions, cloud_hosts = _specs(
+                sim, desk, cloud_source, config.cloud_gateways
+            )
+            sqlite = SqliteSink(database)
+            sinks = SinkSet([sqlite, *extra_sinks])
+            recorder = Recorder(sinks)
+            poller = Poller(
+                specs,
+                clock=ScaledClock(sim.clock.now, speed=config.speed),
+                session_options=SESSION_OPTIONS,
+                backoff=_backoff(config.speed),
+                buffer_size=0,
+                rng=random.Random(config.seed),
+            )
+            poller.subscribe(recorder, name="soak recorder")
+            soak = Soak(
+                config=config,
+                sim=sim,
+                poller=poller,
+                recorder=recorder,
+                sqlite=sqlite,
+                desk=desk,
+                rng=rng,
+                cloud_hosts=cloud_hosts,
+            )
+            memory: list[tuple[float, int]] = []
+            started = time.monotonic()
+            await sinks.start()
+            try:
+                async with cloud_source, poller:
+                    if during is not None:
+                        await during(sim)
+                    await asyncio.sleep(config.warm_up_s)
+                    sampler = asyncio.create_task(_sample_memory(memory, config.memory_every_s))
+                    injector = asyncio.create_task(_faults(soak))
+                    await asyncio.sleep(max(0.0, started + config.duration_s - time.monotonic()))
+                    await injector  # its last round, still recovering
+                    memory.append(
+                        (round(time.monotonic() - started - config.warm_up_s, 1), rss_kib())
+                    )
+                    sampler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampler
+            finally:
+                for session in own_sessions:
+                    await session.close()
+                await sinks.close()
+            stats = poller.stats()
+            in_flight = max(g.stats.max_in_flight for g in sim.gateways)
+            expired = sum(g.stats.auth_failures.get("expired", 0) for g in sim.gateways)
+    rows = _data_rows(database)
+    report = _report(
+        soak,
+        stats=stats,
+        in_flight=in_flight,
+        expired_refusals=expired,
+        rows=rows,
+        failures=failures,
+        unhandled=unhandled,
+        memory=memory,
+        started=started,
+    )
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def _data_rows(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM events WHERE kind = 'data'").fetchone()
+    return int(count)
+
+
+def _kind_summary(faults: Sequence[Fault]) -> dict[str, Any]:
+    times = [f.recover_s for f in faults if f.recover_s is not None]
+    return {
+        "injected": len(faults),
+        "detected": sum(f.detected_at is not None for f in faults),
+        "recovered": sum(f.recovered_at is not None for f in faults),
+        "median_recover_s": round(statistics.median(times), 3) if times else None,
+        "worst_recover_s": round(max(times), 3) if times else None,
+    }
+
+
+def _expiry_summary(soak: Soak, expired_refusals: int) -> dict[str, Any]:
+    times = []
+    for serial, renewed in soak.desk.renewals:
+        host = next(_host(g) for g in soak.sim.gateways if g.serial == serial)
+        back = soak.recorder.first_data_after(host, renewed)
+        if back is not None:
+            times.append(back - renewed)
+    renewals = len(soak.desk.renewals)
+    return {
+        "injected": renewals,
+        "detected": max(0, renewals - expired_refusals),
+        "recovered": len(times),
+        "median_recover_s": round(statistics.median(times), 3) if times else None,
+        "worst_recover_s": round(max(times), 3) if times else None,
+    }
+
+
+def _report(
+    soak: Soak,
+    *,
+    stats: Any,
+    in_flight: int,
+    expired_refusals: int,
+    rows: int,
+    failures: Failures,
+    unhandled: list[str],
+    memory: list[tuple[float, int]],
+    started: float,
+) -> dict[str, Any]:
+    by_kind: dict[str, list[Fault]] = {kind: [] for kind in FAULT_KINDS}
+    for fault in soak.faults:
+        by_kind[fault.kind].append(fault)
+    kinds = {kind: _kind_summary(faults) for kind, faults in by_kind.items()}
+    kinds[EXPIRY_KIND] = _expiry_summary(soak, expired_refusals)
+    not_recovered = sum(s["injected"] - s["recovered"] for s in kinds.values())
+    overall = {
+        "gateways": soak.config.gateways,
+        "duration_s": soak.config.duration_s,
+        "speed": soak.config.speed,
+        "polls_attempted": stats.polls,
+        "polls_succeeded": stats.successes,
+        "polls_failed": stats.failures,
+        "polls_skipped_for_politeness": stats.skipped,
+        "polls_deferred_by_backoff": stats.deferred,
+        "data_events_delivered": soak.recorder.data_events,
+        "data_rows_written": rows,
+        "events_lost": soak.recorder.data_events - rows,
+        "events_dropped_by_poller": stats.events.dropped,
+        "sink_dropped": soak.sqlite.stats().dropped,
+        "max_in_flight_per_gateway": in_flight,
+        "unhandled_exceptions": len(unhandled) + len(failures.library),
+        "poller_internal_errors": stats.internal_errors,
+        "callback_errors": stats.events.callback_errors,
+        "expired_tokens_refused": expired_refusals,
+        "simulator_errors": len(failures.simulator),
+        "faults_not_recovered": not_recovered,
+        "final_states": {s.value: n for s, n in stats.states.items() if n},
+        "memory_start_kib": memory[0][1] if memory else None,
+        "memory_end_kib": memory[-1][1] if memory else None,
+        "memory_samples": memory,
+    }
+    errors = [*unhandled, *failures.library]
+    return {
+        "faults": kinds,
+        "overall": overall,
+        "errors": errors[:20],
+        "fault_log": [_logged(fault, started) for fault in soak.faults],
+    }
+
+
+def _logged(fault: Fault, started: float) -> dict[str, Any]:
+    def since(at: float | None) -> float | None:
+        return None if at is None else round(at - started, 2)
+
+    return {
+        "kind": fault.kind,
+        "target": fault.target,
+        "injected_s": since(fault.injected_at),
+        "cleared_s": since(fault.cleared_at),
+        "detected_s": since(fault.detected_at),
+        "recovered_s": since(fault.recovered_at),
+    }
+
+
+def broken_invariants(report: dict[str, Any]) -> list[str]:
+    """The must-be-zero (or one) figures that are not."""
+    overall = report["overall"]
+    wanted = {
+        "events_lost": 0,
+        "events_dropped_by_poller": 0,
+        "sink_dropped": 0,
+        "max_in_flight_per_gateway": 1,
+        "unhandled_exceptions": 0,
+        "poller_internal_errors": 0,
+        "callback_errors": 0,
+        "faults_not_recovered": 0,
+    }
+    return [
+        f"{name} = {overall[name]} (want {want})"
+        for name, want in wanted.items()
+        if overall[name] != want
+    ]
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """Print the per-kind table and the overall figures."""
+    print(
+        f"{'fault':<18} {'injected':>8} {'detected':>8} {'recovered':>9} "
+        f"{'median s':>9} {'worst s':>8}"
+    )
+    for kind, row in report["faults"].items():
+        median = "-" if row["median_recover_s"] is None else f"{row['median_recover_s']:.2f}"
+        worst = "-" if row["worst_recover_s"] is None else f"{row['worst_recover_s']:.2f}"
+        print(
+            f"{kind:<18} {row['injected']:>8} {row['detected']:>8} {row['recovered']:>9} "
+            f"{median:>9} {worst:>8}"
+        )
+    print()
+    for name, value in report["overall"].items():
+        if name != "memory_samples":
+            print(f"{name:<30} {value}")
+    for error in report["errors"]:
+        print(f"error: {error}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak from the command line; 1 when an invariant fails."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__.split("\n")[0]
+    )
+    defaults = SoakConfig()
+    parser.add_argument("--gateways", type=int, default=defaults.gateways)
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="real seconds")
+    parser.add_argument(
+        "--speed", type=float, default=defaults.speed, help="simulated s per real s"
+    )
+    parser.add_argument("--cloud-gateways", type=int, default=defaults.cloud_gateways)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--database", type=Path, help="keep the SQLite file here")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    args = parser.parse_args(argv)
+    config = SoakConfig(
+        gateways=args.gateways,
+        duration_s=args.duration,
+        speed=args.speed,
+        cloud_gateways=args.cloud_gateways,
+        seed=args.seed,
+        database=args.database,
+        memory_every_s=max(5.0, args.duration / 60),
+    )
+    report = asyncio.run(run_soak(config))
+    broken = broken_invariants(report)
+    report["broken_invariants"] = broken
+    print_report(report)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for line in broken:
+        print(f"INVARIANT FAILED: {line}", file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
