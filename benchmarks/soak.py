@@ -518,19 +518,20 @@ async def run_soak(
     *,
     extra_sinks: Sequence[Sink] = (),
     prepare: Callable[[Simulation], None] | None = None,
-    during: Callable[[Simulation], Awaitable[None]] | None = None,
+    before_stop: Callable[[Simulation], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run the soak; returns the report (see the module docstring).
 
     ``extra_sinks`` get every event too; ``prepare`` sees the simulation before it starts
-    (to record the secrets it makes); ``during`` runs once the poller has started.
+    (to record the secrets it makes); ``before_stop`` runs at the end, while the poller and
+    the sinks still run.
     """
     with contextlib.ExitStack() as stack:
         database = config.database
         if database is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="enphase-soak-"))
             database = Path(folder) / "soak.sqlite"
-        return await _run(config, database, extra_sinks, prepare, during)
+        return await _run(config, database, extra_sinks, prepare, before_stop)
 
 
 async def _run(
@@ -538,7 +539,7 @@ async def _run(
     database: Path,
     extra_sinks: Sequence[Sink],
     prepare: Callable[[Simulation], None] | None,
-    during: Callable[[Simulation], Awaitable[None]] | None,
+    before_stop: Callable[[Simulation], Awaitable[None]] | None,
 ) -> dict[str, Any]:
     rng = random.Random(config.seed)
     names = [PROFILES[k % len(PROFILES)] for k in range(config.gateways)]
@@ -580,13 +581,13 @@ async def _run(
             await sinks.start()
             try:
                 async with cloud_source, poller:
-                    if during is not None:
-                        await during(sim)
                     await asyncio.sleep(config.warm_up_s)
                     sampler = asyncio.create_task(_sample_memory(memory, config.memory_every_s))
                     injector = asyncio.create_task(_faults(soak))
                     await asyncio.sleep(max(0.0, started + config.duration_s - time.monotonic()))
                     await injector  # its last round, still recovering
+                    if before_stop is not None:
+                        await before_stop(sim)
                     memory.append(
                         (round(time.monotonic() - started - config.warm_up_s, 1), rss_kib())
                     )

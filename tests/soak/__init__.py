@@ -1,0 +1,1 @@
+"""The fault soak, short: invariants, every fault recovered, and no secret in any output."""

@@ -1,0 +1,199 @@
+"""No secret in what the soak leaves behind: the SQLite file, MQTT messages, ``/metrics``, logs.
+
+A short soak with all three sinks (a real mosquitto on loopback, the MQTT sink logging in
+with a password) while tokens are minted, renewed, revoked and fetched from the simulated
+cloud. Every secret made on the way is recorded as it is made: each token minted (whole,
+claims part, signature part), the cloud account passwords, every Enlighten ``session_id``
+and ``manager_token``, every gateway ``sessionId`` cookie, the legacy digest passwords and
+the MQTT password. Then the whole SQLite file (raw bytes and an SQL dump), every MQTT topic
+and payload a subscriber to ``#`` received, the ``/metrics`` text and every log record (all
+loggers at DEBUG) are searched for them with the reliability suite's finder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as stdlib_secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from benchmarks.soak import SoakConfig, run_soak
+from enphase_local.auth.legacy import installer_password
+from enphase_local.simulator import Simulation
+from enphase_local.simulator import cloud as fake_cloud_module
+from enphase_local.sinks.mqtt import MqttSettings, MqttSink
+from enphase_local.sinks.prometheus import PrometheusSink
+from tests.reliability.hygiene import KeepEverything, Secrets
+from tests.sinks.broker import Broker, require_mosquitto
+
+WATCHED_LOGGERS = ("", "enphase_local", "aiohttp", "asyncio")
+
+
+@pytest.fixture
+def all_logs() -> Iterator[KeepEverything]:
+    """Every logger at DEBUG into one handler on the root logger."""
+    handler = KeepEverything()
+    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class Messages:
+    """Every MQTT message under ``#``, as text."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.texts: list[str] = []
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Messages:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        async with asyncio.timeout(10):
+            await self._ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        async with aiomqtt.Client("127.0.0.1", self.port) as client:
+            await client.subscribe("#", qos=1)
+            self._ready.set()
+            async for message in client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                self.texts.append(f"{message.topic} {payload.decode('utf-8', 'replace')}")
+
+
+def record_secrets(sim: Simulation, found: Secrets, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record every secret the simulation makes, as it makes it (before it starts)."""
+    issuer_mint = sim.issuer.mint
+
+    def mint(*args: Any, **kwargs: Any) -> str:
+        token = issuer_mint(*args, **kwargs)
+        found.add_token("a minted token", token)
+        return token
+
+    monkeypatch.setattr(sim.issuer, "mint", mint)
+
+    def recording(label: str, make: Callable[..., str]) -> Callable[..., str]:
+        def record(*args: Any, **kwargs: Any) -> str:
+            value = make(*args, **kwargs)
+            found.add(label, value)
+            return value
+
+        return record
+
+    monkeypatch.setattr(
+        fake_cloud_module,
+        "secrets",
+        SimpleNamespace(
+            token_hex=recording("an Enlighten session_id", stdlib_secrets.token_hex),
+            token_urlsafe=recording("an Enlighten manager_token", stdlib_secrets.token_urlsafe),
+            compare_digest=stdlib_secrets.compare_digest,
+        ),
+    )
+    for gateway in sim.gateways:
+        monkeypatch.setattr(
+            gateway.auth,
+            "open_session",
+            recording("a gateway sessionId cookie", gateway.auth.open_session),
+        )
+        found.add("an installer digest password", installer_password(gateway.serial))
+    for account in (sim.owner, sim.installer, sim.mfa):
+        found.add(f"the password of {account.username}", account.password)
+
+
+def database_texts(path: Path) -> list[str]:
+    """The file's bytes (and its WAL's, if any) as text, and an SQL dump of it."""
+    texts = [
+        p.read_bytes().decode("latin-1")
+        for p in (path, path.with_name(path.name + "-wal"))
+        if p.exists()
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        texts.append("\n".join(conn.iterdump()))
+    return texts
+
+
+async def test_no_secret_in_sqlite_mqtt_metrics_or_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, all_logs: KeepEverything
+) -> None:
+    broker = Broker(require_mosquitto(), tmp_path)
+    await broker.start()
+    found = Secrets()
+    mqtt_password = "mq-" + stdlib_secrets.token_urlsafe(18)
+    found.add("the MQTT password", mqtt_password)
+    mqtt = MqttSink(
+        MqttSettings(host="127.0.0.1", port=broker.port, username="soak", password=mqtt_password)
+    )
+    prometheus = PrometheusSink(0)
+    metrics: list[str] = []
+
+    async def scrape(sim: Simulation) -> None:
+        del sim
+        await asyncio.sleep(1.0)  # the MQTT sink's last batch
+        async with aiohttp.ClientSession() as client, client.get(prometheus.url) as reply:
+            assert reply.status == 200
+            metrics.append(await reply.text())
+
+    database = tmp_path / "soak.sqlite"
+    try:
+        async with Messages(broker.port) as messages:
+            report = await run_soak(
+                SoakConfig(gateways=12, duration_s=30.0, database=database),
+                extra_sinks=[mqtt, prometheus],
+                prepare=lambda sim: record_secrets(sim, found, monkeypatch),
+                before_stop=scrape,
+            )
+    finally:
+        await broker.stop()
+
+    # The run was real: tokens renewed, revoked and fetched from the cloud; sinks fed.
+    faults = report["faults"]
+    assert faults["token expiry"]["recovered"] >= 5
+    assert faults["token revocation"]["recovered"] >= 1
+    assert faults["cloud outage"]["recovered"] >= 1
+    assert {
+        "a minted token",
+        "an Enlighten session_id",
+        "a gateway sessionId cookie",
+        "the MQTT password",
+    } <= found.labels()
+    assert len(found) > 50
+    assert len(messages.texts) > 100
+    assert "enphase_production_watts" in metrics[0]
+    assert all_logs.texts
+
+    outputs = {
+        "the SQLite file": database_texts(database),
+        "an MQTT message": messages.texts,
+        "/metrics": metrics,
+        "a log record": [text for _, text in all_logs.texts],
+    }
+    leaks = {
+        where: sorted({label for text in texts for label in found.found_in(text)})
+        for where, texts in outputs.items()
+    }
+    assert leaks == {where: [] for where in outputs}
