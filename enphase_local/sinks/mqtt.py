@@ -61,6 +61,10 @@ HA_STATUS = "status"
 
 #: First and longest wait between connection attempts, seconds.
 RECONNECT_DELAY_S = (1.0, 60.0)
+#: How long one publish may wait for the broker. A publish that was waiting for its
+#: acknowledgement when the connection dropped is never answered: it fails after this and
+#: the batch is retried on the new connection, instead of stalling the sink for longer.
+PUBLISH_TIMEOUT_S = 2.0
 
 
 @attrs.frozen(kw_only=True)
@@ -247,7 +251,9 @@ class MqttSink:
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await client.publish(self.bridge_topic, b"offline", qos=1, retain=True, timeout=2)
+                await client.publish(
+                    self.bridge_topic, b"offline", qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
+                )
         task, self._connection_task = self._connection_task, None
         if task is not None:
             task.cancel()
@@ -315,7 +321,9 @@ class MqttSink:
         discovery = self.settings.discovery_prefix
         if discovery is not None:
             await client.subscribe(f"{discovery}/{HA_STATUS}")
-        await client.publish(self.bridge_topic, b"online", qos=1, retain=True)
+        await client.publish(
+            self.bridge_topic, b"online", qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
+        )
         for view in self._views:
             await self._publish_state(client, view)
             await self._publish_discovery(client, view, again=True)
@@ -329,7 +337,7 @@ class MqttSink:
             raise aiomqtt.MqttError("not connected")
         for event in batch:
             topic, payload = self._event_message(event)
-            await client.publish(topic, payload, qos=0)
+            await client.publish(topic, payload, qos=0, timeout=PUBLISH_TIMEOUT_S)
         dirty, self._dirty = self._dirty, set()
         try:
             for view in self._views:
@@ -379,13 +387,18 @@ class MqttSink:
     async def _publish_state(self, client: aiomqtt.Client, view: GatewayView) -> None:
         availability = b"online" if view.available else b"offline"
         await client.publish(
-            self._topic(view.topic_id, "availability"), availability, qos=1, retain=True
+            self._topic(view.topic_id, "availability"),
+            availability,
+            qos=1,
+            retain=True,
+            timeout=PUBLISH_TIMEOUT_S,
         )
         await client.publish(
             self._topic(view.topic_id, "state"),
             _json(self.state_payload(view)),
             qos=1,
             retain=True,
+            timeout=PUBLISH_TIMEOUT_S,
         )
 
     async def _publish_discovery(
@@ -399,7 +412,9 @@ class MqttSink:
                 continue
             node = f"enphase_{view.topic_id}"
             topic = f"{self.settings.discovery_prefix}/sensor/{node}/{object_id}/config"
-            await client.publish(topic, _json(config), qos=1, retain=True)
+            await client.publish(
+                topic, _json(config), qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
+            )
             done.add(object_id)
 
     def discovery_configs(self, view: GatewayView) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -74,7 +74,8 @@ async def test_tokens_expiring_while_polling_are_replaced_without_a_failed_reque
     assert len(used) >= 3  # at least two refreshes during the run
     assert gateway.stats.by_status[401] == 0
     assert enphase_simulation.cloud is not None
-    assert enphase_simulation.cloud.stats.tokens == len(used)
+    # Every token fetched was put in use, but for one still being fetched when polling ended.
+    assert len(used) <= enphase_simulation.cloud.stats.tokens <= len(used) + 1
 
 
 @pytest.mark.enphase_simulation(start_time=NOON, owner_token_lifetime_s=LIFETIME_S)
