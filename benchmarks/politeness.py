@@ -330,6 +330,14 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _over(age: float | None, speed: float) -> str:
+    """How far past the target an age is, in real milliseconds (time compression magnifies
+    real delays ``speed`` times)."""
+    if age is None or age <= TARGET_LIVE_AGE_S:
+        return ""
+    return f", {(age - TARGET_LIVE_AGE_S) / speed * 1000:.0f} ms of real time over"
+
+
 def _intervals(plan: PollPlan) -> str:
     return "/".join(f"{plan.live[name]:g}" for name in PLANS["default"].live if name in plan.live)
 
@@ -421,11 +429,13 @@ def _print(result: dict[str, Any]) -> None:
         "(any inverter: each inverter's own report, staggered over the cycle)"
     )
     parts = []
+    speed = result["speed"]
     for r in result["plans"]:
         parts.append(
             f"{r['plan']} {r['gets_per_hour']:.0f} GETs/h ({r['gets_vs_target']:.2f}x the "
             f"450 target), live power <= {_s(r['live_age_max_s'])} s old "
-            f"(peak {_s(r['live_age_peak_s'])} s), 5-minute data within "
+            f"(peak {_s(r['live_age_peak_s'])} s{_over(r['live_age_peak_s'], speed)}), "
+            "5-minute data within "
             f"{_s(r['report_delay_max_s'])} s, max in flight {r['max_in_flight']}"
         )
     print(
