@@ -106,17 +106,14 @@ def sampled_ages(times: Sequence[float], start: float, end: float, since: float)
     return ages
 
 
-def peak_age(times: Sequence[float], start: float, end: float) -> float | None:
-    """The oldest the latest delivery got between ``start`` and ``end`` (just before each
-    next delivery, between the whole-second samples); None without a delivery by ``start``.
-    """
+def peak_age(times: Sequence[float], start: float, end: float, since: float) -> float:
+    """The oldest the latest delivery got between ``start`` and ``end``: just before each
+    next delivery, between the whole-second samples (before the first, counted from
+    ``since``)."""
     before = bisect.bisect_right(times, start) - 1
-    if before < 0:
-        return None
     inside = [t for t in times if start < t <= end]
-    points = [times[before], *inside]
-    gaps = [b - a for a, b in zip(points, [*inside, end], strict=True)]
-    return max(gaps)
+    points = [times[before] if before >= 0 else since, *inside]
+    return max(b - a for a, b in zip(points, [*inside, end], strict=True))
 
 
 def report_delays(
@@ -172,7 +169,7 @@ def _gateway_result(
         "live_age_samples": len(ages),
         "live_age_p99_s": _stat(ages, 0.99),
         "live_age_max_s": max(ages, default=None),
-        "live_age_peak_s": peak_age(readings, warm, end),
+        "live_age_peak_s": peak_age(readings, warm, end, begun),
         "report_cycles": len(cycles),
         "report_delay_p50_s": _stat(cycles, 0.5),
         "report_delay_p99_s": _stat(cycles, 0.99),

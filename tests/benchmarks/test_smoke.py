@@ -155,8 +155,10 @@ def test_politeness_ages_and_report_delays() -> None:
     assert politeness.sampled_ages(deliveries, 12.0, 31.0, 0.0) == pytest.approx(
         [2, 3, 4, 5, 6, 7, 8, 9, 10, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 0, 1]
     )
-    assert politeness.peak_age(deliveries, 12.0, 31.0) == pytest.approx(10.5)
-    assert politeness.peak_age(deliveries, 5.0, 31.0) is None
+    assert politeness.peak_age(deliveries, 12.0, 31.0, 0.0) == pytest.approx(10.5)
+    assert politeness.peak_age(deliveries, 5.0, 31.0, 0.0) == pytest.approx(10.5)
+    assert politeness.peak_age(deliveries, 5.0, 31.0, -2.0) == pytest.approx(12.0)
+    assert politeness.peak_age([], 5.0, 31.0, 1.0) == pytest.approx(30.0)
     events = [
         (1015.0, {"a": 1000.0, "b": 900.0}),
         (1320.0, {"a": 1300.0, "b": 1200.0}),
