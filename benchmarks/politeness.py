@@ -47,7 +47,7 @@ from typing import Any
 import attrs
 
 from benchmarks.harness import base_parser, print_table, write_json
-from enphase_local.endpoints import LIVE_STREAM_PATH, METER_READINGS
+from enphase_local.endpoints import INVERTERS, LIVE_STREAM_PATH, METER_READINGS
 from enphase_local.events import DataEvent, Event
 from enphase_local.scheduler import GatewaySpec, Poller, PollPlan, ScaledClock
 from enphase_local.scheduler.stats import percentile
@@ -87,7 +87,7 @@ class _Deliveries:
     def __call__(self, event: DataEvent) -> None:
         at = event.fetched_at.timestamp()
         self.times[event.endpoint].append(at)
-        if event.endpoint == "inverters":
+        if event.endpoint == INVERTERS.name:
             reports = {i.serial_number: i.last_report_at.timestamp() for i in event.model}
             self.inverters.append((at, reports))
 
