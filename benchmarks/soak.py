@@ -166,6 +166,10 @@ class Recorder:
         )
         #: Latest state per host.
         self.states: dict[str, GatewayState] = {}
+        #: Recent events other than data per host, as ``(time, summary)``.
+        self.notes: dict[str, collections.deque[tuple[float, str]]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=50)
+        )
 
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
@@ -179,6 +183,8 @@ class Recorder:
             self.states[event.host] = event.state
             if event.state is not GatewayState.ONLINE:
                 self._trouble[event.host].append(now)
+        if not isinstance(event, DataEvent):
+            self.notes[event.host].append((now, _summary(event)))
         self._sinks.submit(event)
 
     def first_data_after(self, host: str, since: float) -> float | None:
@@ -194,6 +200,16 @@ def _first_after(times: collections.deque[float], since: float) -> float | None:
     ordered = list(times)
     index = bisect.bisect_left(ordered, since)
     return ordered[index] if index < len(ordered) else None
+
+
+def _summary(event: Event) -> str:
+    if isinstance(event, ErrorEvent):
+        return f"error {event.endpoint}: {type(event.error).__name__}: {event.error}"
+    if isinstance(event, StateEvent):
+        return f"state {event.state.value}: {event.reason}"
+    if isinstance(event, DataEvent):
+        return f"data {event.endpoint}"
+    return f"unsupported {event.endpoint}: {event.reason}"
 
 
 class Failures(logging.Handler):
@@ -700,15 +716,15 @@ def _report(
         "faults": kinds,
         "overall": overall,
         "errors": errors[:20],
-        "fault_log": [_logged(fault, started) for fault in soak.faults],
+        "fault_log": [_logged(fault, started, soak.recorder) for fault in soak.faults],
     }
 
 
-def _logged(fault: Fault, started: float) -> dict[str, Any]:
+def _logged(fault: Fault, started: float, recorder: Recorder) -> dict[str, Any]:
     def since(at: float | None) -> float | None:
         return None if at is None else round(at - started, 2)
 
-    return {
+    logged: dict[str, Any] = {
         "kind": fault.kind,
         "target": fault.target,
         "injected_s": since(fault.injected_at),
@@ -716,6 +732,13 @@ def _logged(fault: Fault, started: float) -> dict[str, Any]:
         "detected_s": since(fault.detected_at),
         "recovered_s": since(fault.recovered_at),
     }
+    if fault.recovered_at is None:  # what the poller said about it since
+        logged["events"] = [
+            f"{since(at)} {text}"
+            for at, text in recorder.notes[fault.target]
+            if at >= fault.injected_at
+        ]
+    return logged
 
 
 def broken_invariants(report: dict[str, Any]) -> list[str]:
@@ -757,6 +780,11 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"{name:<30} {value}")
     for error in report["errors"]:
         print(f"error: {error}")
+    for fault in report["fault_log"]:
+        if "events" in fault:
+            print(f"not recovered: {fault['kind']} at {fault['target']} ({fault['injected_s']} s)")
+            for line in fault["events"][-8:]:
+                print(f"    {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
