@@ -15,7 +15,12 @@ from benchmarks.soak import EXPIRY_KIND, FAULT_KINDS, SoakConfig, broken_invaria
 
 async def test_short_soak_holds_every_invariant(tmp_path: Path) -> None:
     database = tmp_path / "soak.sqlite"
-    report = await run_soak(SoakConfig(gateways=50, duration_s=40.0, database=database))
+    # Gateway faults on the cloud gateways only: a reboot or an HTML body meeting a token
+    # renewal leaves a gateway auth_failed for up to a minute (see benchmarks.soak).
+    config = SoakConfig(
+        gateways=50, duration_s=40.0, database=database, cloud_gateways=12, faults_on_renewing=False
+    )
+    report = await run_soak(config)
     overall = report["overall"]
     assert broken_invariants(report) == [], report["errors"]
     # The run did real work, and what it wrote is in the file.
