@@ -32,6 +32,10 @@ class TokenRejectedError(AuthenticationError):
     """The gateway answered 401 to the token even after re-checking it."""
 
 
+class EndpointForbiddenError(TokenRejectedError):
+    """The gateway accepts the token but refuses this endpoint: the token's role is too low."""
+
+
 class TokenExpiredError(AuthenticationError):
     """The token's ``exp`` claim lies in the past."""
 

@@ -26,6 +26,7 @@ from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
     CertificateMismatchError,
+    EndpointForbiddenError,
     EnphaseError,
     GatewayConnectionError,
     GatewayTimeoutError,
@@ -395,7 +396,7 @@ class GatewaySession:
             token = await self._replace(token)
         reply = await self._request_maybe_retried(method, path, payload=payload, token=token)
         if reply.status == 401:
-            raise TokenRejectedError(
+            raise EndpointForbiddenError(
                 f"{path}: the gateway accepts the token but refuses this endpoint "
                 "(the token's role may be too low)"
             )
@@ -471,10 +472,17 @@ class GatewaySession:
         """Ask the gateway whether it accepts ``token``; keep the session cookie it hands out."""
         self._check_serial(token)
         reply = await self._get_with_retries(ep.CHECK_JWT_PATH, token=token, with_cookie=False)
-        if reply.status == 401 or (reply.status == 200 and _VALID_TOKEN_MARK not in reply.body):
+        if reply.status == 401:
             raise TokenRejectedError(
                 f"gateway {self.serial} rejected the access token {token} (expired, revoked, "
                 "or issued for another gateway)"
+            )
+        if reply.status == 200 and _VALID_TOKEN_MARK not in reply.body:
+            # Not a refusal (that is a 401): a busy or confused gateway. The token keeps
+            # its good name; the request fails and is tried again later.
+            raise PayloadError(
+                "the gateway's answer to the token check is not the 'Valid token' page",
+                endpoint=ep.CHECK_JWT_PATH,
             )
         if reply.status != 200:
             raise HttpStatusError(

@@ -274,8 +274,11 @@ class TokenManager:
                 self._rejected.append(candidate.fingerprint)
                 await invalidate(self._source, self._require_serial(), candidate)
                 self._fail(err)
-            except Exception as err:  # noqa: BLE001 - any failure must still start the rest period
-                self._fail(err)
+            except Exception as err:
+                # The gateway unreachable, rebooting or answering garbage says nothing of the
+                # token: no rest period and no rejection; the next attempt asks again.
+                self._last_error = err
+                raise
         self.commit(candidate)
         return candidate
 

@@ -32,9 +32,9 @@ from enphase_local import endpoints as ep
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
+    EndpointForbiddenError,
     EnphaseError,
     NotSupportedError,
-    TokenRejectedError,
 )
 from enphase_local.events import (
     DataEvent,
@@ -71,9 +71,6 @@ _STREAM_RETRY_S: Final = 60.0
 _STREAM_RECHECK_S: Final = 60.0
 #: The first read of the 5-minute data is spread over this long after the start, seconds.
 _PERIODIC_SPREAD_S: Final = 60.0
-#: Refusals in a row (while other endpoints answer) that mark an endpoint as beyond the
-#: token's role.
-_ROLE_REFUSALS: Final = 2
 #: Longest error text kept in a state-change reason.
 _REASON_CHARS: Final = 200
 #: Endpoints by their session method name.
@@ -243,9 +240,6 @@ class GatewayWorker:
         self._jobs: dict[str, _Job] = {}
         self._unsupported: dict[str, str] = {}
         self._last: dict[str, Any] = {}
-        self._outcomes: dict[str, tuple[int, bool]] = {}
-        self._refusals: dict[str, int] = {}
-        self._requests = itertools.count()
         self._firmware: str | None = None
         self._skew_s = 0.0
         self._stream_enabled_at = -math.inf
@@ -500,7 +494,6 @@ class GatewayWorker:
         """New firmware: every endpoint may have come or gone; read the configuration again."""
         for name in list(self._unsupported):
             self._restore(name)
-        self._refusals.clear()
         for name in self.plan.config:
             self._last.pop(name, None)
         config = self._jobs["config"]
@@ -549,9 +542,7 @@ class GatewayWorker:
         self._latency.add(latency)
         self._last_success = clock.time()
         self._last_latency = latency
-        self._refusals.pop(name, None)
         if name != ep.INFO.name:
-            self._outcomes[name] = (next(self._requests), True)
             self._transition(self.health.success())
         return model
 
@@ -571,31 +562,17 @@ class GatewayWorker:
                 latency_s=latency,
             )
         )
-        if name != ep.INFO.name:
-            self._outcomes[name] = (next(self._requests), False)
         now = self._clock.monotonic()
         if not isinstance(err, AuthenticationError):
             self._transition(self.health.failure(now, _summary(err)))
             return
-        if type(err) in (TokenRejectedError, AuthenticationError) and self._others_answer(name):
-            # The token works for other endpoints: this one may be beyond its role (or,
-            # on legacy firmware, beyond the digest user's).
-            refusals = self._refusals[name] = self._refusals.get(name, 0) + 1
-            if refusals >= _ROLE_REFUSALS:
-                self._mark_unsupported(
-                    name, f"refused with a token that other endpoints accept ({err})"
-                )
+        if isinstance(err, EndpointForbiddenError):
+            # The session re-checked the token and the gateway accepted it: this endpoint is
+            # beyond the token's role. Any other refusal (a rejected, expired or missing
+            # token, an unusable token source) is the gateway's auth failing.
+            self._mark_unsupported(name, f"refused with a token that the gateway accepts ({err})")
             return
-        self._refusals.clear()
         self._transition(self.health.auth_failure(now, _summary(err)))
-
-    def _others_answer(self, name: str) -> bool:
-        """Whether the latest request to another endpoint succeeded."""
-        latest = max(
-            (outcome for other, outcome in self._outcomes.items() if other != name),
-            default=None,
-        )
-        return latest is not None and latest[1]
 
     def _mark_unsupported(self, name: str, reason: str) -> None:
         if name in self._unsupported:

@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from enphase_local.errors import (
+    EndpointForbiddenError,
     GatewayConnectionError,
     GatewayTimeoutError,
     NotSupportedError,
@@ -274,19 +275,19 @@ async def test_refused_token_means_auth_failed_retried_slowly(clock: ManualClock
         await clock.advance(700)
     assert GatewayState.AUTH_FAILED in states(events)
     assert states(events)[-1] is GatewayState.ONLINE
-    # Two refusals in a row (different endpoints) make it AUTH_FAILED; then one try per pause.
-    assert len(tries) <= 2 + 3
-    assert min(gaps(tries[2:])) >= 600 * 0.9 - 1
+    # One refusal makes it AUTH_FAILED; then one try per pause.
+    assert 2 <= len(tries) <= 1 + 3
+    assert min(gaps(tries)) >= 600 * 0.9 - 1
 
 
 async def test_endpoint_refused_while_others_answer_is_unsupported(clock: ManualClock) -> None:
     gateway = FakeGateway(clock)
-    gateway.errors["energy"] = TokenRejectedError("refuses this endpoint (role too low)")
+    gateway.errors["energy"] = EndpointForbiddenError("refuses this endpoint (role too low)")
     poller, events = make_poller([gateway], clock)
     async with poller:
         await clock.advance(2 * HOUR)
     assert unsupported(events) == ["energy"]
-    assert gateway.count("energy") == 2
+    assert gateway.count("energy") == 1
     assert GatewayState.AUTH_FAILED not in states(events)
     assert poller.stats().gateways[0].unsupported == ("energy",)
 

@@ -2,17 +2,17 @@
 
 A gateway's tokens are revoked while the cloud that issues them answers 503. The token
 manager then rests (a minute by default) and, meanwhile, fails each request at once with a
-plain :class:`~enphase_local.errors.AuthenticationError`. The poller's worker takes two such
-failures on an endpoint, while the last answer of another endpoint (from before the
-revocation) was a success, for a role refusal, and stops polling the endpoint until the
-firmware changes, although the gateway never answered anything for it.
+plain :class:`~enphase_local.errors.AuthenticationError`. The poller's worker once took two
+such failures on an endpoint, while the last answer of another endpoint (from before the
+revocation) was a success, for a role refusal, and stopped polling the endpoint until the
+firmware changed, although the gateway never answered anything for it. Now only the
+session's :class:`~enphase_local.errors.EndpointForbiddenError` (a 401 for a token the
+gateway has just accepted at check_jwt) marks an endpoint beyond the token's role.
 """
 
 from __future__ import annotations
 
 import asyncio
-
-import pytest
 
 from benchmarks.soak import NOON, _backoff, _cloud_source
 from enphase_local.events import DataEvent, Event, UnsupportedEvent
@@ -22,11 +22,6 @@ from enphase_local.simulator import Simulation
 SPEED = 10.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway_worker counts the token manager's fail-fast AuthenticationError (no "
-    "request sent) as a role refusal and marks the live endpoint unsupported",
-)
 async def test_token_outage_leaves_live_endpoints_polled() -> None:
     async with Simulation(profile=["metered"], start_time=NOON, speed=SPEED, control=False) as sim:
         gateway = sim.gateways[0]
