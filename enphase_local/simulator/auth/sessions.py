@@ -74,8 +74,12 @@ class TokenAuth:
 
     def open_session(self, claims: TokenClaims) -> str:
         """Start a session for verified claims; returns its cookie value."""
+        now = self._now()
+        # Forget sessions that idled out, as the device does, so a long run stays small.
+        for stale in [k for k, v in self._sessions.items() if now - v.last_used >= SESSION_IDLE_S]:
+            del self._sessions[stale]
         session_id = "".join(secrets.choice(_SESSION_ALPHABET) for _ in range(32))
-        self._sessions[session_id] = _Session(claims, self._now())
+        self._sessions[session_id] = _Session(claims, now)
         return session_id
 
     def session(self, session_id: str) -> TokenClaims | None:
