@@ -14,8 +14,9 @@ import pytest
 from aiohttp import ClientResponse
 from aioresponses import aioresponses as Aioresponses
 
-#: The simulator's fixtures (``enphase_simulation``, ``enphase_gateway``, ...) for every test.
-pytest_plugins = ["enphase_local.simulator.pytest_plugin"]
+#: The simulator's fixtures (``enphase_simulation``, ``enphase_gateway``, ...) and the
+#: DEBUG log capture of the secret checks (``all_logs``), for every test.
+pytest_plugins = ["enphase_local.simulator.pytest_plugin", "tests.reliability.hygiene"]
 
 #: Where the real captures live: ``$ENPHASE_FIXTURES`` (CI sets it), else nowhere.
 FIXTURES_ENV = "ENPHASE_FIXTURES"

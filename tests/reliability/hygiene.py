@@ -6,6 +6,8 @@ import logging
 import traceback
 from collections.abc import Iterator
 
+import pytest
+
 #: Shorter values would match by chance (and no real secret is that short).
 MIN_SECRET_CHARS = 8
 #: Long secrets (token parts) are also found in pieces: any run of ``2 * WINDOW - 1``
@@ -112,3 +114,23 @@ def exception_reprs(error: BaseException) -> Iterator[str]:
         seen.add(id(current))
         yield repr(current)
         pending += [current.__cause__, current.__context__]
+
+
+WATCHED_LOGGERS = ("", "enphase_local", "aiohttp", "asyncio")
+
+
+@pytest.fixture
+def all_logs() -> Iterator[KeepEverything]:
+    """Every logger at DEBUG into one handler on the root logger."""
+    handler = KeepEverything()
+    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

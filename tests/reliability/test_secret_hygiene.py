@@ -21,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 import secrets as stdlib_secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,24 +64,6 @@ from tests.reliability.rawserver import RawServer, head, whole
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
 SERIAL = "122125067699"
-WATCHED_LOGGERS = ("", "enphase_local", "aiohttp", "asyncio")
-
-
-@pytest.fixture
-def all_logs() -> Iterator[KeepEverything]:
-    """Every logger at DEBUG into one handler on the root logger."""
-    handler = KeepEverything()
-    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logging.getLogger().removeHandler(handler)
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 class Story:

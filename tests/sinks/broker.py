@@ -105,6 +105,8 @@ class Subscriber:
         self.latest: dict[str, bytes] = {}
         self.retained: set[str] = set()
         self.count: dict[str, int] = {}
+        #: Every message received, in order, as ``"<topic> <payload as text>"``.
+        self.texts: list[str] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -132,6 +134,7 @@ class Subscriber:
                 async with self._changed:
                     self.latest[topic] = message.payload
                     self.count[topic] = self.count.get(topic, 0) + 1
+                    self.texts.append(f"{topic} {message.payload.decode('utf-8', 'replace')}")
                     if message.retain:
                         self.retained.add(topic)
                     self._changed.notify_all()

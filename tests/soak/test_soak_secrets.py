@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets as stdlib_secrets
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-import aiomqtt
 import pytest
 
 from benchmarks.soak import SoakConfig, run_soak
@@ -33,57 +31,7 @@ from enphase_local.simulator import cloud as fake_cloud_module
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.prometheus import PrometheusSink
 from tests.reliability.hygiene import KeepEverything, Secrets
-from tests.sinks.broker import Broker, require_mosquitto
-
-WATCHED_LOGGERS = ("", "enphase_local", "aiohttp", "asyncio")
-
-
-@pytest.fixture
-def all_logs() -> Iterator[KeepEverything]:
-    """Every logger at DEBUG into one handler on the root logger."""
-    handler = KeepEverything()
-    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logging.getLogger().removeHandler(handler)
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-class Messages:
-    """Every MQTT message under ``#``, as text."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.texts: list[str] = []
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Messages:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        async with asyncio.timeout(10):
-            await self._ready.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        async with aiomqtt.Client("127.0.0.1", self.port) as client:
-            await client.subscribe("#", qos=1)
-            self._ready.set()
-            async for message in client.messages:
-                payload = message.payload
-                assert isinstance(payload, bytes)
-                self.texts.append(f"{message.topic} {payload.decode('utf-8', 'replace')}")
+from tests.sinks.broker import Broker, Subscriber, require_mosquitto
 
 
 def record_secrets(sim: Simulation, found: Secrets, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +108,7 @@ async def test_no_secret_in_sqlite_mqtt_metrics_or_logs(
 
     database = tmp_path / "soak.sqlite"
     try:
-        async with Messages(broker.port) as messages:
+        async with Subscriber(broker.port, "#") as messages:
             report = await run_soak(
                 SoakConfig(gateways=12, duration_s=30.0, database=database),
                 extra_sinks=[mqtt, prometheus],
