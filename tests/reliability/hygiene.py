@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+import secrets as stdlib_secrets
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+
+from enphase_local.auth.legacy import installer_password
+from enphase_local.simulator import Simulation
+from enphase_local.simulator import cloud as fake_cloud_module
 
 #: Shorter values would match by chance (and no real secret is that short).
 MIN_SECRET_CHARS = 8
@@ -134,3 +141,49 @@ def all_logs() -> Iterator[KeepEverything]:
         logging.getLogger().removeHandler(handler)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def record_simulation_secrets(
+    sim: Simulation, found: Secrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Record every secret a simulation holds or makes: tokens as they are minted (and the
+    gateways' owner tokens already minted), Enlighten session ids and manager tokens, gateway
+    session cookies, installer digest passwords and account passwords."""
+    issuer_mint = sim.issuer.mint
+
+    def mint(*args: Any, **kwargs: Any) -> str:
+        token = issuer_mint(*args, **kwargs)
+        found.add_token("a minted token", token)
+        return token
+
+    monkeypatch.setattr(sim.issuer, "mint", mint)
+
+    def recording(label: str, make: Callable[..., str]) -> Callable[..., str]:
+        def record(*args: Any, **kwargs: Any) -> str:
+            value = make(*args, **kwargs)
+            found.add(label, value)
+            return value
+
+        return record
+
+    # The fake cloud makes its session ids and manager tokens with the secrets module.
+    monkeypatch.setattr(
+        fake_cloud_module,
+        "secrets",
+        SimpleNamespace(
+            token_hex=recording("an Enlighten session_id", stdlib_secrets.token_hex),
+            token_urlsafe=recording("an Enlighten manager_token", stdlib_secrets.token_urlsafe),
+            compare_digest=stdlib_secrets.compare_digest,
+        ),
+    )
+    for gateway in sim.gateways:
+        monkeypatch.setattr(
+            gateway.auth,
+            "open_session",
+            recording("a gateway sessionId cookie", gateway.auth.open_session),
+        )
+        if gateway.token is not None:
+            found.add_token("a gateway's owner token", gateway.token)
+        found.add("an installer digest password", installer_password(gateway.serial))
+    for account in (sim.owner, sim.installer, sim.mfa):
+        found.add(f"the password of {account.username}", account.password)

@@ -25,7 +25,6 @@ import secrets as stdlib_secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,7 +32,6 @@ import pytest
 from enphase_local import endpoints as ep
 from enphase_local.auth.cache import TokenCache
 from enphase_local.auth.cloud import EnphaseCloud
-from enphase_local.auth.legacy import installer_password
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import (
     CachedTokenSource,
@@ -56,10 +54,15 @@ from enphase_local.errors import (
 )
 from enphase_local.session import GatewaySession
 from enphase_local.simulator import Simulation
-from enphase_local.simulator import cloud as fake_cloud_module
 from enphase_local.simulator.gateway import SimulatedGateway
 from tests.helpers import VALID_TOKEN_HTML, info_xml, make_jwt
-from tests.reliability.hygiene import KeepEverything, Secrets, exception_reprs, exception_texts
+from tests.reliability.hygiene import (
+    KeepEverything,
+    Secrets,
+    exception_reprs,
+    exception_texts,
+    record_simulation_secrets,
+)
 from tests.reliability.rawserver import RawServer, head, whole
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -93,48 +96,6 @@ class Story:
 async def _call(action: Callable[..., Any], *args: Any) -> Any:
     result = action(*args)
     return await result if asyncio.iscoroutine(result) else result
-
-
-def _record_secrets(sim: Simulation, story: Story, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Record every token minted, session id and manager token issued, cookie handed out."""
-    issuer_mint = sim.issuer.mint
-
-    def mint(*args: Any, **kwargs: Any) -> str:
-        token = issuer_mint(*args, **kwargs)
-        story.secrets.add_token("a minted token", token)
-        return token
-
-    monkeypatch.setattr(sim.issuer, "mint", mint)
-
-    def recording(label: str, make: Callable[..., str]) -> Callable[..., str]:
-        def record(*args: Any, **kwargs: Any) -> str:
-            value = make(*args, **kwargs)
-            story.secrets.add(label, value)
-            return value
-
-        return record
-
-    # The fake cloud makes its session ids and manager tokens with the secrets module.
-    monkeypatch.setattr(
-        fake_cloud_module,
-        "secrets",
-        SimpleNamespace(
-            token_hex=recording("an Enlighten session_id", stdlib_secrets.token_hex),
-            token_urlsafe=recording("an Enlighten manager_token", stdlib_secrets.token_urlsafe),
-            compare_digest=stdlib_secrets.compare_digest,
-        ),
-    )
-    for gateway in sim.gateways:
-        monkeypatch.setattr(
-            gateway.auth,
-            "open_session",
-            recording("a gateway sessionId cookie", gateway.auth.open_session),
-        )
-        if gateway.token is not None:
-            story.secrets.add_token("a gateway's owner token", gateway.token)
-        story.secrets.add("an installer digest password", installer_password(gateway.serial))
-    for account in (sim.owner, sim.installer, sim.mfa):
-        story.secrets.add(f"the password of {account.username}", account.password)
 
 
 def _cloud(sim: Simulation, username: str, password: str) -> EnphaseCloud:
@@ -348,7 +309,7 @@ async def test_no_secret_in_logs_reprs_errors_or_cli_output(
     sim = enphase_simulation
     battery = sim.gateways[0]
     story = Story()
-    _record_secrets(sim, story, monkeypatch)
+    record_simulation_secrets(sim, story.secrets, monkeypatch)
 
     await _cloud_backed_gateway(sim, battery, story)
     await _refused_tokens(sim, battery, story)

@@ -16,61 +16,17 @@ import asyncio
 import contextlib
 import secrets as stdlib_secrets
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
 import pytest
 
 from benchmarks.soak import SoakConfig, run_soak
-from enphase_local.auth.legacy import installer_password
 from enphase_local.simulator import Simulation
-from enphase_local.simulator import cloud as fake_cloud_module
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.prometheus import PrometheusSink
-from tests.reliability.hygiene import KeepEverything, Secrets
+from tests.reliability.hygiene import KeepEverything, Secrets, record_simulation_secrets
 from tests.sinks.broker import Broker, Subscriber, require_mosquitto
-
-
-def record_secrets(sim: Simulation, found: Secrets, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Record every secret the simulation makes, as it makes it (before it starts)."""
-    issuer_mint = sim.issuer.mint
-
-    def mint(*args: Any, **kwargs: Any) -> str:
-        token = issuer_mint(*args, **kwargs)
-        found.add_token("a minted token", token)
-        return token
-
-    monkeypatch.setattr(sim.issuer, "mint", mint)
-
-    def recording(label: str, make: Callable[..., str]) -> Callable[..., str]:
-        def record(*args: Any, **kwargs: Any) -> str:
-            value = make(*args, **kwargs)
-            found.add(label, value)
-            return value
-
-        return record
-
-    monkeypatch.setattr(
-        fake_cloud_module,
-        "secrets",
-        SimpleNamespace(
-            token_hex=recording("an Enlighten session_id", stdlib_secrets.token_hex),
-            token_urlsafe=recording("an Enlighten manager_token", stdlib_secrets.token_urlsafe),
-            compare_digest=stdlib_secrets.compare_digest,
-        ),
-    )
-    for gateway in sim.gateways:
-        monkeypatch.setattr(
-            gateway.auth,
-            "open_session",
-            recording("a gateway sessionId cookie", gateway.auth.open_session),
-        )
-        found.add("an installer digest password", installer_password(gateway.serial))
-    for account in (sim.owner, sim.installer, sim.mfa):
-        found.add(f"the password of {account.username}", account.password)
 
 
 def database_texts(path: Path) -> list[str]:
@@ -112,7 +68,7 @@ async def test_no_secret_in_sqlite_mqtt_metrics_or_logs(
             report = await run_soak(
                 SoakConfig(gateways=12, duration_s=30.0, database=database),
                 extra_sinks=[mqtt, prometheus],
-                prepare=lambda sim: record_secrets(sim, found, monkeypatch),
+                prepare=lambda sim: record_simulation_secrets(sim, found, monkeypatch),
                 before_stop=scrape,
             )
     finally:
