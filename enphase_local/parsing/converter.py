@@ -1,9 +1,10 @@
 """The one cattrs converter: wire names, unit conversions and type checks live here.
 
-Four converters are built from the same recipe: lenient or strict (extra keys are errors),
-each in a fast flavour and a detailed-validation flavour. Bodies are structured with the fast
-one; only when that fails is the body structured again with the detailed one, to find the
-JSON path of the first problem for the :class:`~enphase_local.errors.PayloadError`.
+Two converters are built from the same recipe, lenient and strict (extra keys are errors),
+both with cattrs' detailed validation. Bodies are structured by functions generated from
+these same tables and hooks (:mod:`enphase_local.parsing.fastpath`); only when that fails is
+the body structured again here, to find the JSON path of the first problem for the
+:class:`~enphase_local.errors.PayloadError`.
 
 Hooks are strict about JSON types: a boolean is not a number, a number is not a string, and
 an array is not an object. Unknown enum values become ``UNKNOWN``.
@@ -11,14 +12,13 @@ an array is not an object. Unknown enum values become ``UNKNOWN``.
 
 from __future__ import annotations
 
-import logging
 import re
 import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 import attrs
 from cattrs import Converter, override
@@ -33,7 +33,6 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from enphase_local import models
-from enphase_local.errors import PayloadError
 from enphase_local.models import (
     ConsumptionReport,
     Energy,
@@ -53,7 +52,6 @@ from enphase_local.models import (
     UsbStatus,
 )
 
-T = TypeVar("T")
 Hook = Callable[[Any, Any], Any]
 Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -407,11 +405,6 @@ def _tuple_hook(tp: Any, converter: Converter) -> Hook:
     item_type = get_args(tp)[0]
     handler = converter.get_structure_hook(item_type)
 
-    def structure_tuple(value: Any, _: object) -> tuple[Any, ...]:
-        if type(value) is not list:
-            raise TypeError(f"expected an array, got {_kind(value)}")
-        return tuple([handler(item, item_type) for item in value])
-
     def structure_tuple_detailed(value: Any, _: object) -> tuple[Any, ...]:
         if type(value) is not list:
             raise TypeError(f"expected an array, got {_kind(value)}")
@@ -427,7 +420,7 @@ def _tuple_hook(tp: Any, converter: Converter) -> Hook:
             raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
         return tuple(items)
 
-    return structure_tuple_detailed if converter.detailed_validation else structure_tuple
+    return structure_tuple_detailed
 
 
 def _class_hook(cls: type, converter: Converter) -> Hook:
@@ -440,16 +433,7 @@ def _class_hook(cls: type, converter: Converter) -> Hook:
         for field in attrs.fields(cls)
     }
     generated: Hook = make_dict_structure_fn(cls, converter, **overrides)
-    prepare = _PREPARE.get(cls)
-    if converter.detailed_validation:
-        return _detailed_class_hook(cls, generated, prepare)
-    if prepare is None:
-        return generated
-
-    def structure_prepared(obj: Any, tp: Any) -> Any:
-        return generated(prepare(obj), tp)
-
-    return structure_prepared
+    return _detailed_class_hook(cls, generated, _PREPARE.get(cls))
 
 
 def _detailed_class_hook(cls: type, generated: Hook, prepare: Prepare | None) -> Hook:
@@ -485,8 +469,8 @@ _OPTIONAL_PRIMITIVE_HOOKS: dict[type, Hook] = {
 }
 
 
-def _make_converter(*, strict: bool, detailed: bool) -> Converter:
-    converter = Converter(forbid_extra_keys=strict, detailed_validation=detailed)
+def _make_converter(*, strict: bool) -> Converter:
+    converter = Converter(forbid_extra_keys=strict, detailed_validation=True)
     # Primitive hooks first: the class hooks generated below look them up once, at generation.
     # The enums are registered one by one, or they would inherit the hook of str or int.
     for primitive, hook in _PRIMITIVE_HOOKS.items():
@@ -499,79 +483,17 @@ def _make_converter(*, strict: bool, detailed: bool) -> Converter:
     return converter
 
 
-# (fast, detailed) pairs.
-_LENIENT = (
-    _make_converter(strict=False, detailed=False),
-    _make_converter(strict=False, detailed=True),
-)
-_STRICT = (
-    _make_converter(strict=True, detailed=False),
-    _make_converter(strict=True, detailed=True),
-)
-_HOOKS: dict[tuple[Any, bool], Hook] = {}
+#: Lenient and strict (unknown keys are errors), indexed by ``strict``.
+_DETAILED = (_make_converter(strict=False), _make_converter(strict=True))
 
 # ---------------------------------------------------------------------------------------
-# Entry points.
-
-
-def _fast_hook(tp: Any, strict: bool) -> Hook:
-    hook = _HOOKS.get((tp, strict))
-    if hook is None:
-        hook = _HOOKS[tp, strict] = (_STRICT if strict else _LENIENT)[0].get_structure_hook(tp)
-    return hook
-
-
-def structure(data: object, tp: type[T], *, strict: bool, endpoint: str) -> T:
-    """Structure decoded JSON into ``tp``; on failure raise PayloadError with the JSON path.
-
-    :param data: The decoded JSON body (or part of it).
-    :param tp: A model class, or ``tuple[Model, ...]`` for a JSON array.
-    :param strict: Whether unknown keys are errors.
-    :param endpoint: The URL path, for the error message.
-    """
-    hook = _HOOKS.get((tp, strict)) or _fast_hook(tp, strict)
-    try:
-        result: T = hook(data, tp)
-    except STRUCTURE_FAILURES as err:
-        path, message = describe_failure(data, tp, strict=strict)
-        raise PayloadError(message, endpoint=endpoint, path=path) from err
-    return result
-
-
-def structure_items_skipping_bad(
-    data: list[Any], item_type: type[T], *, endpoint: str, logger: logging.Logger
-) -> tuple[T, ...]:
-    """Structure a JSON array leniently; items that do not fit are logged and left out."""
-    tuple_type = tuple[item_type, ...]  # type: ignore[valid-type] # built at run time
-    try:
-        whole: tuple[T, ...] = _fast_hook(tuple_type, False)(data, tuple_type)
-    except STRUCTURE_FAILURES:
-        pass
-    else:
-        return whole
-    item_hook = _fast_hook(item_type, False)
-    kept: list[T] = []
-    for index, item in enumerate(data):
-        try:
-            kept.append(item_hook(item, item_type))
-        except STRUCTURE_FAILURES:
-            path, message = describe_failure(item, item_type, strict=False)
-            logger.warning(
-                "%s: skipping item %d that does not fit: %s (at $[%d]%s)",
-                endpoint,
-                index,
-                message,
-                index,
-                path[1:],
-            )
-    return tuple(kept)
+# Locating a failure.
 
 
 def describe_failure(data: object, tp: Any, *, strict: bool) -> tuple[str, str]:
     """Structure ``data`` again with detailed validation: the JSON path and the problem."""
-    detailed = (_STRICT if strict else _LENIENT)[1]
     try:
-        detailed.structure(data, tp)
+        _DETAILED[strict].structure(data, tp)
     except STRUCTURE_FAILURES as err:
         return _locate(err, "$")
     return "$", "body does not fit the model"

@@ -17,8 +17,8 @@ from enphase_local.models import (
     MeterReading,
     Production,
 )
-from enphase_local.parsing.converter import structure, structure_items_skipping_bad
 from enphase_local.parsing.json_body import decode_json
+from enphase_local.parsing.structuring import Structurer
 
 _LOGGER = logging.getLogger("enphase_local.parsing")
 
@@ -33,35 +33,47 @@ LIVE_STREAM_PATH = "/ivp/livedata/stream"
 CONSUMPTION_REPORTS_PATH = "/ivp/meters/reports/consumption"
 GRID_READINGS_PATH = "/ivp/meters/gridReading"
 
+_DEVICE_LIST = Structurer(DeviceList, DEVICE_LIST_PATH)
+_METERS = Structurer(tuple[Meter, ...], METERS_PATH)
+_METER_READINGS = Structurer(tuple[MeterReading, ...], METER_READINGS_PATH)
+_PRODUCTION = Structurer(Production, PRODUCTION_PATH)
+_ENERGY = Structurer(Energy, ENERGY_PATH)
+_INVERTERS = Structurer(tuple[Inverter, ...], INVERTERS_PATH)
+_LIVE_DATA = Structurer(LiveData, LIVE_DATA_PATH)
+_LIVE_STREAM = Structurer(LiveConnection, LIVE_STREAM_PATH)
+_CONSUMPTION_REPORT = Structurer(ConsumptionReport, CONSUMPTION_REPORTS_PATH)
+_CONSUMPTION_REPORTS = Structurer(tuple[ConsumptionReport, ...], CONSUMPTION_REPORTS_PATH)
+_GRID_READINGS = Structurer(tuple[GridReading, ...], GRID_READINGS_PATH)
+
 
 def parse_device_list(body: bytes, *, strict: bool = False) -> DeviceList:
     """Parse ``/ivp/ensemble/device_list``."""
     data = decode_json(body, DEVICE_LIST_PATH)
-    return structure(data, DeviceList, strict=strict, endpoint=DEVICE_LIST_PATH)
+    return _DEVICE_LIST(data, strict)
 
 
 def parse_meters(body: bytes, *, strict: bool = False) -> tuple[Meter, ...]:
     """Parse ``/ivp/meters`` (an empty tuple on gateways without meters)."""
     data = decode_json(body, METERS_PATH)
-    return structure(data, tuple[Meter, ...], strict=strict, endpoint=METERS_PATH)
+    return _METERS(data, strict)
 
 
 def parse_meter_readings(body: bytes, *, strict: bool = False) -> tuple[MeterReading, ...]:
     """Parse ``/ivp/meters/readings``; join the readings to the meters by ``eid``."""
     data = decode_json(body, METER_READINGS_PATH)
-    return structure(data, tuple[MeterReading, ...], strict=strict, endpoint=METER_READINGS_PATH)
+    return _METER_READINGS(data, strict)
 
 
 def parse_production(body: bytes, *, strict: bool = False) -> Production:
     """Parse ``/api/v1/production``."""
     data = decode_json(body, PRODUCTION_PATH)
-    return structure(data, Production, strict=strict, endpoint=PRODUCTION_PATH)
+    return _PRODUCTION(data, strict)
 
 
 def parse_energy(body: bytes, *, strict: bool = False) -> Energy:
     """Parse ``/ivp/pdm/energy``."""
     data = decode_json(body, ENERGY_PATH)
-    return structure(data, Energy, strict=strict, endpoint=ENERGY_PATH)
+    return _ENERGY(data, strict)
 
 
 def parse_inverters(body: bytes, *, strict: bool = False) -> tuple[Inverter, ...]:
@@ -72,20 +84,20 @@ def parse_inverters(body: bytes, *, strict: bool = False) -> tuple[Inverter, ...
     """
     data = decode_json(body, INVERTERS_PATH)
     if strict or type(data) is not list:
-        return structure(data, tuple[Inverter, ...], strict=strict, endpoint=INVERTERS_PATH)
-    return structure_items_skipping_bad(data, Inverter, endpoint=INVERTERS_PATH, logger=_LOGGER)
+        return _INVERTERS(data, strict)
+    return _INVERTERS.skipping_bad_items(data, _LOGGER)
 
 
 def parse_live_data(body: bytes, *, strict: bool = False) -> LiveData:
     """Parse ``/ivp/livedata/status`` (milli-units on the wire become W and VA)."""
     data = decode_json(body, LIVE_DATA_PATH)
-    return structure(data, LiveData, strict=strict, endpoint=LIVE_DATA_PATH)
+    return _LIVE_DATA(data, strict)
 
 
 def parse_stream_status(body: bytes, *, strict: bool = False) -> LiveStreamState:
     """Parse the reply of ``POST /ivp/livedata/stream``, e.g. ``{"sc_stream": "enabled"}``."""
     data = decode_json(body, LIVE_STREAM_PATH)
-    return structure(data, LiveConnection, strict=strict, endpoint=LIVE_STREAM_PATH).stream_state
+    return _LIVE_STREAM(data, strict).stream_state
 
 
 def parse_consumption_reports(
@@ -98,16 +110,12 @@ def parse_consumption_reports(
     """
     data = decode_json(body, CONSUMPTION_REPORTS_PATH)
     if type(data) is dict:
-        report = structure(
-            data, ConsumptionReport, strict=strict, endpoint=CONSUMPTION_REPORTS_PATH
-        )
+        report = _CONSUMPTION_REPORT(data, strict)
         return (report,)
-    return structure(
-        data, tuple[ConsumptionReport, ...], strict=strict, endpoint=CONSUMPTION_REPORTS_PATH
-    )
+    return _CONSUMPTION_REPORTS(data, strict)
 
 
 def parse_grid_readings(body: bytes, *, strict: bool = False) -> tuple[GridReading, ...]:
     """Parse ``/ivp/meters/gridReading``."""
     data = decode_json(body, GRID_READINGS_PATH)
-    return structure(data, tuple[GridReading, ...], strict=strict, endpoint=GRID_READINGS_PATH)
+    return _GRID_READINGS(data, strict)

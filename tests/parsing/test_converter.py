@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from enphase_local.errors import PayloadError
-from enphase_local.parsing.converter import structure
 from enphase_local.parsing.parsers import parse_live_data
+from enphase_local.parsing.structuring import Structurer
 
 from .samples import LIVE_DATA, json_body, mutable
 
@@ -27,7 +27,7 @@ from .samples import LIVE_DATA, json_body, mutable
 )
 @pytest.mark.parametrize("strict", [False, True])
 def test_primitives(value: object, tp: type, expected: object, strict: bool) -> None:
-    assert structure(value, tp, strict=strict, endpoint="/x") == expected
+    assert Structurer(tp, "/x")(value, strict) == expected
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_primitives(value: object, tp: type, expected: object, strict: bool) -> 
 )
 def test_primitive_type_errors(value: object, tp: type, message: str) -> None:
     with pytest.raises(PayloadError, match=message) as caught:
-        structure(value, tp, strict=False, endpoint="/x")
+        Structurer(tp, "/x")(value)
     assert caught.value.path == "$"
     assert caught.value.endpoint == "/x"
 

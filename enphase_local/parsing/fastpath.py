@@ -1,0 +1,272 @@
+"""Generated structuring functions: the fast path from decoded JSON to models.
+
+The converter's rules (wire names, hooks, reshaping) are compiled here into one plain Python
+function per model class and strictness, generated once on first use. Each function checks
+and converts every field inline and fills the slots of a new instance through the class's
+slot descriptors. That skips two costs of the cattrs path: a hook call per field, and the
+frozen ``__init__``, which sets every field through ``object.__setattr__``. The instances are
+the same frozen attrs instances ``__init__`` makes; the models have no validators, converters
+or ``__attrs_post_init__`` to skip (generation refuses a class that has one).
+
+A value the inline check does not recognise is handed to the converter's own hook, which
+either converts it the slow way or raises; so a body the fast path accepts gives the model
+the detailed converter gives, and one it refuses raises one of
+:data:`~enphase_local.parsing.converter.STRUCTURE_FAILURES`, for the detailed converter to
+locate. The generated source is registered with :mod:`linecache`, so tracebacks and profilers
+show it; :func:`structure_fn_source` returns it for reading.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from types import MemberDescriptorType
+from typing import Any, get_args
+
+import attrs
+from cattrs.errors import ForbiddenExtraKeysError
+
+from enphase_local.parsing.converter import (
+    _FIELD_HOOKS,
+    _PREPARE,
+    _PRIMITIVE_HOOKS,
+    WIRE_NAMES,
+    _enum_hook,
+    _is_homogeneous_tuple,
+    _is_optional,
+    _kind,
+    _milli,
+    _optional_milli,
+    _utc,
+)
+
+#: A generated function: decoded JSON in, structured value out.
+StructureFn = Callable[[Any], Any]
+
+_GENERATED: dict[tuple[Any, bool], StructureFn] = {}
+_SOURCES: dict[tuple[Any, bool], str] = {}
+
+
+def structure_fn(tp: Any, *, strict: bool) -> StructureFn:
+    """The generated function structuring decoded JSON into ``tp`` (built on first use).
+
+    :param tp: A model class, ``tuple[X, ...]``, ``X | None``, an enum or a JSON primitive.
+    :param strict: Whether keys the model does not know are errors.
+    """
+    fn = _GENERATED.get((tp, strict))
+    if fn is None:
+        fn = _GENERATED[tp, strict] = _generate(tp, strict)
+    return fn
+
+
+def structure_fn_source(tp: Any, *, strict: bool) -> str:
+    """The Python source generated for ``tp``, for reading and debugging."""
+    structure_fn(tp, strict=strict)
+    return _SOURCES[tp, strict]
+
+
+class _Namespace:
+    """The globals of one generated function, each under a readable unique name."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {}
+
+    def add(self, stem: str, value: object) -> str:
+        name = f"_{stem}"
+        suffix = 1
+        while name in self.names and self.names[name] is not value:
+            suffix += 1
+            name = f"_{stem}_{suffix}"
+        self.names[name] = value
+        return name
+
+
+def _generate(tp: Any, strict: bool) -> StructureFn:
+    ns = _Namespace()
+    if isinstance(tp, type) and attrs.has(tp):
+        fn_name = f"structure_{tp.__name__}"
+        lines = _class_lines(tp, strict, ns)
+    else:
+        fn_name = "structure_value"
+        lines = ["v = o", *_value_lines(tp, None, strict, ns), "return v"]
+    source = f"def {fn_name}(o):\n" + "".join(f"    {line}\n" for line in lines)
+    mode = "strict" if strict else "lenient"
+    filename = f"<enphase_local fast structure {_type_name(tp)} {mode}>"
+    exec(compile(source, filename, "exec"), ns.names)  # noqa: S102 - our own generated code
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    _SOURCES[tp, strict] = source
+    fn: StructureFn = ns.names[fn_name]
+    return fn
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else repr(tp)
+
+
+def _check_constructible(cls: type) -> None:
+    """Refuse a class whose ``__init__`` does more than set its fields."""
+    problems = [
+        f"field {field.name} has a validator, converter or init=False"
+        for field in attrs.fields(cls)
+        if field.validator is not None or field.converter is not None or not field.init
+    ]
+    if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
+        problems.append("it has __attrs_pre_init__ or __attrs_post_init__")
+    if any("__new__" in vars(klass) for klass in cls.__mro__[:-1]):
+        problems.append("it has its own __new__")
+    if problems:
+        raise TypeError(f"cannot generate a fast structure function for {cls}: {problems}")
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    descriptor = getattr(cls, name)
+    if type(descriptor) is not MemberDescriptorType:
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    setter: Callable[[object, object], None] = descriptor.__set__
+    return setter
+
+
+def _class_lines(cls: type, strict: bool, ns: _Namespace) -> list[str]:
+    """Check for an object, reshape it, check its keys, then read and set field by field."""
+    _check_constructible(cls)
+    attrs.resolve_types(cls)  # field.type is a string under ``from __future__ import annotations``
+    wire = WIRE_NAMES.get(cls, {})
+    hooks = _FIELD_HOOKS.get(cls, {})
+    lines = [
+        "if o.__class__ is not dict:",
+        f"    raise TypeError('expected an object, got ' + {ns.add('kind', _kind)}(o))",
+    ]
+    prepare = _PREPARE.get(cls)
+    if prepare is not None:
+        lines.append(f"o = {ns.add('prepare', prepare)}(o)")
+    fields = attrs.fields(cls)
+    if strict:
+        allowed = frozenset(wire.get(field.name, field.name) for field in fields)
+        lines += [
+            f"if not {ns.add('allowed', allowed)}.issuperset(o):",
+            f"    raise {ns.add('forbidden', _forbidden)}(o, {ns.add('allowed', allowed)}, "
+            f"{ns.add('cls', cls)})",
+        ]
+    lines.append(f"self = {ns.add('new', object.__new__)}({ns.add('cls', cls)})")
+    for field in fields:
+        key = wire.get(field.name, field.name)
+        hook = hooks.get(field.name)
+        lines += _field_read_lines(field, key, hook, strict, ns)
+        lines.append(f"{ns.add('set_' + field.name, _slot_setter(cls, field.name))}(self, v)")
+    lines.append("return self")
+    return lines
+
+
+def _forbidden(obj: dict[str, Any], allowed: frozenset[str], cls: type) -> Exception:
+    extra = set(obj) - allowed
+    return ForbiddenExtraKeysError(f"Extra fields in constructor for {cls}: {extra}", cls, extra)
+
+
+def _field_read_lines(
+    field: attrs.Attribute[Any], key: str, hook: Any, strict: bool, ns: _Namespace
+) -> list[str]:
+    """Lines leaving the field's structured value in ``v``."""
+    value = _value_lines(field.type, hook, strict, ns)
+    if field.default is attrs.NOTHING:
+        return [f"v = o[{key!r}]", *value]
+    leaves_none = hook is _optional_milli or (hook is None and _is_optional(field.type))
+    if field.default is None and leaves_none:
+        # Absent and null both give None, which the value lines leave alone.
+        return [f"v = o.get({key!r})", *value]
+    factory: Any = field.default
+    if isinstance(factory, attrs.Factory):  # type: ignore[arg-type] # attrs' own alias
+        if factory.takes_self:
+            raise TypeError(f"field {field.name}: a default that takes self is not supported")
+        default = f"{ns.add('factory', factory.factory)}()"
+    else:
+        default = ns.add("default", field.default)
+    return [
+        f"if {key!r} in o:",
+        f"    v = o[{key!r}]",
+        *(f"    {line}" for line in value),
+        "else:",
+        f"    v = {default}",
+    ]
+
+
+def _value_lines(tp: Any, hook: Any, strict: bool, ns: _Namespace) -> list[str]:
+    """Lines that check and convert the local ``v`` in place, raising on a misfit.
+
+    :param hook: The field's own hook (a unit conversion or odd encoding), if it has one.
+    """
+    if hook is None:
+        return _type_lines(tp, strict, ns)
+    if hook is _milli:
+        return [*_float_lines(ns), "v /= 1000.0"]
+    if hook is _optional_milli:
+        return [
+            "if v is not None:",
+            *(f"    {line}" for line in _value_lines(tp, _milli, strict, ns)),
+        ]
+    return [f"v = {ns.add('hook', hook)}(v, None)"]
+
+
+def _type_lines(tp: Any, strict: bool, ns: _Namespace) -> list[str]:  # noqa: PLR0911 - a kind each
+    """:func:`_value_lines` for a field without a hook of its own, by its type."""
+    if _is_optional(tp):
+        inner = next(arg for arg in get_args(tp) if arg is not type(None))
+        return ["if v is not None:", *(f"    {line}" for line in _type_lines(inner, strict, ns))]
+    if _is_homogeneous_tuple(tp):
+        item = ns.add("item", structure_fn(get_args(tp)[0], strict=strict))
+        return [
+            "if v.__class__ is not list:",
+            f"    raise TypeError('expected an array, got ' + {ns.add('kind', _kind)}(v))",
+            f"v = tuple([{item}(i) for i in v])",
+        ]
+    if isinstance(tp, type) and attrs.has(tp):
+        return [f"v = {ns.add('structure', structure_fn(tp, strict=strict))}(v)"]
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return _enum_lines(tp, ns)
+    if tp is float:
+        return _float_lines(ns)
+    if tp is datetime:
+        slow = ns.add("datetime", _PRIMITIVE_HOOKS[datetime])
+        return [
+            "if v.__class__ is int or v.__class__ is float:",
+            f"    v = {ns.add('utc', _utc)}(v)",
+            "else:",
+            f"    v = {slow}(v, None)",
+        ]
+    if tp in (str, int, bool):
+        # The hook passes these types through unchanged and raises for any other.
+        slow = ns.add(tp.__name__, _PRIMITIVE_HOOKS[tp])
+        return [f"if v.__class__ is not {tp.__name__}:", f"    v = {slow}(v, None)"]
+    raise TypeError(f"no fast structuring for {tp!r}")
+
+
+def _float_lines(ns: _Namespace) -> list[str]:
+    # Finite floats and ints become floats (-0.0 becomes 0.0, as in the hook: x + 0.0);
+    # the hook takes the rest (it refuses booleans, strings, inf and nan).
+    return [
+        "if v.__class__ is int or (v.__class__ is float and v - v == 0.0):",
+        "    v += 0.0",
+        "else:",
+        f"    v = {ns.add('float', _PRIMITIVE_HOOKS[float])}(v, None)",
+    ]
+
+
+def _enum_lines(tp: type[Enum], ns: _Namespace) -> list[str]:
+    lookup, unknown, hook = _enum_parts(tp)
+    name = tp.__name__
+    wire_type = "str" if issubclass(tp, str) else "int"
+    return [
+        f"if v.__class__ is {wire_type}:",
+        f"    v = {ns.add(name + '_get', lookup)}(v, {ns.add(name + '_unknown', unknown)})",
+        "else:",
+        f"    v = {ns.add(name + '_hook', hook)}(v, None)",
+    ]
+
+
+@cache
+def _enum_parts(tp: type[Enum]) -> tuple[Callable[[Any, Enum], Enum], Enum, Any]:
+    """The member lookup, the UNKNOWN member, and the converter's hook (which refuses types)."""
+    members = {member.value: member for member in tp}
+    return members.get, tp["UNKNOWN"], _enum_hook(tp)

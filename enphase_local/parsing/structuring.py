@@ -1,0 +1,76 @@
+"""Decoded JSON to models: the generated fast path first, the detailed converter on failure."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Generic, TypeVar, get_args
+
+from enphase_local.errors import PayloadError
+from enphase_local.parsing.converter import STRUCTURE_FAILURES, describe_failure
+from enphase_local.parsing.fastpath import StructureFn, structure_fn
+
+T = TypeVar("T")
+
+
+class Structurer(Generic[T]):
+    """Structures the decoded body of one endpoint into one type.
+
+    The structuring functions are generated on first use, so importing costs nothing.
+    """
+
+    __slots__ = ("_fns", "endpoint", "tp")
+
+    def __init__(self, tp: type[T], endpoint: str) -> None:
+        """Structure into ``tp`` (a model class or ``tuple[Model, ...]``) for ``endpoint``."""
+        #: The type structured into.
+        self.tp = tp
+        #: The URL path, for error messages.
+        self.endpoint = endpoint
+        self._fns: list[StructureFn | None] = [None, None]  # lenient, strict
+
+    def _fn(self, strict: bool) -> StructureFn:
+        fn = self._fns[strict] = structure_fn(self.tp, strict=strict)
+        return fn
+
+    def __call__(self, data: object, strict: bool = False) -> T:
+        """Structure ``data``; with ``strict`` unknown keys are errors.
+
+        :raises PayloadError: naming the JSON path of the first problem.
+        """
+        fn = self._fns[strict] or self._fn(strict)
+        try:
+            result: T = fn(data)
+        except STRUCTURE_FAILURES as err:
+            path, message = describe_failure(data, self.tp, strict=strict)
+            raise PayloadError(message, endpoint=self.endpoint, path=path) from err
+        return result
+
+    def skipping_bad_items(self, data: list[Any], logger: logging.Logger) -> T:
+        """Structure a JSON array leniently; items that do not fit are logged and left out.
+
+        Only for a ``tuple[Model, ...]`` structurer.
+        """
+        try:
+            whole: T = (self._fns[False] or self._fn(False))(data)
+        except STRUCTURE_FAILURES:
+            pass
+        else:
+            return whole
+        item_type = get_args(self.tp)[0]
+        item_fn = structure_fn(item_type, strict=False)
+        kept = []
+        for index, item in enumerate(data):
+            try:
+                kept.append(item_fn(item))
+            except STRUCTURE_FAILURES:
+                path, message = describe_failure(item, item_type, strict=False)
+                logger.warning(
+                    "%s: skipping item %d that does not fit: %s (at $[%d]%s)",
+                    self.endpoint,
+                    index,
+                    message,
+                    index,
+                    path[1:],
+                )
+        result: T = tuple(kept)  # type: ignore[assignment] # T is tuple[Model, ...] here
+        return result
