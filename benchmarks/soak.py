@@ -66,17 +66,25 @@ from typing import Any
 
 import attrs
 
-from benchmarks.harness import rss_kib
+from benchmarks.soak_memory import MemoryWatch, growth_problem
+from benchmarks.soak_sim import (
+    CloudInfo,
+    Counters,
+    GatewayInfo,
+    LocalGateways,
+    RemoteGateways,
+    SimGateways,
+    Totals,
+)
 from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import CallbackTokenSource, CloudTokenSource
+from enphase_local.endpoints import METER_READINGS
 from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
 from enphase_local.scheduler import BackoffPolicy, GatewaySpec, Poller, ScaledClock
 from enphase_local.session import GatewaySession
 from enphase_local.simulator import Simulation
-from enphase_local.simulator.auth.jwt import Role
 from enphase_local.simulator.faults import NightlyWindow
-from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.sinks import SinkSet, SqliteSink
 from enphase_local.sinks.base import Sink
 
@@ -92,6 +100,7 @@ FAULT_KINDS = (
     "504 burst",
     "hang",
     "truncated body",
+    "cut connection",
     "html body",
     "reboot",
     "token revocation",
@@ -114,6 +123,13 @@ RECOVER_TIMEOUT_S = 20.0
 
 _LIBRARY_LOGGER = "enphase_local"
 _SIMULATOR_LOGGER = "enphase_local.simulator"
+_SESSION_LOGGER = "enphase_local.session"
+#: The session's DEBUG record of a GET it retries after a transient failure (a dropped
+#: connection among them); the poller's worker task that logs it is named after the host.
+_RETRY_MESSAGE = "GET %s: transient failure, retry"
+_WORKER_TASK = "enphase-poll-"
+#: Real seconds between looks at a gateway's counters while a fault is undetected.
+EVIDENCE_EVERY_S = 0.25
 
 
 @attrs.frozen(kw_only=True)
@@ -136,6 +152,10 @@ class SoakConfig:
     database: Path | None = None
     #: Real seconds between memory samples.
     memory_every_s: float = 5.0
+    #: Run the simulated gateways in a child process, so that memory is the client's alone.
+    child_process: bool = False
+    #: Trace allocation sites (``tracemalloc``) over the run; slow, and RSS is not judged.
+    trace_allocations: bool = False
     #: Whether gateway faults also hit gateways that renew short-lived tokens (False: only
     #: the cloud gateways, whose tokens live a year; see "Known problems" above).
     faults_on_renewing: bool = True
@@ -237,13 +257,45 @@ class Failures(logging.Handler):
             self.library.append(text)
 
 
+class Retries(logging.Handler):
+    """When each gateway's session retried a GET after a transient failure (DEBUG records)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.times: dict[str, collections.deque[float]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=100)
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not str(record.msg).startswith(_RETRY_MESSAGE):
+            return
+        with contextlib.suppress(RuntimeError):  # logged outside a task: not a poll's retry
+            task = asyncio.current_task()
+            name = "" if task is None else task.get_name()
+            if name.startswith(_WORKER_TASK):
+                self.times[name.removeprefix(_WORKER_TASK)].append(time.monotonic())
+
+    def first_after(self, host: str, since: float) -> float | None:
+        """When ``host``'s session first retried at or after ``since``."""
+        return _first_after(self.times[host], since)
+
+
 @contextlib.contextmanager
-def watch_failures(loop: asyncio.AbstractEventLoop) -> Iterator[tuple[Failures, list[str]]]:
-    """Count unhandled exceptions (the loop's handler) and the library's ERROR records."""
+def watch_failures(
+    loop: asyncio.AbstractEventLoop,
+) -> Iterator[tuple[Failures, list[str], Retries]]:
+    """Count unhandled exceptions (the loop's handler) and the library's ERROR records;
+    note the sessions' retries."""
     handler = Failures()
     unhandled: list[str] = []
     logger = logging.getLogger(_LIBRARY_LOGGER)
     logger.addHandler(handler)
+    retries = Retries()
+    session_logger = logging.getLogger(_SESSION_LOGGER)
+    session_logger.addHandler(retries)
+    level = session_logger.level
+    if not session_logger.isEnabledFor(logging.DEBUG):
+        session_logger.setLevel(logging.DEBUG)
     previous = loop.get_exception_handler()
 
     def on_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -252,17 +304,19 @@ def watch_failures(loop: asyncio.AbstractEventLoop) -> Iterator[tuple[Failures, 
 
     loop.set_exception_handler(on_exception)
     try:
-        yield handler, unhandled
+        yield handler, unhandled, retries
     finally:
         loop.set_exception_handler(previous)
         logger.removeHandler(handler)
+        session_logger.removeHandler(retries)
+        session_logger.setLevel(level)
 
 
 class TokenDesk:
     """Mints short-lived tokens per serial and keeps the renewals (token expiry handled)."""
 
-    def __init__(self, sim: Simulation) -> None:
-        self._sim = sim
+    def __init__(self, gateways: SimGateways) -> None:
+        self._gateways = gateways
         self._minted: dict[str, float] = {}
         self._revoked: dict[str, float] = {}
         #: ``(serial, renewed at)`` of each renewal of a token that was not revoked.
@@ -276,8 +330,8 @@ class TokenDesk:
             self.renewals.append((serial, now))
         self._minted[serial] = now
         age = TOKEN_AGE_S + int(serial) % 10 - 5
-        return self._sim.issuer.mint(
-            serial, role=Role.OWNER, lifetime_s=TOKEN_LIFETIME_S, issued_at=time.time() - age
+        return await self._gateways.mint(
+            serial, lifetime_s=TOKEN_LIFETIME_S, issued_at=time.time() - age
         )
 
     def revoked(self, serial: str) -> None:
@@ -287,12 +341,13 @@ class TokenDesk:
 
 @attrs.define
 class Soak:
-    """A running soak: the simulation, the poller, the recorder and the faults so far."""
+    """A running soak: the gateways, the poller, the recorder and the faults so far."""
 
     config: SoakConfig
-    sim: Simulation
+    sim: SimGateways
     poller: Poller
     recorder: Recorder
+    retries: Retries
     sqlite: SqliteSink
     desk: TokenDesk
     rng: random.Random
@@ -301,35 +356,23 @@ class Soak:
     _rotation: dict[str, int] = attrs.field(factory=dict)
     _busy: set[str] = attrs.field(factory=set)
 
-    def gateway(self, host: str) -> SimulatedGateway:
-        return next(g for g in self.sim.gateways if _host(g) == host)
-
-    def pick(self, kind: str) -> SimulatedGateway | None:
+    def pick(self, kind: str) -> GatewayInfo | None:
         """The next gateway for ``kind`` in turn, among those not hit by another fault."""
+        gateways = self.sim.gateways
         if kind == "cloud outage":
-            pool = [g for g in self.sim.gateways if _host(g) in self.cloud_hosts]
+            pool = [g for g in gateways if g.host in self.cloud_hosts]
         elif kind == "token revocation":
-            pool = [
-                g
-                for g in self.sim.gateways
-                if g.device.web_tokens and _host(g) not in self.cloud_hosts
-            ]
+            pool = [g for g in gateways if g.web_tokens and g.host not in self.cloud_hosts]
         else:
             # Metered gateways: polled every simulated 10 s, so a short fault is met at all.
             cloud = not self.config.faults_on_renewing
-            pool = [
-                g
-                for g in self.sim.gateways
-                if (_host(g) in self.cloud_hosts) == cloud
-                and g.profile is not None
-                and g.profile.meters
-            ]
+            pool = [g for g in gateways if (g.host in self.cloud_hosts) == cloud and g.metered]
         start = self._rotation.get(kind, self.rng.randrange(len(pool)))
         for step in range(len(pool)):
             gateway = pool[(start + step) % len(pool)]
-            if _host(gateway) not in self._busy:
+            if gateway.host not in self._busy:
                 self._rotation[kind] = (start + step + 1) % len(pool)
-                self._busy.add(_host(gateway))
+                self._busy.add(gateway.host)
                 return gateway
         return None
 
@@ -341,67 +384,87 @@ class Soak:
         gateway = self.pick(kind)
         if gateway is None:
             return
-        host = _host(gateway)
-        fault = Fault(kind=kind, target=host, injected_at=time.monotonic())
+        fault = Fault(kind=kind, target=gateway.host, injected_at=time.monotonic())
         self.faults.append(fault)
-        evidence = _evidence(gateway)
         try:
-            await self._inject(kind, gateway)
+            before = await self.sim.counters(gateway.serial)
+            await self._inject(kind, gateway, before)
             fault.cleared_at = time.monotonic()
-            await self._follow(fault, gateway, evidence)
+            await self._follow(fault, gateway.serial, _evidence(before))
         finally:
-            self._busy.discard(host)
+            self._busy.discard(gateway.host)
 
-    async def _inject(self, kind: str, gateway: SimulatedGateway) -> None:
-        faults = gateway.faults
+    async def _inject(self, kind: str, gateway: GatewayInfo, before: Counters) -> None:
+        sim, serial = self.sim, gateway.serial
         if kind == "504 burst":
-            faults.fail(6)
+            await sim.fail(serial, 6)
         elif kind == "hang":
-            faults.hang(count=None)
+            await sim.hang(serial)
             await asyncio.sleep(HANG_S)
-            faults.clear()
+            await sim.clear(serial)
         elif kind == "truncated body":
-            # Cut JSON in a well-formed reply: a connection dropped mid-body is retried by the
-            # session at once and leaves nothing to detect.
-            faults.truncate(2, close_connection=False)
+            # Cut JSON in a well-formed reply.
+            await sim.truncate(serial, 2, close_connection=False)
+        elif kind == "cut connection":
+            # The connection dropped mid-body: the session retries at once; cleared when the
+            # gateway has served the cut.
+            await sim.truncate(serial, 1, close_connection=True, path=METER_READINGS.path)
+            await self._served(serial, "cut", before)
         elif kind == "html body":
-            faults.serve_html(2)
+            await sim.serve_html(serial, 2)
         elif kind == "reboot":
-            await gateway.reboot(REBOOT_S)
-            await gateway.wait_online()
+            await sim.reboot(serial, REBOOT_S)
         elif kind == "token revocation":
-            self.desk.revoked(gateway.serial)
-            gateway.revoke_all_tokens()
+            self.desk.revoked(serial)
+            await sim.revoke_all(serial)
         elif kind == "nightly window":
-            await self._nightly(gateway)
+            await self._nightly(serial)
         elif kind == "cloud outage":
-            assert self.sim.cloud is not None
-            self.sim.cloud.fail_tokens(503)
-            gateway.revoke_all_tokens()
+            await sim.fail_cloud_tokens(503)
+            await sim.revoke_all(serial)
             await asyncio.sleep(OUTAGE_S)
-            self.sim.cloud.fail_tokens(None)
+            await sim.fail_cloud_tokens(None)
         else:
             raise ValueError(kind)
 
-    async def _nightly(self, gateway: SimulatedGateway) -> None:
-        opens = gateway.local_time() + dt.timedelta(seconds=self.config.speed * 0.2)
-        gateway.faults.set_nightly(
-            NightlyWindow(
-                start=opens.timetz().replace(tzinfo=None), duration_s=NIGHTLY_S, hang_s=0.5
-            )
-        )
-        await asyncio.sleep(0.2 + NIGHTLY_S / self.config.speed)
-        gateway.faults.set_nightly(None)
-
-    async def _follow(self, fault: Fault, gateway: SimulatedGateway, evidence: int) -> None:
+    async def _served(self, serial: str, kind: str, before: Counters) -> None:
+        """Wait until the gateway has applied one more fault of ``kind``."""
+        count = before.faults_served.get(kind, 0)
         deadline = time.monotonic() + RECOVER_TIMEOUT_S
         while time.monotonic() < deadline:
+            if (await self.sim.counters(serial)).faults_served.get(kind, 0) > count:
+                return
+            await asyncio.sleep(EVIDENCE_EVERY_S / 2)
+
+    async def _nightly(self, serial: str) -> None:
+        opens = dt.datetime.fromtimestamp(self.sim.now() + self.config.speed * 0.2, dt.UTC)
+        window = NightlyWindow(
+            start=opens.timetz().replace(tzinfo=None), duration_s=NIGHTLY_S, hang_s=0.5
+        )
+        await self.sim.set_nightly(serial, window)
+        await asyncio.sleep(0.2 + NIGHTLY_S / self.config.speed)
+        await self.sim.set_nightly(serial, None)
+
+    def _trouble_after(self, fault: Fault) -> float | None:
+        """When the client first showed trouble with the fault's gateway (a retry counts:
+        a cut connection leaves no other trace)."""
+        times = [
+            self.recorder.first_trouble_after(fault.target, fault.injected_at),
+            self.retries.first_after(fault.target, fault.injected_at),
+        ]
+        seen = [t for t in times if t is not None]
+        return min(seen) if seen else None
+
+    async def _follow(self, fault: Fault, serial: str, evidence: int) -> None:
+        deadline = time.monotonic() + RECOVER_TIMEOUT_S
+        looked = 0.0
+        while time.monotonic() < deadline:
             if fault.detected_at is None:
-                fault.detected_at = self.recorder.first_trouble_after(
-                    fault.target, fault.injected_at
-                )
-                if fault.detected_at is None and _evidence(gateway) > evidence:
-                    fault.detected_at = time.monotonic()
+                fault.detected_at = self._trouble_after(fault)
+                if fault.detected_at is None and time.monotonic() - looked >= EVIDENCE_EVERY_S:
+                    looked = time.monotonic()
+                    if _evidence(await self.sim.counters(serial)) > evidence:
+                        fault.detected_at = time.monotonic()
             if fault.detected_at is not None:
                 assert fault.cleared_at is not None
                 fault.recovered_at = self.recorder.first_data_after(
@@ -446,14 +509,10 @@ def _unlock_database(conn: sqlite3.Connection) -> None:
     conn.close()
 
 
-def _evidence(gateway: SimulatedGateway) -> int:
+def _evidence(counters: Counters) -> int:
     """Requests the gateway refused for their token, or that the client gave up waiting for
     (a hang the session's own retry got past leaves no error event)."""
-    return sum(gateway.stats.auth_failures.values()) + gateway.stats.by_status[0]
-
-
-def _host(gateway: SimulatedGateway) -> str:
-    return gateway.url.split("://", 1)[1]
+    return counters.auth_failures + counters.unanswered
 
 
 #: Session options, real seconds.
@@ -465,17 +524,20 @@ SESSION_OPTIONS: dict[str, float] = {
 
 
 def _specs(
-    sim: Simulation, desk: TokenDesk, cloud_source: CloudTokenSource, cloud_count: int
+    gateways: Sequence[GatewayInfo],
+    desk: TokenDesk,
+    cloud_source: CloudTokenSource,
+    cloud_count: int,
 ) -> tuple[list[GatewaySpec], list[GatewaySession], frozenset[str]]:
     """One spec per gateway; the cloud gateways get sessions made here (the caller closes
     them) with a token manager that rests two seconds, not a minute, after a cloud failure."""
     callback = CallbackTokenSource(desk.mint)
     specs, own = [], []
-    token_gateways = [g for g in sim.gateways if g.device.web_tokens]
-    by_cloud = {_host(g) for g in token_gateways[:cloud_count]}
-    for gateway in sim.gateways:
+    token_gateways = [g for g in gateways if g.web_tokens]
+    by_cloud = {g.host for g in token_gateways[:cloud_count]}
+    for gateway in gateways:
         options = {"fingerprint": gateway.fingerprint} if gateway.fingerprint else {}
-        if _host(gateway) in by_cloud:
+        if gateway.host in by_cloud:
             manager = TokenManager(
                 cloud_source,
                 retry_interval=dt.timedelta(seconds=1),
@@ -492,20 +554,19 @@ def _specs(
             own.append(session)
             specs.append(GatewaySpec(session=session))
             continue
-        token = callback if gateway.device.web_tokens else None
+        token = callback if gateway.web_tokens else None
         specs.append(GatewaySpec(host=gateway.url, token=token, options=options))
     return specs, own, frozenset(by_cloud)
 
 
-def _cloud_source(sim: Simulation) -> CloudTokenSource:
-    assert sim.cloud is not None
+def _cloud_source(cloud: CloudInfo) -> CloudTokenSource:
     return CloudTokenSource(
         EnphaseCloud(
-            sim.owner.username,
-            sim.owner.password,
-            enlighten_url=sim.cloud.url,
-            entrez_url=sim.cloud.url,
-            ssl=sim.cloud.client_ssl_context() or True,
+            cloud.username,
+            cloud.password,
+            enlighten_url=cloud.url,
+            entrez_url=cloud.url,
+            ssl=cloud.ssl_context(),
             attempts=2,
             retry_delay=0.05,
         )
@@ -534,26 +595,21 @@ async def _faults(soak: Soak) -> None:
         await asyncio.sleep(1.0)
 
 
-async def _sample_memory(samples: list[tuple[float, int]], every_s: float) -> None:
-    start = time.monotonic()
-    while True:
-        samples.append((round(time.monotonic() - start, 1), rss_kib()))
-        await asyncio.sleep(every_s)
-
-
 async def run_soak(
     config: SoakConfig,
     *,
     extra_sinks: Sequence[Sink] = (),
     prepare: Callable[[Simulation], None] | None = None,
-    before_stop: Callable[[Simulation], Awaitable[None]] | None = None,
+    before_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run the soak; returns the report (see the module docstring).
 
     ``extra_sinks`` get every event too; ``prepare`` sees the simulation before it starts
-    (to record the secrets it makes); ``before_stop`` runs at the end, while the poller and
-    the sinks still run.
+    (to record the secrets it makes; in-process gateways only); ``before_stop`` runs at the
+    end, while the poller and the sinks still run.
     """
+    if prepare is not None and config.child_process:
+        raise ValueError("prepare needs the simulation in this process")
     with contextlib.ExitStack() as stack:
         database = config.database
         if database is None:
@@ -562,32 +618,40 @@ async def run_soak(
         return await _run(config, database, extra_sinks, prepare, before_stop)
 
 
+def _gateways(config: SoakConfig, prepare: Callable[[Simulation], None] | None) -> SimGateways:
+    names = [PROFILES[k % len(PROFILES)] for k in range(config.gateways)]
+    if config.child_process:
+        return RemoteGateways(names, start_time=NOON, speed=config.speed)
+    sim = Simulation(profile=names, start_time=NOON, speed=config.speed, control=False)
+    if prepare is not None:
+        prepare(sim)
+    return LocalGateways(sim)
+
+
 async def _run(
     config: SoakConfig,
     database: Path,
     extra_sinks: Sequence[Sink],
     prepare: Callable[[Simulation], None] | None,
-    before_stop: Callable[[Simulation], Awaitable[None]] | None,
+    before_stop: Callable[[], Awaitable[None]] | None,
 ) -> dict[str, Any]:
     rng = random.Random(config.seed)
-    names = [PROFILES[k % len(PROFILES)] for k in range(config.gateways)]
-    sim = Simulation(profile=names, start_time=NOON, speed=config.speed, control=False)
-    if prepare is not None:
-        prepare(sim)
+    gateways = _gateways(config, prepare)
     loop = asyncio.get_running_loop()
-    with watch_failures(loop) as (failures, unhandled):
-        async with sim:
-            desk = TokenDesk(sim)
-            cloud_source = _cloud_source(sim)
+    with watch_failures(loop) as (failures, unhandled, retries):
+        await gateways.start()
+        try:
+            desk = TokenDesk(gateways)
+            cloud_source = _cloud_source(gateways.cloud)
             specs, own_sessions, cloud_hosts = _specs(
-                sim, desk, cloud_source, config.cloud_gateways
+                gateways.gateways, desk, cloud_source, config.cloud_gateways
             )
             sqlite = SqliteSink(database)
             sinks = SinkSet([sqlite, *extra_sinks])
             recorder = Recorder(sinks)
             poller = Poller(
                 specs,
-                clock=ScaledClock(sim.clock.now, speed=config.speed),
+                clock=ScaledClock(gateways.now, speed=config.speed),
                 session_options=SESSION_OPTIONS,
                 backoff=_backoff(config.speed),
                 buffer_size=0,
@@ -596,49 +660,48 @@ async def _run(
             poller.subscribe(recorder, name="soak recorder")
             soak = Soak(
                 config=config,
-                sim=sim,
+                sim=gateways,
                 poller=poller,
                 recorder=recorder,
+                retries=retries,
                 sqlite=sqlite,
                 desk=desk,
                 rng=rng,
                 cloud_hosts=cloud_hosts,
             )
-            memory: list[tuple[float, int]] = []
+            memory = MemoryWatch(config.memory_every_s, trace=config.trace_allocations)
             started = time.monotonic()
             await sinks.start()
             try:
                 async with cloud_source, poller:
                     await asyncio.sleep(config.warm_up_s)
-                    sampler = asyncio.create_task(_sample_memory(memory, config.memory_every_s))
+                    memory.begin()
+                    sampler = asyncio.create_task(memory.run(config.duration_s - config.warm_up_s))
                     injector = asyncio.create_task(_faults(soak))
                     await asyncio.sleep(max(0.0, started + config.duration_s - time.monotonic()))
                     await injector  # its last round, still recovering
                     if before_stop is not None:
-                        await before_stop(sim)
-                    memory.append(
-                        (round(time.monotonic() - started - config.warm_up_s, 1), rss_kib())
-                    )
+                        await before_stop()
                     sampler.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await sampler
+                    memory.end()
             finally:
                 for session in own_sessions:
                     await session.close()
                 await sinks.close()
             stats = poller.stats()
-            in_flight = max(g.stats.max_in_flight for g in sim.gateways)
-            expired = sum(g.stats.auth_failures.get("expired", 0) for g in sim.gateways)
+        finally:
+            totals = await gateways.stop()
     rows = _data_rows(database)
     report = _report(
         soak,
         stats=stats,
-        in_flight=in_flight,
-        expired_refusals=expired,
+        totals=totals,
         rows=rows,
         failures=failures,
         unhandled=unhandled,
-        memory=memory,
+        memory=memory.report(),
         started=started,
     )
     report["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -663,10 +726,10 @@ def _kind_summary(faults: Sequence[Fault]) -> dict[str, Any]:
 
 
 def _expiry_summary(soak: Soak, expired_refusals: int) -> dict[str, Any]:
+    hosts = {g.serial: g.host for g in soak.sim.gateways}
     times = []
     for serial, renewed in soak.desk.renewals:
-        host = next(_host(g) for g in soak.sim.gateways if g.serial == serial)
-        back = soak.recorder.first_data_after(host, renewed)
+        back = soak.recorder.first_data_after(hosts[serial], renewed)
         if back is not None:
             times.append(back - renewed)
     renewals = len(soak.desk.renewals)
@@ -683,24 +746,25 @@ def _report(
     soak: Soak,
     *,
     stats: Any,
-    in_flight: int,
-    expired_refusals: int,
+    totals: Totals,
     rows: int,
     failures: Failures,
     unhandled: list[str],
-    memory: list[tuple[float, int]],
+    memory: dict[str, Any],
     started: float,
 ) -> dict[str, Any]:
     by_kind: dict[str, list[Fault]] = {kind: [] for kind in FAULT_KINDS}
     for fault in soak.faults:
         by_kind[fault.kind].append(fault)
     kinds = {kind: _kind_summary(faults) for kind, faults in by_kind.items()}
-    kinds[EXPIRY_KIND] = _expiry_summary(soak, expired_refusals)
+    kinds[EXPIRY_KIND] = _expiry_summary(soak, totals.expired_refusals)
     not_recovered = sum(s["injected"] - s["recovered"] for s in kinds.values())
+    simulator_errors = totals.simulator_errors
     overall = {
         "gateways": soak.config.gateways,
         "duration_s": soak.config.duration_s,
         "speed": soak.config.speed,
+        "simulator": "child process" if soak.config.child_process else "this process",
         "polls_attempted": stats.polls,
         "polls_succeeded": stats.successes,
         "polls_failed": stats.failures,
@@ -711,17 +775,17 @@ def _report(
         "events_lost": soak.recorder.data_events - rows,
         "events_dropped_by_poller": stats.events.dropped,
         "sink_dropped": soak.sqlite.stats().dropped,
-        "max_in_flight_per_gateway": in_flight,
+        "max_in_flight_per_gateway": totals.max_in_flight,
         "unhandled_exceptions": len(unhandled) + len(failures.library),
         "poller_internal_errors": stats.internal_errors,
         "callback_errors": stats.events.callback_errors,
-        "expired_tokens_refused": expired_refusals,
-        "simulator_errors": len(failures.simulator),
+        "expired_tokens_refused": totals.expired_refusals,
+        "simulator_errors": len(failures.simulator)
+        if simulator_errors is None
+        else simulator_errors,
         "faults_not_recovered": not_recovered,
         "final_states": {s.value: n for s, n in stats.states.items() if n},
-        "memory_start_kib": memory[0][1] if memory else None,
-        "memory_end_kib": memory[-1][1] if memory else None,
-        "memory_samples": memory,
+        **memory,
     }
     errors = [*unhandled, *failures.library]
     return {
@@ -754,7 +818,7 @@ def _logged(fault: Fault, started: float, recorder: Recorder) -> dict[str, Any]:
 
 
 def broken_invariants(report: dict[str, Any]) -> list[str]:
-    """The must-be-zero (or one) figures that are not."""
+    """The must-be-zero (or one) figures that are not, and a memory growth trend."""
     overall = report["overall"]
     wanted = {
         "events_lost": 0,
@@ -766,15 +830,29 @@ def broken_invariants(report: dict[str, Any]) -> list[str]:
         "callback_errors": 0,
         "faults_not_recovered": 0,
     }
-    return [
+    broken = [
         f"{name} = {overall[name]} (want {want})"
         for name, want in wanted.items()
         if overall[name] != want
     ]
+    growth = growth_problem(overall)
+    if growth is not None:
+        broken.append(growth)
+    return broken
+
+
+_NOT_PRINTED = frozenset(
+    {
+        "memory_samples",
+        "types_grown_second_half",
+        "types_grown_whole_run",
+        "allocation_sites_grown_second_half",
+    }
+)
 
 
 def print_report(report: dict[str, Any]) -> None:
-    """Print the per-kind table and the overall figures."""
+    """Print the per-kind table, the overall figures and what memory grew in."""
     print(
         f"{'fault':<18} {'injected':>8} {'detected':>8} {'recovered':>9} "
         f"{'median s':>9} {'worst s':>8}"
@@ -787,9 +865,11 @@ def print_report(report: dict[str, Any]) -> None:
             f"{median:>9} {worst:>8}"
         )
     print()
-    for name, value in report["overall"].items():
-        if name != "memory_samples":
-            print(f"{name:<30} {value}")
+    overall = report["overall"]
+    for name, value in overall.items():
+        if name not in _NOT_PRINTED:
+            print(f"{name:<34} {value}")
+    _print_growth(overall)
     for error in report["errors"]:
         print(f"error: {error}")
     for fault in report["fault_log"]:
@@ -797,6 +877,25 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"not recovered: {fault['kind']} at {fault['target']} ({fault['injected_s']} s)")
             for line in fault["events"][-8:]:
                 print(f"    {line}")
+
+
+def _print_growth(overall: dict[str, Any]) -> None:
+    samples = overall["memory_samples"]
+    if samples:
+        step = max(1, len(samples) // 12)
+        shown = ", ".join(f"{t:g}s {kib / 1024:.1f}" for t, kib, _ in samples[::step])
+        print(f"RSS MiB after the warm-up: {shown}")
+    for title, key in (
+        ("objects grown over the second half", "types_grown_second_half"),
+        ("objects grown since the warm-up", "types_grown_whole_run"),
+    ):
+        rows = overall[key]
+        if rows:
+            print(f"{title}:")
+            for name, before, after in rows:
+                print(f"    {after - before:+7d}  {name} ({before} -> {after})")
+    for line in overall.get("allocation_sites_grown_second_half", []):
+        print(f"    {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -818,6 +917,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="aim gateway faults at the cloud gateways only (no short-lived tokens there)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the simulated gateways in this process (memory is then not the client's)",
+    )
+    parser.add_argument(
+        "--trace-allocations",
+        action="store_true",
+        help="name the allocation sites that grew (tracemalloc: slow; RSS trend not judged)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     config = SoakConfig(
@@ -827,8 +936,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cloud_gateways=args.cloud_gateways,
         seed=args.seed,
         database=args.database,
-        memory_every_s=max(5.0, args.duration / 60),
+        memory_every_s=max(5.0, args.duration / 120),
         faults_on_renewing=not args.spare_renewing,
+        child_process=not args.in_process,
+        trace_allocations=args.trace_allocations,
     )
     report = asyncio.run(run_soak(config))
     broken = broken_invariants(report)

@@ -11,6 +11,8 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``GET /status`` | | clock, gateways (URL, stats, faults), cloud |
 | ``POST /clock`` | ``{"speed"}``, ``{"time"}`` or ``{"advance"}`` | steer the clock |
 | ``POST /cloud/outage`` | ``{"enabled"}`` | cloud outage on or off |
+| ``POST /cloud/tokens`` | ``{"status"}`` (``null`` restores) | ``/tokens`` answers this status |
+| ``GET /gateways/{serial}`` | | one gateway, as in ``/status`` |
 | ``POST .../faults/latency`` | ``{"seconds"}`` | add latency |
 | ``POST .../faults/error`` | ``{"count", "status", "path"}`` | 504 burst |
 | ``POST .../faults/hang`` | ``{"count", "path"}`` | never answer |
@@ -21,7 +23,7 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``POST .../reboot`` | ``{"downtime_s"}`` | reboot |
 | ``POST .../revoke`` | ``{"jti"}`` (or ``{}`` for all) | revoke tokens |
 | ``PUT .../installer-only`` | ``{"paths": [...]}`` | installer-only paths |
-| ``POST .../tokens`` | ``{"role", "lifetime_s"}`` | mint a token: ``{"token"}`` |
+| ``POST .../tokens`` | ``{"role", "lifetime_s", "issued_at"}`` | mint a token: ``{"token"}`` |
 | ``POST .../stats/reset`` | | zero the counters |
 
 ``count`` is a number of requests, or ``null`` for "until cleared" (default 1).
@@ -71,7 +73,9 @@ class ControlApi:
         app.router.add_get("/status", self._status)
         app.router.add_post("/clock", self._set_clock)
         app.router.add_post("/cloud/outage", self._cloud_outage)
+        app.router.add_post("/cloud/tokens", self._cloud_tokens)
         gateway_routes: dict[tuple[str, str], _Route] = {
+            ("GET", ""): self._gateway,
             ("POST", "/faults/latency"): self._latency,
             ("POST", "/faults/error"): self._error,
             ("POST", "/faults/hang"): self._hang,
@@ -130,7 +134,18 @@ class ControlApi:
         self._cloud.outage = bool(body.get("enabled", True))
         return _answer({"outage": self._cloud.outage})
 
+    async def _cloud_tokens(self, request: web.Request) -> web.Response:
+        if self._cloud is None:
+            return _answer({"error": "no cloud in this simulation"}, status=404)
+        status = (await _body(request)).get("status")
+        self._cloud.fail_tokens(None if status is None else int(status))
+        return _answer({"status": status})
+
     # --- gateway routes -------------------------------------------------------------------
+
+    async def _gateway(self, gateway: SimulatedGateway, body: dict[str, Any]) -> object:
+        del body
+        return _describe(gateway)
 
     async def _latency(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.faults.set_latency(float(body["seconds"]))
@@ -187,11 +202,12 @@ class ControlApi:
         gateway.installer_only = set(paths)
 
     async def _mint(self, gateway: SimulatedGateway, body: dict[str, Any]) -> dict[str, str]:
-        lifetime = body.get("lifetime_s")
+        lifetime, issued_at = body.get("lifetime_s"), body.get("issued_at")
         token = self._issuer.mint(
             gateway.serial,
             role=Role(str(body.get("role", "owner"))),
             lifetime_s=None if lifetime is None else float(lifetime),
+            issued_at=None if issued_at is None else float(issued_at),
         )
         return {"token": token}
 
@@ -213,6 +229,7 @@ def _describe(gateway: SimulatedGateway) -> dict[str, object]:
             "max_in_flight": stats.max_in_flight,
             "by_status": {str(k): v for k, v in stats.by_status.items()},
             "auth_failures": dict(stats.auth_failures),
+            "faults_served": dict(stats.faults_served),
         },
         "faults": gateway.faults.active(),
         "installer_only": sorted(gateway.installer_only),

@@ -77,6 +77,9 @@ class GatewayStats:
     sessions_opened: int = 0
     #: Reboots so far.
     reboots: int = 0
+    #: Faults applied per kind (``nightly``, ``hang``, ``error``, ``html``, ``truncate``;
+    #: ``cut`` for a body cut by dropping the connection).
+    faults_served: collections.Counter[str] = attrs.field(factory=collections.Counter)
     #: The most recent requests, oldest first.
     log: collections.deque[RequestRecord] = attrs.field(
         factory=lambda: collections.deque(maxlen=_REQUEST_LOG_SIZE), repr=False
@@ -89,6 +92,7 @@ class GatewayStats:
         self.by_path.clear()
         self.by_status.clear()
         self.auth_failures.clear()
+        self.faults_served.clear()
         self.log.clear()
 
 
@@ -350,24 +354,30 @@ class SimulatedGateway:
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         window = self.faults.nightly
+        served = self.stats.faults_served
         if window is not None and window.contains(self.local_time()):
+            served["nightly"] += 1
             await asyncio.sleep(window.hang_s)
             return self._response(_error_reply(HTTPStatus.GATEWAY_TIMEOUT))
         plan = self.faults.plan(request.path)
         if plan.latency_s:
             await asyncio.sleep(plan.latency_s)
         if plan.hang:
+            served["hang"] += 1
             await asyncio.get_running_loop().create_future()  # never answered
         if plan.error_status is not None:
+            served["error"] += 1
             return self._response(_error_reply(HTTPStatus(plan.error_status)))
         reply = self._dispatch(request, await request.read())
         if plan.html is not None and reply.status == 200:
+            served["html"] += 1
             reply = (
                 Reply(body=bodies.PAGE_NOT_FOUND_HTML, content_type="application/json")
                 if plan.html == "not-found"
                 else Reply(body=bodies.WEB_UI_HTML, content_type="text/html")
             )
         if plan.truncate is not None and reply.body:
+            served["cut" if plan.truncate else "truncate"] += 1
             return await self._truncated(request, reply, drop_connection=plan.truncate)
         return self._response(reply)
 
