@@ -70,6 +70,8 @@ T = TypeVar("T")
 #: Statuses that mean "the gateway is struggling, try again later" (openresty's 504 above all).
 _RETRY_STATUSES: Final = frozenset({502, 503, 504})
 _SESSION_COOKIE: Final = "sessionId"
+#: What every request accepts: JSON from /ivp and /api, XML from /info.
+_ACCEPT: Final = "application/json, text/xml;q=0.9, */*;q=0.5"
 _VALID_TOKEN_MARK: Final = b"Valid token"
 _NOT_FOUND_HTML = re.compile(rb"not\s*found|\b404\b", re.IGNORECASE)
 _SOFT_ERROR_KEYS: Final = frozenset({"error", "err", "status", "info", "moreInfo"})
@@ -164,10 +166,12 @@ class GatewaySession:
         self._retired: aiohttp.ClientSession | None = None
         self._set_pin(pin)
         self._allow_http = allow_http
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_timeout
-        )
         self._deadline = connect_timeout + read_timeout
+        # The overall deadline rides on aiohttp's own timer (it also bounds a body that drips
+        # in forever), rather than on a second timer of our own around each request.
+        self._timeout = aiohttp.ClientTimeout(
+            total=self._deadline, connect=connect_timeout, sock_read=read_timeout
+        )
         self._retries = max(0, retries)
         self._retry_backoff = retry_backoff
         self._max_body_bytes = max_body_bytes
@@ -177,6 +181,8 @@ class GatewaySession:
         self._info: Info | None = None
         self._legacy = False
         self._session_id: str | None = None
+        #: The headers last sent with a token: (token, cookie, headers).
+        self._header_cache: tuple[Token | None, str | None, dict[str, str]] | None = None
         self._digest: dict[str, aiohttp.DigestAuthMiddleware] = {}
         self._closed = False
 
@@ -409,7 +415,11 @@ class GatewaySession:
             raise AuthenticationError(
                 f"gateway {self.serial} (firmware {self.firmware}) needs an access token"
             )
-        if self._candidate is not None:
+        if self._candidate is None:
+            token = manager.steady_token()
+            if token is not None and token is self._checked:
+                return token  # the steady state: checked, valid, not due for replacement
+        else:
             await self._adopt_candidate(manager)
         token = await manager.current()
         self._check_serial(token)
@@ -569,27 +579,22 @@ class GatewaySession:
             await self._close_retired()
         client = self._http()
         url = self._address.base_url + path
-        headers = {"Accept": "application/json, text/xml;q=0.9, */*;q=0.5"}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.secret()}"
-            if with_cookie and self._session_id is not None:
-                headers["Cookie"] = f"{_SESSION_COOKIE}={self._session_id}"
+        headers = self._headers(token, with_cookie)
         debug = _LOGGER.isEnabledFor(logging.DEBUG)
         started = time.monotonic() if debug else 0.0
         try:
-            async with asyncio.timeout(self._deadline):
-                async with client.request(
-                    method,
-                    url,
-                    headers=headers,
-                    json=payload,
-                    allow_redirects=False,
-                    ssl=self._ssl if self._address.scheme == "https" else False,
-                    timeout=self._timeout,
-                    middlewares=(middleware,) if middleware is not None else (),
-                ) as response:
-                    body = await self._read_body(path, response)
-                    reply = _Reply(response.status, response.headers, body)
+            async with client.request(
+                method,
+                url,
+                headers=headers,
+                json=payload,
+                allow_redirects=False,
+                ssl=self._ssl if self._address.scheme == "https" else False,
+                timeout=self._timeout,
+                middlewares=(middleware,) if middleware is not None else (),
+            ) as response:
+                body = await self._read_body(path, response)
+                reply = _Reply(response.status, response.headers, body)
         except aiohttp.ClientResponseError as err:
             # Its request_info (also in args and repr) holds our request headers: the token
             # and the session cookie. Chain it, but without them.
@@ -632,6 +637,22 @@ class GatewaySession:
                 (time.monotonic() - started) * 1000,
             )
         return reply
+
+    def _headers(self, token: Token | None, with_cookie: bool) -> dict[str, str]:
+        """The request headers; those of the steady state (token and cookie) are built once."""
+        cookie = self._session_id if with_cookie and token is not None else None
+        cached = self._header_cache
+        if cached is not None and cached[0] is token and cached[1] == cookie:
+            return cached[2]
+        headers = {"Accept": _ACCEPT}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.secret()}"
+            if cookie is not None:
+                headers["Cookie"] = f"{_SESSION_COOKIE}={cookie}"
+        if with_cookie:
+            # aiohttp copies the headers it is given: the dict can be shared by requests.
+            self._header_cache = (token, cookie, headers)
+        return headers
 
     async def _read_body(self, path: str, response: aiohttp.ClientResponse) -> bytes:
         cap = self._max_body_bytes

@@ -139,11 +139,23 @@ def shrink_tls_read_buffer(transport: asyncio.BaseTransport, size: int) -> bool:
 
 
 class _GatewayResponseHandler(ResponseHandler):
-    """aiohttp's response protocol, on a TLS connection with a small read buffer."""
+    """aiohttp's response protocol, on a TLS connection with a small read buffer.
+
+    A connection the gateway has ended (``Connection: close``, as most firmware sends) is
+    dropped without the TLS goodbye: the gateway has closed its end already, so a
+    close_notify would only earn a reset, and it costs a send of its own on every request.
+    Connections we end while the gateway keeps them open still close gracefully.
+    """
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         shrink_tls_read_buffer(transport, TLS_READ_BUFFER_BYTES)
+
+    def close(self) -> None:
+        transport = self.transport
+        if transport is not None and getattr(self, "_should_close", False):
+            transport.abort()
+        super().close()
 
 
 def gateway_connector(*, pin: aiohttp.Fingerprint | None, keep_alive: bool) -> aiohttp.TCPConnector:

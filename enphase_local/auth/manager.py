@@ -115,6 +115,8 @@ class TokenManager:
         self._max_retry_interval = max_retry_interval
         self._clock = clock
         self._token: Token | None = None
+        #: Until when the held token needs no attention (valid, and not due for replacement).
+        self._steady_until: datetime | None = None
         self._rejected: deque[str] = deque(maxlen=_REJECTED_MEMORY)
         self._failures = 0
         self._retry_at: datetime | None = None
@@ -156,6 +158,18 @@ class TokenManager:
     def retry_at(self) -> datetime | None:
         """Before this moment the source is not asked again (None: ask whenever needed)."""
         return self._retry_at
+
+    def steady_token(self, now: datetime | None = None) -> Token | None:
+        """The held token while nothing needs doing: it is valid and not yet due for replacement.
+
+        None otherwise (no token, expired, or within the refresh margin): then use
+        :meth:`current` and :meth:`needs_refresh`. One clock read and one comparison, so it
+        can be asked before every request.
+        """
+        until = self._steady_until
+        if until is None or (now or self._clock()) >= until:
+            return None
+        return self._token
 
     def needs_refresh(self, now: datetime | None = None) -> bool:
         """Whether it is time to fetch a new token (none yet, or the current one is due).
@@ -202,6 +216,7 @@ class TokenManager:
     def commit(self, token: Token) -> None:
         """Put ``token`` in use and clear the failure state."""
         self._token = token
+        self._steady_until = min(self._margin.refresh_at(token), token.expires_at - self._skew)
         self._failures = 0
         self._retry_at = None
         self._last_error = None
@@ -220,6 +235,7 @@ class TokenManager:
                 await invalidate(self._source, self._serial, token)
         if token == self._token:
             self._token = None
+            self._steady_until = None
             self._retry_at = None
         elif not known:
             self._record_failure(TokenRejectedError(f"the gateway refused the new {token}"))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
+from aiohttp.client_proto import ResponseHandler
 
 from enphase_local import CertificateMismatchError, GatewaySession
 from enphase_local import endpoints as ep
@@ -86,6 +87,54 @@ async def test_connector_gives_new_connections_the_small_buffer(
             transport.close()
     finally:
         await connector.close()
+
+
+class _Transport(asyncio.Transport):
+    """Records how the protocol ends the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: list[str] = []
+
+    def close(self) -> None:
+        self.ended.append("close")
+
+    def abort(self) -> None:
+        self.ended.append("abort")
+
+    def is_closing(self) -> bool:
+        return bool(self.ended)
+
+
+def _protocol(connector: aiohttp.TCPConnector) -> tuple[ResponseHandler, _Transport]:
+    protocol = connector._factory()
+    assert isinstance(protocol, ResponseHandler)
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def test_a_connection_the_gateway_ended_is_dropped_without_the_tls_goodbye() -> None:
+    connector = gateway_connector(pin=None, keep_alive=True)
+    try:
+        protocol, transport = _protocol(connector)
+        protocol.force_close()  # what aiohttp does on "Connection: close"
+        protocol.close()
+        assert transport.ended[0] == "abort"
+        protocol, transport = _protocol(connector)
+        protocol.close()  # a kept-alive connection we end ourselves
+        assert transport.ended == ["close"]
+    finally:
+        await connector.close()
+
+
+async def test_connection_close_replies_still_read_whole_over_tls(
+    enphase_gateway: SimulatedGateway,
+) -> None:
+    enphase_gateway.device.keep_alive = False
+    async with GatewaySession(enphase_gateway.url, token=enphase_gateway.token) as session:
+        for _ in range(3):
+            assert len(await session.meter_readings()) == len(await session.meters())
 
 
 def test_lean_context_holds_no_certificates() -> None:

@@ -195,6 +195,41 @@ async def test_refresh_ahead_replaces_the_token_before_it_expires() -> None:
     assert tokens.refresh_in_background() is None
 
 
+async def test_steady_token_until_the_refresh_margin() -> None:
+    clock = Clock()
+    tokens = manager(ScriptedSource(installer()), clock)
+    assert tokens.steady_token() is None  # nothing held yet
+    token = await tokens.current()
+    assert tokens.steady_token() is token
+    due = T0 + 12 * HOUR - timedelta(minutes=72)
+    assert tokens.steady_token(due - timedelta(seconds=1)) is token
+    assert tokens.steady_token(due) is None
+    assert tokens.needs_refresh(due)
+
+
+async def test_steady_token_ends_at_the_expiry_skew_for_a_short_token() -> None:
+    # A 90 s token: its margin is half its life (45 s), less than the 60 s expiry skew.
+    short = Token.parse(make_jwt(issued_at=T0, lifetime=timedelta(seconds=90)))
+    clock = Clock()
+    tokens = manager(ScriptedSource(short), clock)
+    await tokens.current()
+    assert tokens.steady_token(T0 + timedelta(seconds=29)) is short
+    assert tokens.steady_token(T0 + timedelta(seconds=30)) is None
+    assert short.is_expired(T0 + timedelta(seconds=30), timedelta(minutes=1))
+
+
+async def test_steady_token_follows_commit_and_reject() -> None:
+    clock = Clock()
+    old, new = installer(), installer(11 * HOUR)
+    tokens = await started(ScriptedSource(old, new), clock)
+    clock.advance(11 * HOUR)
+    assert tokens.steady_token() is None
+    tokens.commit(await tokens.fetch_candidate())
+    assert tokens.steady_token() is new
+    await tokens.reject(new)
+    assert tokens.steady_token() is None
+
+
 # --- candidate / commit -------------------------------------------------------------------
 
 
