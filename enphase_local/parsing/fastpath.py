@@ -121,16 +121,33 @@ def _check_constructible(cls: type) -> None:
         raise TypeError(f"cannot generate a fast structure function for {cls}: {problems}")
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    descriptor = getattr(cls, name)
-    if type(descriptor) is not MemberDescriptorType:
-        raise TypeError(f"{cls.__name__}.{name} is not a slot")
-    setter: Callable[[object, object], None] = descriptor.__set__
-    return setter
+def _builder(cls: type) -> type:
+    """A twin of ``cls`` whose instances take plain slot assignment, which Python optimises.
+
+    It adds no slots, so a filled instance can become a ``cls`` by ``__class__`` assignment;
+    that is tried here, so a class whose layout does not allow it fails now, not on a body.
+    """
+    for field in attrs.fields(cls):
+        if type(getattr(cls, field.name, None)) is not MemberDescriptorType:
+            raise TypeError(f"{cls.__name__}.{field.name} is not a slot")
+    builder = type(
+        f"{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__module__": __name__,
+            # Both, or Python keeps the frozen class's slot for assignment and deletion.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )
+    probe: object = object.__new__(builder)
+    probe.__class__ = cls
+    return builder
 
 
 def _class_lines(cls: type, strict: bool, ns: _Namespace) -> list[str]:
-    """Check for an object, reshape it, check its keys, then read and set field by field."""
+    """Check for an object, reshape it, check its keys, fill a builder, make it a ``cls``."""
     _check_constructible(cls)
     attrs.resolve_types(cls)  # field.type is a string under ``from __future__ import annotations``
     wire = WIRE_NAMES.get(cls, {})
@@ -150,13 +167,12 @@ def _class_lines(cls: type, strict: bool, ns: _Namespace) -> list[str]:
             f"    raise {ns.add('forbidden', _forbidden)}(o, {ns.add('allowed', allowed)}, "
             f"{ns.add('cls', cls)})",
         ]
-    lines.append(f"self = {ns.add('new', object.__new__)}({ns.add('cls', cls)})")
+    lines.append(f"self = {ns.add('new', object.__new__)}({ns.add('builder', _builder(cls))})")
     for field in fields:
         key = wire.get(field.name, field.name)
-        hook = hooks.get(field.name)
-        lines += _field_read_lines(field, key, hook, strict, ns)
-        lines.append(f"{ns.add('set_' + field.name, _slot_setter(cls, field.name))}(self, v)")
-    lines.append("return self")
+        lines += _field_read_lines(field, key, hooks.get(field.name), strict, ns)
+        lines.append(f"self.{field.name} = v")
+    lines += [f"self.__class__ = {ns.add('cls', cls)}", "return self"]
     return lines
 
 
