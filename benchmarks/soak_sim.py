@@ -194,7 +194,8 @@ def _info(sim: Simulation) -> list[GatewayInfo]:
     ]
 
 
-def _cloud(sim: Simulation) -> CloudInfo:
+def cloud_info(sim: Simulation) -> CloudInfo:
+    """Where the simulation's cloud is, and its owner account."""
     assert sim.cloud is not None
     certificate = sim.cloud.certificate
     return CloudInfo(
@@ -231,7 +232,7 @@ class LocalGateways(SimGateways):
     async def start(self) -> None:
         await self.sim.start()
         self.gateways = _info(self.sim)
-        self.cloud = _cloud(self.sim)
+        self.cloud = cloud_info(self.sim)
 
     async def stop(self) -> Totals:
         await self.sim.stop()
@@ -437,7 +438,7 @@ async def _serve(profiles: Sequence[str], start_time: dt.datetime, speed: float)
     async with sim:
         described = {
             "gateways": [attrs.asdict(g) for g in _info(sim)],
-            "cloud": attrs.asdict(_cloud(sim)),
+            "cloud": attrs.asdict(cloud_info(sim)),
             "control": sim.control_url,
         }
         print(json.dumps(described), flush=True)

@@ -22,7 +22,6 @@ import aiohttp
 import pytest
 
 from benchmarks.soak import SoakConfig, run_soak
-from enphase_local.simulator import Simulation
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.prometheus import PrometheusSink
 from tests.reliability.hygiene import KeepEverything, Secrets, record_simulation_secrets
@@ -55,8 +54,7 @@ async def test_no_secret_in_sqlite_mqtt_metrics_or_logs(
     prometheus = PrometheusSink(0)
     metrics: list[str] = []
 
-    async def scrape(sim: Simulation) -> None:
-        del sim
+    async def scrape() -> None:
         await asyncio.sleep(1.0)  # the MQTT sink's last batch
         async with aiohttp.ClientSession() as client, client.get(prometheus.url) as reply:
             assert reply.status == 200

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from benchmarks.soak import NOON, _backoff, _cloud_source
+from benchmarks.soak_sim import cloud_info
 from enphase_local.events import DataEvent, Event, UnsupportedEvent
 from enphase_local.scheduler import GatewaySpec, Poller, PollPlan, ScaledClock
 from enphase_local.simulator import Simulation
@@ -27,7 +28,7 @@ async def test_token_outage_leaves_live_endpoints_polled() -> None:
         gateway = sim.gateways[0]
         assert sim.cloud is not None
         events: list[Event] = []
-        source = _cloud_source(sim)
+        source = _cloud_source(cloud_info(sim))
         poller = Poller(
             [
                 GatewaySpec(
