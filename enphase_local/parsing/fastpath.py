@@ -235,7 +235,7 @@ def _type_lines(tp: Any, strict: bool, ns: _Namespace) -> list[str]:  # noqa: PL
         return [
             "if v.__class__ is not list:",
             f"    raise TypeError('expected an array, got ' + {ns.add('kind', _kind)}(v))",
-            f"v = tuple([{item}(i) for i in v])",
+            f"v = tuple([{item}(i) for i in v]) if v else ()",
         ]
     if isinstance(tp, type) and attrs.has(tp):
         return [f"v = {ns.add('structure', structure_fn(tp, strict=strict))}(v)"]

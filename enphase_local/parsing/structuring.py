@@ -32,7 +32,7 @@ class Structurer(Generic[T]):
         fn = self._fns[strict] = structure_fn(self.tp, strict=strict)
         return fn
 
-    def __call__(self, data: object, strict: bool = False) -> T:
+    def structure(self, data: object, strict: bool = False) -> T:
         """Structure ``data``; with ``strict`` unknown keys are errors.
 
         :raises PayloadError: naming the JSON path of the first problem.

@@ -27,7 +27,7 @@ from .samples import LIVE_DATA, json_body, mutable
 )
 @pytest.mark.parametrize("strict", [False, True])
 def test_primitives(value: object, tp: type, expected: object, strict: bool) -> None:
-    assert Structurer(tp, "/x")(value, strict) == expected
+    assert Structurer(tp, "/x").structure(value, strict) == expected
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_primitives(value: object, tp: type, expected: object, strict: bool) -> 
 )
 def test_primitive_type_errors(value: object, tp: type, message: str) -> None:
     with pytest.raises(PayloadError, match=message) as caught:
-        Structurer(tp, "/x")(value)
+        Structurer(tp, "/x").structure(value)
     assert caught.value.path == "$"
     assert caught.value.endpoint == "/x"
 
