@@ -490,10 +490,18 @@ _DETAILED = (_make_converter(strict=False), _make_converter(strict=True))
 # Locating a failure.
 
 
+def structure_detailed(data: object, tp: Any, *, strict: bool) -> Any:
+    """Structure with cattrs' detailed validation, building models through ``__init__``.
+
+    Slower than the generated fast path, and its reference: both give the same model.
+    """
+    return _DETAILED[strict].structure(data, tp)
+
+
 def describe_failure(data: object, tp: Any, *, strict: bool) -> tuple[str, str]:
     """Structure ``data`` again with detailed validation: the JSON path and the problem."""
     try:
-        _DETAILED[strict].structure(data, tp)
+        structure_detailed(data, tp, strict=strict)
     except STRUCTURE_FAILURES as err:
         return _locate(err, "$")
     return "$", "body does not fit the model"
