@@ -19,6 +19,7 @@ show it; :func:`structure_fn_source` returns it for reading.
 from __future__ import annotations
 
 import linecache
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
@@ -136,12 +137,14 @@ def _builder(cls: type) -> type:
         {
             "__slots__": (),
             "__module__": __name__,
+            # Calling the builder makes a blank instance (faster than ``object.__new__``).
+            "__init__": object.__init__,
             # Both, or Python keeps the frozen class's slot for assignment and deletion.
             "__setattr__": object.__setattr__,
             "__delattr__": object.__delattr__,
         },
     )
-    probe: object = object.__new__(builder)
+    probe: object = builder()
     probe.__class__ = cls
     return builder
 
@@ -167,7 +170,7 @@ def _class_lines(cls: type, strict: bool, ns: _Namespace) -> list[str]:
             f"    raise {ns.add('forbidden', _forbidden)}(o, {ns.add('allowed', allowed)}, "
             f"{ns.add('cls', cls)})",
         ]
-    lines.append(f"self = {ns.add('new', object.__new__)}({ns.add('builder', _builder(cls))})")
+    lines.append(f"self = {ns.add('builder', _builder(cls))}()")
     for field in fields:
         key = wire.get(field.name, field.name)
         lines += _field_read_lines(field, key, hooks.get(field.name), strict, ns)
@@ -259,10 +262,14 @@ def _type_lines(tp: Any, strict: bool, ns: _Namespace) -> list[str]:  # noqa: PL
 
 
 def _float_lines(ns: _Namespace) -> list[str]:
-    # Finite floats and ints become floats (-0.0 becomes 0.0, as in the hook: x + 0.0);
-    # the hook takes the rest (it refuses booleans, strings, inf and nan).
+    # Finite floats pass, -0.0 becoming 0.0 (as the hook's ``x + 0.0`` does); ints become
+    # floats; the hook takes the rest (it refuses booleans, strings, inf and nan). The range
+    # check and ``not v`` allocate nothing, unlike arithmetic on every float.
     return [
-        "if v.__class__ is int or (v.__class__ is float and v - v == 0.0):",
+        f"if v.__class__ is float and {-sys.float_info.max!r} <= v <= {sys.float_info.max!r}:",
+        "    if not v:",
+        "        v = 0.0",
+        "elif v.__class__ is int:",
         "    v += 0.0",
         "else:",
         f"    v = {ns.add('float', _PRIMITIVE_HOOKS[float])}(v, None)",
