@@ -54,14 +54,24 @@ def decode_json(body: bytes, endpoint: str) -> object:
     """
     try:
         return LOADS(body)
-    except UnicodeDecodeError as err:
-        raise PayloadError(f"body is not UTF-8 (byte {err.start})", endpoint=endpoint) from err
-    except json.JSONDecodeError as err:  # orjson's error is a subclass
-        raise PayloadError(
+    except DECODE_FAILURES as err:
+        raise decode_error(err, endpoint) from err
+
+
+#: What :data:`LOADS` raises on a body it cannot decode.
+DECODE_FAILURES = (ValueError, RecursionError)
+
+
+def decode_error(err: Exception, endpoint: str) -> PayloadError:
+    """The PayloadError for one of :data:`DECODE_FAILURES` raised by :data:`LOADS`."""
+    if isinstance(err, UnicodeDecodeError):
+        return PayloadError(f"body is not UTF-8 (byte {err.start})", endpoint=endpoint)
+    if isinstance(err, json.JSONDecodeError):  # orjson's error is a subclass
+        return PayloadError(
             f"body is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})",
             endpoint=endpoint,
-        ) from err
-    except ValueError as err:  # NaN/Infinity, or a number with too many digits
-        raise PayloadError(f"body is not valid JSON: {err}", endpoint=endpoint) from err
-    except RecursionError as err:
-        raise PayloadError("body is nested too deeply", endpoint=endpoint) from err
+        )
+    if isinstance(err, RecursionError):
+        return PayloadError("body is nested too deeply", endpoint=endpoint)
+    # NaN/Infinity, or a number with too many digits.
+    return PayloadError(f"body is not valid JSON: {err}", endpoint=endpoint)

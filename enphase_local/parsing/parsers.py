@@ -48,32 +48,27 @@ _GRID_READINGS = Structurer(tuple[GridReading, ...], GRID_READINGS_PATH)
 
 def parse_device_list(body: bytes, *, strict: bool = False) -> DeviceList:
     """Parse ``/ivp/ensemble/device_list``."""
-    data = decode_json(body, DEVICE_LIST_PATH)
-    return _DEVICE_LIST.structure(data, strict)
+    return _DEVICE_LIST.parse(body, strict)
 
 
 def parse_meters(body: bytes, *, strict: bool = False) -> tuple[Meter, ...]:
     """Parse ``/ivp/meters`` (an empty tuple on gateways without meters)."""
-    data = decode_json(body, METERS_PATH)
-    return _METERS.structure(data, strict)
+    return _METERS.parse(body, strict)
 
 
 def parse_meter_readings(body: bytes, *, strict: bool = False) -> tuple[MeterReading, ...]:
     """Parse ``/ivp/meters/readings``; join the readings to the meters by ``eid``."""
-    data = decode_json(body, METER_READINGS_PATH)
-    return _METER_READINGS.structure(data, strict)
+    return _METER_READINGS.parse(body, strict)
 
 
 def parse_production(body: bytes, *, strict: bool = False) -> Production:
     """Parse ``/api/v1/production``."""
-    data = decode_json(body, PRODUCTION_PATH)
-    return _PRODUCTION.structure(data, strict)
+    return _PRODUCTION.parse(body, strict)
 
 
 def parse_energy(body: bytes, *, strict: bool = False) -> Energy:
     """Parse ``/ivp/pdm/energy``."""
-    data = decode_json(body, ENERGY_PATH)
-    return _ENERGY.structure(data, strict)
+    return _ENERGY.parse(body, strict)
 
 
 def parse_inverters(body: bytes, *, strict: bool = False) -> tuple[Inverter, ...]:
@@ -90,14 +85,12 @@ def parse_inverters(body: bytes, *, strict: bool = False) -> tuple[Inverter, ...
 
 def parse_live_data(body: bytes, *, strict: bool = False) -> LiveData:
     """Parse ``/ivp/livedata/status`` (milli-units on the wire become W and VA)."""
-    data = decode_json(body, LIVE_DATA_PATH)
-    return _LIVE_DATA.structure(data, strict)
+    return _LIVE_DATA.parse(body, strict)
 
 
 def parse_stream_status(body: bytes, *, strict: bool = False) -> LiveStreamState:
     """Parse the reply of ``POST /ivp/livedata/stream``, e.g. ``{"sc_stream": "enabled"}``."""
-    data = decode_json(body, LIVE_STREAM_PATH)
-    return _LIVE_STREAM.structure(data, strict).stream_state
+    return _LIVE_STREAM.parse(body, strict).stream_state
 
 
 def parse_consumption_reports(
@@ -117,5 +110,4 @@ def parse_consumption_reports(
 
 def parse_grid_readings(body: bytes, *, strict: bool = False) -> tuple[GridReading, ...]:
     """Parse ``/ivp/meters/gridReading``."""
-    data = decode_json(body, GRID_READINGS_PATH)
-    return _GRID_READINGS.structure(data, strict)
+    return _GRID_READINGS.parse(body, strict)

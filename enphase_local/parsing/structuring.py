@@ -1,4 +1,4 @@
-"""Decoded JSON to models: the generated fast path first, the detailed converter on failure."""
+"""Bodies to models: the generated fast path first, the detailed converter on failure."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 from typing import Any, Generic, TypeVar, get_args
 
 from enphase_local.errors import PayloadError
+from enphase_local.parsing import json_body
 from enphase_local.parsing.converter import STRUCTURE_FAILURES, describe_failure
 from enphase_local.parsing.fastpath import StructureFn, structure_fn
 
@@ -13,7 +14,7 @@ T = TypeVar("T")
 
 
 class Structurer(Generic[T]):
-    """Structures the decoded body of one endpoint into one type.
+    """Structures the body of one endpoint into one type.
 
     The structuring functions are generated on first use, so importing costs nothing.
     """
@@ -32,6 +33,22 @@ class Structurer(Generic[T]):
         fn = self._fns[strict] = structure_fn(self.tp, strict=strict)
         return fn
 
+    def parse(self, body: bytes, strict: bool = False) -> T:
+        """Decode and structure a body (one call less than decoding, then structuring).
+
+        :raises PayloadError: the body is not JSON, or does not fit; see :meth:`structure`.
+        """
+        try:
+            data = json_body.LOADS(body)
+        except json_body.DECODE_FAILURES as err:
+            raise json_body.decode_error(err, self.endpoint) from err
+        fn = self._fns[strict] or self._fn(strict)
+        try:
+            result: T = fn(data)
+        except STRUCTURE_FAILURES as err:
+            raise self._failure(data, strict) from err
+        return result
+
     def structure(self, data: object, strict: bool = False) -> T:
         """Structure ``data``; with ``strict`` unknown keys are errors.
 
@@ -41,9 +58,12 @@ class Structurer(Generic[T]):
         try:
             result: T = fn(data)
         except STRUCTURE_FAILURES as err:
-            path, message = describe_failure(data, self.tp, strict=strict)
-            raise PayloadError(message, endpoint=self.endpoint, path=path) from err
+            raise self._failure(data, strict) from err
         return result
+
+    def _failure(self, data: object, strict: bool) -> PayloadError:
+        path, message = describe_failure(data, self.tp, strict=strict)
+        return PayloadError(message, endpoint=self.endpoint, path=path)
 
     def skipping_bad_items(self, data: list[Any], logger: logging.Logger) -> T:
         """Structure a JSON array leniently; items that do not fit are logged and left out.
