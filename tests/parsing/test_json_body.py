@@ -19,29 +19,41 @@ def test_decodes_bytes() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param(b"", id="empty"),
-        pytest.param(b"   ", id="blank"),
-        pytest.param(b'[{"eid": 1, "state": "ena', id="truncated"),
-        pytest.param(b"<html><body>Page Not Found</body></html>", id="html"),
-        pytest.param(b"{'eid': 1}", id="single-quotes"),
-        pytest.param(b'{"a": 1} trailing', id="trailing-garbage"),
-        pytest.param(b'{"a": NaN}', id="nan"),
-        pytest.param(b'{"a": Infinity}', id="infinity"),
-        pytest.param(b'{"a": -Infinity}', id="minus-infinity"),
-        pytest.param(b'{"a": "\xff\xfe"}', id="invalid-utf8"),
-        pytest.param(b'{"a": "caf\xe9"}', id="latin1"),
-        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
-        pytest.param(b"1" * 5000, id="huge-integer-literal"),
-    ],
-)
+#: Bodies that are not JSON, each for its own reason.
+NOT_JSON = [
+    pytest.param(b"", id="empty"),
+    pytest.param(b"   ", id="blank"),
+    pytest.param(b'[{"eid": 1, "state": "ena', id="truncated"),
+    pytest.param(b"<html><body>Page Not Found</body></html>", id="html"),
+    pytest.param(b"{'eid': 1}", id="single-quotes"),
+    pytest.param(b'{"a": 1} trailing', id="trailing-garbage"),
+    pytest.param(b'{"a": NaN}', id="nan"),
+    pytest.param(b'{"a": Infinity}', id="infinity"),
+    pytest.param(b'{"a": -Infinity}', id="minus-infinity"),
+    pytest.param(b'{"a": "\xff\xfe"}', id="invalid-utf8"),
+    pytest.param(b'{"a": "caf\xe9"}', id="latin1"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
+    pytest.param(b"1" * 5000, id="huge-integer-literal"),
+]
+
+
+@pytest.mark.parametrize("body", NOT_JSON)
 def test_not_json_is_payload_error(body: bytes) -> None:
     with pytest.raises(PayloadError) as caught:
         decode_json(body, "/ivp/meters")
     assert caught.value.endpoint == "/ivp/meters"
     assert caught.value.path == "$"
+
+
+@pytest.mark.parametrize("body", NOT_JSON)
+def test_parsers_report_not_json_as_decode_json_does(body: bytes) -> None:
+    with pytest.raises(PayloadError) as expected:
+        decode_json(body, "/ivp/meters")
+    with pytest.raises(PayloadError) as caught:
+        parse_meters(body)
+    assert str(caught.value) == str(expected.value)
+    assert caught.value.path == "$"
+    assert type(caught.value.__cause__) is type(expected.value.__cause__)
 
 
 def test_error_names_position_not_content() -> None:
