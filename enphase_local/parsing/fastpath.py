@@ -1,12 +1,17 @@
 """Generated structuring functions: the fast path from decoded JSON to models.
 
 The converter's rules (wire names, hooks, reshaping) are compiled here into one plain Python
-function per model class and strictness, generated once on first use. Each function checks
-and converts every field inline and fills the slots of a new instance through the class's
-slot descriptors. That skips two costs of the cattrs path: a hook call per field, and the
-frozen ``__init__``, which sets every field through ``object.__setattr__``. The instances are
-the same frozen attrs instances ``__init__`` makes; the models have no validators, converters
-or ``__attrs_post_init__`` to skip (generation refuses a class that has one).
+function per model class and strictness, generated once on first use. That skips two costs
+of the cattrs path: a hook call per field, and the frozen ``__init__``, which sets every
+field through ``object.__setattr__`` (about 35 ns a field).
+
+Each function checks and converts every field inline and stores it on a blank instance of a
+private *builder*: a subclass of the model that adds no slots and allows assignment, so each
+store is a plain slot store (about 5 ns). The filled instance then becomes an instance of the
+model itself by ``__class__`` assignment, which Python allows because the layouts are the
+same. What the caller gets is an ordinary frozen model instance, equal to what ``__init__``
+makes; the models have no validators, converters or ``__attrs_post_init__`` to skip
+(generation refuses a class that has one).
 
 A value the inline check does not recognise is handed to the converter's own hook, which
 either converts it the slow way or raises; so a body the fast path accepts gives the model
