@@ -3,9 +3,10 @@
 Two plans side by side, each polling ``--gateways`` simulated gateways (``metered``
 profile, over HTTPS with an owner token) for ``--hours`` simulated hours of a June day
 starting at ``--start-hour`` (UTC, the site's local time; the sun is up from 05:00 to
-20:00): ``default`` is ``PollPlan()`` (meter readings every 10 s, live data, grid readings
-and consumption reports every 60 s, the 5-minute group just after each report) and
-``polite`` is the same with those three live endpoints every 300 s.
+20:00): ``default`` is ``PollPlan()`` (meter readings every 9.5 s, live data every 5 minutes,
+grid readings and consumption reports every 10 minutes, the 5-minute group just after each
+report) and ``first`` is the plan the scheduler first shipped with, for reference (meter
+readings every 10 s, the other three live endpoints every 60 s).
 
 The gateways run in a child process (:mod:`tests.scheduler.remote_sim`) with the clock
 running ``--speed`` times as fast as real time; the :class:`~enphase_local.Poller` lives in
@@ -57,7 +58,9 @@ from tests.scheduler.remote_sim import RemoteSimulation
 #: The plans compared, by name.
 PLANS: dict[str, PollPlan] = {
     "default": PollPlan(),
-    "polite": PollPlan().with_intervals(live_data=300, grid_readings=300, consumption_reports=300),
+    "first": PollPlan(
+        live={"meter_readings": 10, "live_data": 60, "grid_readings": 60, "consumption_reports": 60}
+    ),
 }
 #: The target of issue 7: GETs per gateway per hour, age of live power (s), delay of
 #: 5-minute data after each report (s), requests in flight at one gateway.

@@ -135,7 +135,7 @@ def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = _read(out)
     assert result["target"]["gets_per_hour"] == politeness.TARGET_GETS_PER_HOUR
     plans = {row["plan"]: row for row in result["plans"]}
-    assert set(plans) == {"default", "polite"}
+    assert set(plans) == {"default", "first"}
     for row in plans.values():
         assert row["max_in_flight"] == 1
         assert row["poller"]["failures"] == 0
@@ -147,7 +147,8 @@ def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert {"report_delay_max_s", "report_delay_p99_s", "reports_missed"} <= set(row)
         [gateway] = row["per_gateway"]
         assert "/ivp/meters/readings" in gateway["by_path"]
-    assert plans["polite"]["live_intervals_s"]["live_data"] == 300
+    assert plans["default"]["live_intervals_s"]["live_data"] == 300
+    assert plans["first"]["live_intervals_s"]["live_data"] == 60
 
 
 def test_politeness_ages_and_report_delays() -> None:

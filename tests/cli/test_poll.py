@@ -408,7 +408,7 @@ def test_hosts_from_the_command_line(tmp_path: Path) -> None:
 def test_the_start_line_describes_cadences() -> None:
     plan = PollPlan().with_intervals(grid_readings=120, consumption_reports=None)
     assert describe_plan(plan) == (
-        "meter_readings every 10 s, live_data every 60 s, grid_readings every 2 min, "
+        "meter_readings every 9.5 s, grid_readings every 2 min, live_data every 5 min, "
         "inverters, production, energy after each report, configuration every 4 h"
     )
     assert [span(s) for s in (1, 2.54, 90, 150, 5400, 7200, 14400, 90000)] == [

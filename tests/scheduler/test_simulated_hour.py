@@ -32,6 +32,7 @@ import attrs
 import pytest
 
 from enphase_local.auth.sources import CallbackTokenSource
+from enphase_local.endpoints import ENDPOINTS
 from enphase_local.errors import AuthenticationError
 from enphase_local.events import (
     DataEvent,
@@ -74,10 +75,9 @@ TOKEN_LIFETIME_S = 140.0
 TOKEN_AGE_S = 60.0
 #: Live endpoints by path, with their default intervals.
 LIVE_PATHS = {
-    "/ivp/meters/readings": 10.0,
-    "/ivp/livedata/status": 60.0,
-    "/ivp/meters/gridReading": 60.0,
-    "/ivp/meters/reports/consumption": 60.0,
+    endpoint.path: PollPlan().live[endpoint.name]
+    for endpoint in ENDPOINTS
+    if endpoint.name in PollPlan().live
 }
 METER_PATHS = {"/ivp/meters/readings", "/ivp/meters/gridReading", "/ivp/meters/reports/consumption"}
 
@@ -248,7 +248,7 @@ def check_live_polls_on_time(run: HourRun) -> None:
         assert stats.skipped == run.warm[host].skipped
         assert stats.failures == 0, stats.last_error
     off.sort()
-    assert len(off) > 5000
+    assert len(off) > 4000  # about 4,600 gaps: the default plan over the healthy gateways
     assert off[len(off) // 2] <= TOLERANCE_S / 4
     assert off[int(len(off) * 0.95)] <= TOLERANCE_S
     # The poller's own view: how late it started the live polls.
@@ -305,7 +305,7 @@ def check_nothing_published_twice(run: HourRun) -> None:
         ]
         assert len(gone) == len(set(gone))
         readings = run.seen_by[k].by_path.get("/ivp/meters/readings", 0)
-        assert readings <= HOUR / 10 + 2
+        assert readings <= HOUR / LIVE_PATHS["/ivp/meters/readings"] + 2
         if not gateway.metered:
             assert {"meter_readings", "grid_readings", "consumption_reports"} <= set(gone)
             assert readings == 0
