@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from enphase_local import endpoints as ep
@@ -387,7 +388,12 @@ class GatewaySession:
             return await self._digest_request(path)
         if self._legacy:
             return await self._request_maybe_retried(method, path, payload=payload)
-        token = await self._usable_token()
+        # The steady state, checked here rather than in another coroutine: a checked token
+        # that is neither expired nor due for renewal, and no renewal waiting to be adopted.
+        manager = self._tokens
+        token = manager.steady_token() if manager is not None and self._candidate is None else None
+        if token is None or token is not self._checked:
+            token = await self._usable_token()
         reply = await self._request_maybe_retried(method, path, payload=payload, token=token)
         if reply.status != 401:
             return reply
@@ -415,11 +421,7 @@ class GatewaySession:
             raise AuthenticationError(
                 f"gateway {self.serial} (firmware {self.firmware}) needs an access token"
             )
-        if self._candidate is None:
-            token = manager.steady_token()
-            if token is not None and token is self._checked:
-                return token  # the steady state: checked, valid, not due for replacement
-        else:
+        if self._candidate is not None:
             await self._adopt_candidate(manager)
         token = await manager.current()
         self._check_serial(token)
@@ -593,7 +595,15 @@ class GatewaySession:
                 timeout=self._timeout,
                 middlewares=(middleware,) if middleware is not None else (),
             ) as response:
-                body = await self._read_body(path, response)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= self._max_body_bytes
+                    and hdrs.CONTENT_ENCODING not in response.headers
+                ):
+                    body = await response.read()  # announced, within the cap, not compressed
+                else:
+                    body = await self._read_body(path, response)
                 reply = _Reply(response.status, response.headers, body)
         except aiohttp.ClientResponseError as err:
             # Its request_info (also in args and repr) holds our request headers: the token
