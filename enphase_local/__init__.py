@@ -8,8 +8,7 @@ Start with :class:`GatewaySession`::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from enphase_local._version import __version__
 from enphase_local.auth.cache import TokenCache
 from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.manager import TokenManager
@@ -93,11 +92,6 @@ from enphase_local.scheduler import (
     discover_gateways,
 )
 from enphase_local.session import GatewaySession
-
-try:
-    __version__ = version("enphase-local")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0+unknown"
 
 __all__ = [
     "ENDPOINTS",

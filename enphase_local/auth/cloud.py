@@ -15,13 +15,13 @@ import logging
 import random
 import ssl as ssl_module
 import time
-from importlib import metadata
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 import attrs
 
+from enphase_local._version import __version__
 from enphase_local.auth.token import Token
 from enphase_local.errors import (
     CloudError,
@@ -39,12 +39,8 @@ DEFAULT_ENLIGHTEN_URL = "https://enlighten.enphaseenergy.com"
 #: Where Entrez (the token service) lives unless told otherwise.
 DEFAULT_ENTREZ_URL = "https://entrez.enphaseenergy.com"
 
-try:
-    _VERSION = metadata.version("enphase-local")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    _VERSION = "0"
 #: Sent with every cloud request: some Enphase services refuse requests without one.
-USER_AGENT = f"enphase-local/{_VERSION}"
+USER_AGENT = f"enphase-local/{__version__}"
 
 #: Cloud replies are a small JSON object or a ~400-character token; more is not one of them.
 _MAX_BODY_BYTES = 64 * 1024
