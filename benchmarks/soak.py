@@ -1,27 +1,34 @@
 """Fault soak: the Poller and the SQLite sink against many simulated gateways under attack.
 
-``--gateways`` simulated gateways (a mix of profiles, legacy ones included) run in this
-process on loopback with a fast clock (``--speed`` simulated seconds per real second); the
-poller follows the simulated clock, so its default plan is used as is. Most token-using
-gateways get short-lived tokens from a :class:`~enphase_local.auth.sources.CallbackTokenSource`
-(each one due for renewal about ten real seconds after it is minted), a few
-(``--cloud-gateways``) get theirs from the simulator's cloud through a
-:class:`~enphase_local.auth.sources.CloudTokenSource`. Every event goes to a
-:class:`~enphase_local.sinks.SqliteSink`.
+``--gateways`` simulated gateways (a mix of profiles, legacy ones included) run on loopback
+with a fast clock (``--speed`` simulated seconds per real second), in a child process
+(``benchmarks.soak_sim``, driven through the simulator's control API) so that this process
+holds only the client: the poller, its sessions and token managers, and the sinks
+(``--in-process`` runs them here instead). The poller follows the simulated clock, so its
+default plan is used as is. Most token-using gateways get short-lived tokens from a
+:class:`~enphase_local.auth.sources.CallbackTokenSource` (each one due for renewal about ten
+real seconds after it is minted), a few (``--cloud-gateways``) get theirs from the
+simulator's cloud through a :class:`~enphase_local.auth.sources.CloudTokenSource`. Every
+event goes to a :class:`~enphase_local.sinks.SqliteSink`.
 
 After a warm-up, rounds of faults hit the gateways until 20 s before the end of
 ``--duration`` (left for recovery; the last round may run a little over), each fault on its
-own gateway: a burst of openresty 504s, a hang,
-bodies cut short, HTML bodies, a reboot, every token revoked, the nightly window, a cloud
-outage while a gateway needs a new token (its tokens revoked while the cloud's ``/tokens``
-answers 503), and a stalled sink (the database locked from another connection). Token
-expiry runs all along: each renewal of a short-lived token counts as one expiry handled.
+own gateway: a burst of openresty 504s, a hang, bodies cut short inside a well-formed reply,
+a connection dropped mid-body (meter readings: the session retries at once), HTML bodies, a
+reboot, every token revoked, the nightly window, a cloud outage while a gateway needs a new
+token (its tokens revoked while the cloud's ``/tokens`` answers 503), and a stalled sink (the
+database locked from another connection). Token expiry runs all along: each renewal of a
+short-lived token of a metered gateway counts as one expiry handled. Gateway faults hit
+metered gateways only: their readings change at every poll, so data events (the poller
+publishes only what changed) show recovery at once.
 
-A fault is *detected* when its gateway shows trouble (an error event, a state other than
-online, or a request refused for its token) or, for the sink, when events wait while the
-database is locked; *recovered* at the first data event after the fault was cleared and
-detected (for the sink: when everything submitted so far is written); the time to recover
-counts from the moment the fault was cleared.
+A fault is *detected* when the client shows trouble with its gateway (an error event, a
+state other than online, a GET its session retried after a transient failure: the session's
+DEBUG record, from the gateway's poll task) or the gateway refused a request for its token or
+saw it abandoned; for the sink, when events wait while the database is locked. It is
+*recovered* at the first data event after the fault was cleared and detected (for the sink:
+when everything submitted so far is written); the time to recover counts from the moment the
+fault was cleared (for a dropped connection: when the gateway had served the cut).
 
 Printed at the end, and written with ``--json FILE``: per fault kind, injected, detected,
 recovered, median and worst time to recover (real seconds); overall, polls attempted,
@@ -29,8 +36,12 @@ succeeded and skipped for politeness, data events lost between the poller and th
 file (delivered data events minus ``data`` rows after close: must be 0), the most requests
 ever in flight at one gateway (must be 1), unhandled exceptions (asyncio's exception
 handler plus ERROR records of the library's loggers: must be 0), faults not recovered (must
-be 0), and resident memory after the warm-up and at the end (with samples in between, to
-see a trend). The exit status is 1 when an invariant fails.
+be 0), and memory (:mod:`benchmarks.soak_memory`): RSS after the warm-up and at the end, its
+least-squares slope over the second half in KiB/min (must stay within
+``MAX_GROWTH_KIB_PER_MIN`` when the second half lasts five minutes or more), and the object
+types that grew. ``--trace-allocations`` also names the allocation sites that grew
+(tracemalloc: slower, and the trend is then not judged). The exit status is 1 when an
+invariant fails.
 
 Known problems the long run shows (reported, not fixed here): a reboot, or an HTML body,
 that meets a token renewal's ``/auth/check_jwt`` is taken for the gateway refusing the new
@@ -38,8 +49,8 @@ token; the token manager then rests (up to a minute) while the current short-liv
 expires, and the gateway stays ``auth_failed`` for tens of seconds. The short run in the
 tests therefore aims those faults at the cloud gateways only (``faults_on_renewing``).
 
-Loopback only. A short run (the default, about 45 s) also runs in ``make test``
-(``tests/soak``). The long run, before each release::
+Loopback only. A short run (40 s) also runs in ``make test`` (``tests/soak``). The long
+run, before each release::
 
     python -m benchmarks.soak --gateways 50 --duration 1800 --json soak.json
 """
@@ -47,6 +58,7 @@ Loopback only. A short run (the default, about 45 s) also runs in ``make test``
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import bisect
 import collections
@@ -180,25 +192,65 @@ class Fault:
         return max(0.0, self.recovered_at - self.cleared_at)
 
 
-class Recorder:
-    """Takes every event from the poller: counts it, hands it to the sinks, keeps recent times."""
+@attrs.define
+class Tally:
+    """What became of the faults of one kind (the soak keeps no record per fault: its own
+    memory must stay flat while it measures the client's)."""
 
-    def __init__(self, sinks: Sink) -> None:
+    injected: int = 0
+    detected: int = 0
+    recovered: int = 0
+    #: Real seconds from clearing to recovery, per recovered fault.
+    recover_s: array.array[float] = attrs.field(factory=lambda: array.array("d"))
+
+    def add(self, fault: Fault) -> None:
+        """Count a fault that is over (recovered, or given up on)."""
+        self.injected += 1
+        self.detected += fault.detected_at is not None
+        if fault.recover_s is not None:
+            self.recovered += 1
+            self.recover_s.append(fault.recover_s)
+
+    def summary(self) -> dict[str, Any]:
+        """The per-kind row of the report."""
+        times = self.recover_s
+        return {
+            "injected": self.injected,
+            "detected": self.detected,
+            "recovered": self.recovered,
+            "median_recover_s": round(statistics.median(times), 3) if times else None,
+            "worst_recover_s": round(max(times), 3) if times else None,
+        }
+
+
+#: Recent times kept per host: data events (the newest count for recovery), trouble, notes.
+_DATA_KEPT, _TROUBLE_KEPT, _NOTES_KEPT = 64, 16, 12
+
+
+class Recorder:
+    """Takes every event from the poller: counts it, hands it to the sinks, keeps recent
+    times (a bounded few per host), and times the first data after each token renewal."""
+
+    def __init__(self, sinks: Sink, hosts: Sequence[str], timed: Sequence[str]) -> None:
         self._sinks = sinks
         self.data_events = 0
         self.events = 0
-        self._data: dict[str, collections.deque[float]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=500)
-        )
-        self._trouble: dict[str, collections.deque[float]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=500)
-        )
+        self._data = {h: collections.deque[float](maxlen=_DATA_KEPT) for h in hosts}
+        self._trouble = {h: collections.deque[float](maxlen=_TROUBLE_KEPT) for h in hosts}
         #: Latest state per host.
         self.states: dict[str, GatewayState] = {}
         #: Recent events other than data per host, as ``(time, summary)``.
-        self.notes: dict[str, collections.deque[tuple[float, str]]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=50)
-        )
+        self.notes = {h: collections.deque[tuple[float, str]](maxlen=_NOTES_KEPT) for h in hosts}
+        #: When each timed host's token renewals (expiries handled) that wait for data
+        #: happened (metered gateways: new data at every poll).
+        self._renewed: dict[str, list[float]] = {h: [] for h in timed}
+        #: Token expiries handled.
+        self.expiries = Tally()
+
+    def renewed(self, host: str) -> None:
+        """A short-lived token of ``host`` was renewed: time it until data flow again."""
+        if host in self._renewed:
+            self._renewed[host].append(time.monotonic())
 
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
@@ -206,6 +258,13 @@ class Recorder:
         if isinstance(event, DataEvent):
             self.data_events += 1
             self._data[event.host].append(now)
+            renewed = self._renewed.get(event.host, ())
+            for at in renewed:
+                self.expiries.injected += 1
+                self.expiries.recovered += 1
+                self.expiries.recover_s.append(now - at)
+            if renewed:
+                self._renewed[event.host] = []
         elif isinstance(event, ErrorEvent):
             self._trouble[event.host].append(now)
         elif isinstance(event, StateEvent):
@@ -224,11 +283,16 @@ class Recorder:
         """When ``host`` first showed trouble at or after ``since``."""
         return _first_after(self._trouble[host], since)
 
+    def unrecovered_renewals(self) -> int:
+        """Renewals that have waited for data longer than a fault may take to recover
+        (younger ones, cut short by the end of the run, are not counted)."""
+        old = time.monotonic() - RECOVER_TIMEOUT_S
+        return sum(at < old for times in self._renewed.values() for at in times)
+
 
 def _first_after(times: collections.deque[float], since: float) -> float | None:
-    ordered = list(times)
-    index = bisect.bisect_left(ordered, since)
-    return ordered[index] if index < len(ordered) else None
+    index = bisect.bisect_left(times, since)
+    return times[index] if index < len(times) else None
 
 
 def _summary(event: Event) -> str:
@@ -262,9 +326,11 @@ class Retries(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.times: dict[str, collections.deque[float]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=100)
-        )
+        self.times: dict[str, collections.deque[float]] = {}
+
+    def watch(self, hosts: Sequence[str]) -> None:
+        """Keep the recent retries of these hosts (others are ignored)."""
+        self.times = {h: collections.deque(maxlen=_TROUBLE_KEPT) for h in hosts}
 
     def emit(self, record: logging.LogRecord) -> None:
         if not str(record.msg).startswith(_RETRY_MESSAGE):
@@ -272,12 +338,14 @@ class Retries(logging.Handler):
         with contextlib.suppress(RuntimeError):  # logged outside a task: not a poll's retry
             task = asyncio.current_task()
             name = "" if task is None else task.get_name()
-            if name.startswith(_WORKER_TASK):
-                self.times[name.removeprefix(_WORKER_TASK)].append(time.monotonic())
+            times = self.times.get(name.removeprefix(_WORKER_TASK))
+            if name.startswith(_WORKER_TASK) and times is not None:
+                times.append(time.monotonic())
 
     def first_after(self, host: str, since: float) -> float | None:
         """When ``host``'s session first retried at or after ``since``."""
-        return _first_after(self.times[host], since)
+        times = self.times.get(host)
+        return None if times is None else _first_after(times, since)
 
 
 @contextlib.contextmanager
@@ -315,19 +383,19 @@ def watch_failures(
 class TokenDesk:
     """Mints short-lived tokens per serial and keeps the renewals (token expiry handled)."""
 
-    def __init__(self, gateways: SimGateways) -> None:
+    def __init__(self, gateways: SimGateways, recorder: Recorder) -> None:
         self._gateways = gateways
+        self._recorder = recorder
+        self._hosts = {g.serial: g.host for g in gateways.gateways}
         self._minted: dict[str, float] = {}
         self._revoked: dict[str, float] = {}
-        #: ``(serial, renewed at)`` of each renewal of a token that was not revoked.
-        self.renewals: list[tuple[str, float]] = []
 
     async def mint(self, serial: str) -> str:
         """A new token for ``serial`` (the callback of the token source)."""
         now = time.monotonic()
         previous = self._minted.get(serial)
         if previous is not None and self._revoked.get(serial, -1.0) < previous:
-            self.renewals.append((serial, now))
+            self._recorder.renewed(self._hosts[serial])
         self._minted[serial] = now
         age = TOKEN_AGE_S + int(serial) % 10 - 5
         return await self._gateways.mint(
@@ -352,21 +420,30 @@ class Soak:
     desk: TokenDesk
     rng: random.Random
     cloud_hosts: frozenset[str]
-    faults: list[Fault] = attrs.field(factory=list)
+    #: What became of the faults so far, per kind.
+    tallies: dict[str, Tally] = attrs.field(factory=lambda: {k: Tally() for k in FAULT_KINDS})
+    #: The faults that did not recover, with what the poller said about their gateway.
+    lost: list[dict[str, Any]] = attrs.field(factory=list)
+    #: When the soak started (``time.monotonic``).
+    started: float = attrs.field(factory=time.monotonic)
     _rotation: dict[str, int] = attrs.field(factory=dict)
     _busy: set[str] = attrs.field(factory=set)
 
     def pick(self, kind: str) -> GatewayInfo | None:
         """The next gateway for ``kind`` in turn, among those not hit by another fault."""
-        gateways = self.sim.gateways
+        # Metered gateways only: their readings, polled every simulated 10 s, change at each
+        # poll, so a short fault is met at all and data events show recovery within a second
+        # (the poller publishes only what changed: elsewhere that can take half a minute).
+        gateways = [g for g in self.sim.gateways if g.metered]
         if kind == "cloud outage":
             pool = [g for g in gateways if g.host in self.cloud_hosts]
         elif kind == "token revocation":
             pool = [g for g in gateways if g.web_tokens and g.host not in self.cloud_hosts]
         else:
-            # Metered gateways: polled every simulated 10 s, so a short fault is met at all.
             cloud = not self.config.faults_on_renewing
-            pool = [g for g in gateways if (g.host in self.cloud_hosts) == cloud and g.metered]
+            pool = [g for g in gateways if (g.host in self.cloud_hosts) == cloud]
+        if not pool:
+            return None
         start = self._rotation.get(kind, self.rng.randrange(len(pool)))
         for step in range(len(pool)):
             gateway = pool[(start + step) % len(pool)]
@@ -385,14 +462,22 @@ class Soak:
         if gateway is None:
             return
         fault = Fault(kind=kind, target=gateway.host, injected_at=time.monotonic())
-        self.faults.append(fault)
         try:
             before = await self.sim.counters(gateway.serial)
             await self._inject(kind, gateway, before)
             fault.cleared_at = time.monotonic()
+            if kind == "cut connection":  # over when the client saw it, if it did already
+                seen = self.retries.first_after(gateway.host, fault.injected_at)
+                fault.cleared_at = min(fault.cleared_at, seen or fault.cleared_at)
             await self._follow(fault, gateway.serial, _evidence(before))
         finally:
             self._busy.discard(gateway.host)
+            self._done(fault)
+
+    def _done(self, fault: Fault) -> None:
+        self.tallies[fault.kind].add(fault)
+        if fault.recovered_at is None:
+            self.lost.append(_logged(fault, self.started, self.recorder))
 
     async def _inject(self, kind: str, gateway: GatewayInfo, before: Counters) -> None:
         sim, serial = self.sim, gateway.serial
@@ -476,7 +561,12 @@ class Soak:
 
     async def _stall_sink(self) -> None:
         fault = Fault(kind="sink stall", target=str(self.sqlite.path), injected_at=time.monotonic())
-        self.faults.append(fault)
+        try:
+            await self._stall(fault)
+        finally:
+            self._done(fault)
+
+    async def _stall(self, fault: Fault) -> None:
         lock = await asyncio.to_thread(_lock_database, self.sqlite.path)
         try:
             written = self.sqlite.stats().written
@@ -641,14 +731,18 @@ async def _run(
     with watch_failures(loop) as (failures, unhandled, retries):
         await gateways.start()
         try:
-            desk = TokenDesk(gateways)
+            hosts = [g.host for g in gateways.gateways]
+            retries.watch(hosts)
+            sqlite = SqliteSink(database)
+            sinks = SinkSet([sqlite, *extra_sinks])
+            recorder = Recorder(
+                sinks, hosts, timed=[g.host for g in gateways.gateways if g.metered]
+            )
+            desk = TokenDesk(gateways, recorder)
             cloud_source = _cloud_source(gateways.cloud)
             specs, own_sessions, cloud_hosts = _specs(
                 gateways.gateways, desk, cloud_source, config.cloud_gateways
             )
-            sqlite = SqliteSink(database)
-            sinks = SinkSet([sqlite, *extra_sinks])
-            recorder = Recorder(sinks)
             poller = Poller(
                 specs,
                 clock=ScaledClock(gateways.now, speed=config.speed),
@@ -670,7 +764,7 @@ async def _run(
                 cloud_hosts=cloud_hosts,
             )
             memory = MemoryWatch(config.memory_every_s, trace=config.trace_allocations)
-            started = time.monotonic()
+            started = soak.started = time.monotonic()
             await sinks.start()
             try:
                 async with cloud_source, poller:
@@ -702,7 +796,6 @@ async def _run(
         failures=failures,
         unhandled=unhandled,
         memory=memory.report(),
-        started=started,
     )
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     return report
@@ -714,34 +807,6 @@ def _data_rows(database: Path) -> int:
     return int(count)
 
 
-def _kind_summary(faults: Sequence[Fault]) -> dict[str, Any]:
-    times = [f.recover_s for f in faults if f.recover_s is not None]
-    return {
-        "injected": len(faults),
-        "detected": sum(f.detected_at is not None for f in faults),
-        "recovered": sum(f.recovered_at is not None for f in faults),
-        "median_recover_s": round(statistics.median(times), 3) if times else None,
-        "worst_recover_s": round(max(times), 3) if times else None,
-    }
-
-
-def _expiry_summary(soak: Soak, expired_refusals: int) -> dict[str, Any]:
-    hosts = {g.serial: g.host for g in soak.sim.gateways}
-    times = []
-    for serial, renewed in soak.desk.renewals:
-        back = soak.recorder.first_data_after(hosts[serial], renewed)
-        if back is not None:
-            times.append(back - renewed)
-    renewals = len(soak.desk.renewals)
-    return {
-        "injected": renewals,
-        "detected": max(0, renewals - expired_refusals),
-        "recovered": len(times),
-        "median_recover_s": round(statistics.median(times), 3) if times else None,
-        "worst_recover_s": round(max(times), 3) if times else None,
-    }
-
-
 def _report(
     soak: Soak,
     *,
@@ -751,13 +816,16 @@ def _report(
     failures: Failures,
     unhandled: list[str],
     memory: dict[str, Any],
-    started: float,
 ) -> dict[str, Any]:
-    by_kind: dict[str, list[Fault]] = {kind: [] for kind in FAULT_KINDS}
-    for fault in soak.faults:
-        by_kind[fault.kind].append(fault)
-    kinds = {kind: _kind_summary(faults) for kind, faults in by_kind.items()}
-    kinds[EXPIRY_KIND] = _expiry_summary(soak, totals.expired_refusals)
+    kinds = {kind: tally.summary() for kind, tally in soak.tallies.items()}
+    expiries = soak.recorder.expiries
+    renewals = expiries.injected + soak.recorder.unrecovered_renewals()
+    kinds[EXPIRY_KIND] = {
+        **expiries.summary(),
+        "injected": renewals,
+        # A renewal is detected unless the gateway had to refuse the expired token first.
+        "detected": max(0, renewals - totals.expired_refusals),
+    }
     not_recovered = sum(s["injected"] - s["recovered"] for s in kinds.values())
     simulator_errors = totals.simulator_errors
     overall = {
@@ -792,7 +860,7 @@ def _report(
         "faults": kinds,
         "overall": overall,
         "errors": errors[:20],
-        "fault_log": [_logged(fault, started, soak.recorder) for fault in soak.faults],
+        "not_recovered": soak.lost,
     }
 
 
@@ -808,12 +876,8 @@ def _logged(fault: Fault, started: float, recorder: Recorder) -> dict[str, Any]:
         "detected_s": since(fault.detected_at),
         "recovered_s": since(fault.recovered_at),
     }
-    if fault.recovered_at is None:  # what the poller said about it since
-        logged["events"] = [
-            f"{since(at)} {text}"
-            for at, text in recorder.notes[fault.target]
-            if at >= fault.injected_at
-        ]
+    notes = recorder.notes.get(fault.target, ())
+    logged["events"] = [f"{since(at)} {text}" for at, text in notes if at >= fault.injected_at]
     return logged
 
 
@@ -872,11 +936,10 @@ def print_report(report: dict[str, Any]) -> None:
     _print_growth(overall)
     for error in report["errors"]:
         print(f"error: {error}")
-    for fault in report["fault_log"]:
-        if "events" in fault:
-            print(f"not recovered: {fault['kind']} at {fault['target']} ({fault['injected_s']} s)")
-            for line in fault["events"][-8:]:
-                print(f"    {line}")
+    for fault in report["not_recovered"]:
+        print(f"not recovered: {fault['kind']} at {fault['target']} ({fault['injected_s']} s)")
+        for line in fault["events"][-8:]:
+            print(f"    {line}")
 
 
 def _print_growth(overall: dict[str, Any]) -> None:

@@ -109,6 +109,7 @@ async def test_gateways_do_what_the_soak_asks(make: Callable[[], SimGateways]) -
 
 async def test_retry_watch_names_the_gateway_by_its_poll_task() -> None:
     watch = Retries()
+    watch.watch(["127.0.0.1:4430"])
     logger = logging.getLogger("tests.soak.retries")
     logger.addHandler(watch)
     logger.setLevel(logging.DEBUG)
@@ -124,6 +125,7 @@ async def test_retry_watch_names_the_gateway_by_its_poll_task() -> None:
     try:
         await asyncio.create_task(worker(), name="enphase-poll-127.0.0.1:4430")
         await asyncio.create_task(other(), name="soak reboot")
+        await asyncio.create_task(other(), name="enphase-poll-127.0.0.1:9999")  # not watched
     finally:
         logger.removeHandler(watch)
     seen = watch.first_after("127.0.0.1:4430", started)
