@@ -69,7 +69,8 @@ _CONFIG_RETRY_S: Final = 60.0
 _STREAM_RETRY_S: Final = 60.0
 #: A live-data answer saying the stream is off switches it on again, at most this often.
 _STREAM_RECHECK_S: Final = 60.0
-#: The first read of the 5-minute data is spread over this long after the start, seconds.
+#: The first read of the 5-minute data is spread over at most this long after the start,
+#: seconds (the first live polls over at most the shortest live interval).
 _PERIODIC_SPREAD_S: Final = 60.0
 #: Longest error text kept in a state-change reason.
 _REASON_CHARS: Final = 200
@@ -219,8 +220,12 @@ class GatewayWorker:
         policy: BackoffPolicy,
         rng: random.Random,
         publish: Callable[[Event], None],
+        start_spread_s: float | None = None,
     ) -> None:
         self.session = session
+        #: How widely the first polls are spread after the start, seconds (None: over the
+        #: shortest live interval and a minute); the poller narrows it for a few gateways.
+        self._start_spread_s = start_spread_s
         #: The gateway as events and statistics name it: host, with the port if one was given.
         self.host = gateway_label(session)
         self.plan = plan
@@ -280,7 +285,9 @@ class GatewayWorker:
         plan, session = self.plan, self.session
         live = sorted(plan.live.items(), key=lambda item: (item[1], item[0]))
         shortest = live[0][1] if live else 10.0
-        start = now + self._rng.uniform(0.0, shortest)  # spread gateways over the cycle
+        spread = self._start_spread_s
+        # Spread the gateways' starts over the cycle (a few gateways start at once).
+        start = now + self._rng.uniform(0.0, shortest if spread is None else min(shortest, spread))
         self._add(_Job(_Kind.INFO, ep.INFO.name, due=start, call=session.info))
         self._add(_Job(_Kind.CONFIG, "config", due=start))
         if ep.LIVE_DATA.name in plan.live:
@@ -298,7 +305,10 @@ class GatewayWorker:
         if plan.periodic:
             # 5-minute data can wait a little: spreading the first read over a minute keeps
             # a poller of many gateways from sending everything in its first seconds.
-            first = start + self._rng.uniform(0.0, _PERIODIC_SPREAD_S)
+            periodic_spread = (
+                _PERIODIC_SPREAD_S if spread is None else min(_PERIODIC_SPREAD_S, spread)
+            )
+            first = start + self._rng.uniform(0.0, periodic_spread)
             self._add(_Job(_Kind.PERIODIC, "periodic", due=first))
 
     def _add(self, job: _Job) -> None:

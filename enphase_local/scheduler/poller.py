@@ -36,6 +36,10 @@ from enphase_local.session import GatewaySession
 
 _LOGGER = logging.getLogger(__name__)
 
+#: First polls are spread over this many seconds per gateway (capped by each gateway's
+#: shortest live interval): a lone gateway is read at once, twenty or more over the interval.
+_START_SPREAD_PER_GATEWAY_S = 0.5
+
 #: A token as the session takes it: the JWT text, a parsed token, or a token source.
 TokenLike: TypeAlias = str | Token | TokenSource
 
@@ -164,7 +168,11 @@ class Poller:
     ) -> list[GatewayWorker]:
         workers: list[GatewayWorker] = []
         seen: set[str] = set()
-        for item in gateways:
+        items = list(gateways)
+        # The first polls of many gateways are spread out (the whole live interval for
+        # hundreds); one gateway, or a handful, start at once.
+        spread = _START_SPREAD_PER_GATEWAY_S * len(items)
+        for item in items:
             session, plan = self._session_for(item, session_options)
             worker = GatewayWorker(
                 session,
@@ -174,6 +182,7 @@ class Poller:
                 policy=self._policy,
                 rng=self._rng,
                 publish=self._publish,
+                start_spread_s=spread,
             )
             key = worker.host.lower()
             if key in seen:

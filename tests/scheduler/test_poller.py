@@ -121,6 +121,24 @@ async def test_default_plan_cadence_and_start_order(clock: ManualClock) -> None:
     assert event.fetched_at.tzinfo is not None
 
 
+async def test_a_lone_gateway_is_read_at_once_and_many_are_spread(clock: ManualClock) -> None:
+    lone = FakeGateway(clock)
+    poller, _ = make_poller([lone], clock)
+    async with poller:
+        await clock.advance(5)
+    assert lone.times("info")[0] <= 0.5
+    assert lone.times("meter_readings")[0] <= 0.5 + 10 / 4  # its live slot within the cycle
+    assert lone.times("inverters")[0] <= 0.5 + 0.5
+
+    fleet = [FakeGateway(clock, f"envoy-{n}.local") for n in range(40)]
+    poller, _ = make_poller(fleet, clock)
+    async with poller:
+        await clock.advance(15)
+    starts = sorted(g.times("info")[0] for g in fleet)
+    assert starts[-1] - starts[0] > 5  # forty gateways over the 10 s live interval
+    assert starts[-1] - starts[0] < 10
+
+
 async def test_plan_per_gateway(clock: ManualClock) -> None:
     fast, default = FakeGateway(clock, "fast.local"), FakeGateway(clock, "slow.local")
     plan = busy().with_intervals(meter_readings=2, live_data=None)
