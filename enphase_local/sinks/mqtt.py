@@ -245,8 +245,12 @@ class MqttSink:
         self._runner.put(event)
 
     async def close(self) -> None:
-        """Publish what is queued (within the close timeout), say offline, disconnect."""
-        await self._runner.close(self._close_timeout_s)
+        """Publish what is queued (within the close timeout), say offline, disconnect.
+
+        Without a broker connection there is nothing to wait for: what is queued is dropped
+        (and counted) at once, so stopping is never held up by an absent broker.
+        """
+        await self._runner.close(self._close_timeout_s if self._client is not None else 0.0)
         self._closing = True
         client = self._client
         if client is not None:
@@ -285,8 +289,8 @@ class MqttSink:
         while not self._closing:
             try:
                 async with self._new_client() as client:
+                    self._client = client  # the broker answered; publishing waits for announce
                     await self._announce(client)
-                    self._client = client
                     self._connected.set()
                     self.connections += 1
                     _LOGGER.info("connected to MQTT broker %s", self.settings.describe())
