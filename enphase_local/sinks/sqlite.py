@@ -355,6 +355,22 @@ def _row_sample(row: sqlite3.Row) -> PowerSample:
     )
 
 
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that only reads, and leaves no ``-wal``/``-shm`` files behind.
+
+    Opened read-write (never created) when the file allows it, with ``query_only`` on: the
+    last connection to close then tidies the write-ahead log away, which a ``mode=ro``
+    connection may not. Read-only files are opened read-only.
+    """
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=rw", uri=True)
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    return conn
+
+
 def read_power_samples(
     path: str | os.PathLike[str],
     *,
@@ -365,7 +381,7 @@ def read_power_samples(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such database: {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = _open_for_reading(path)
     try:
         version = user_version(conn)
         if version == 0 or version > SCHEMA_VERSION:

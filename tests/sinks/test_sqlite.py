@@ -115,6 +115,8 @@ async def test_rows_hold_the_events_and_their_power_samples(
     expected = [s for s in map(tracker.update, simulated_events) if s is not None]
     assert sink.samples_written == len(expected)
     assert read_power_samples(path) == sorted(expected, key=lambda s: (s.gateway, s.at))
+    # Reading leaves no write-ahead log files behind once the writer has closed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.sqlite"]
     sources = {s.gateway: s.source for s in expected}
     battery, metered, standard = (g.serial for g in simulation.gateways)
     assert sources == {battery: "meters", metered: "meters", standard: "production"}
