@@ -116,7 +116,7 @@ async def test_rows_hold_the_events_and_their_power_samples(
     assert sink.samples_written == len(expected)
     assert read_power_samples(path) == sorted(expected, key=lambda s: (s.gateway, s.at))
     # Reading leaves no write-ahead log files behind once the writer has closed.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.sqlite"]
+    assert names_in(tmp_path) == ["data.sqlite"]
     sources = {s.gateway: s.source for s in expected}
     battery, metered, standard = (g.serial for g in simulation.gateways)
     assert sources == {battery: "meters", metered: "meters", standard: "production"}
@@ -127,6 +127,11 @@ async def test_rows_hold_the_events_and_their_power_samples(
     secrets = [g.token for g in simulation.gateways if g.token is not None]
     assert secrets
     assert not files_contain(tmp_path, secrets)
+
+
+def names_in(folder: Path) -> list[str]:
+    """The names of the files in ``folder``, sorted."""
+    return sorted(p.name for p in folder.iterdir())
 
 
 def files_contain(folder: Path, secrets: list[str]) -> bool:
