@@ -143,7 +143,7 @@ class GatewayConfig:
     insecure_http: bool = False
     #: A trust-on-first-use store for its certificate (used when no fingerprint is pinned).
     trust_store: Path | None = None
-    #: Read timeout, seconds (None: the session's default).
+    #: Seconds one request may take in all (None: the session's default, 45).
     timeout_s: float | None = None
     #: Its own cadences (None: the poller's plan).
     plan: PollPlan | None = None

@@ -91,6 +91,36 @@ class _Reply:
         self.body = body
 
 
+class _Deadline:
+    """Cancels the running task if a request outlasts ``seconds``: one plain timer.
+
+    ``asyncio.timeout`` (or aiohttp's total timeout) does the same with more work per
+    request. Check :meth:`passed` when ``CancelledError`` arrives (it consumes the
+    cancellation only if the deadline alone caused it), and :meth:`cancel` when done.
+    """
+
+    __slots__ = ("_fired", "_handle", "_task")
+
+    def __init__(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._fired = False
+        self._handle = loop.call_at(loop.time() + seconds, self._fire)
+
+    def _fire(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._fired = True
+            self._task.cancel()
+
+    def passed(self) -> bool:
+        """Whether the deadline cancelled the task, and nothing else did."""
+        return self._fired and self._task is not None and self._task.uncancel() == 0
+
+    def cancel(self) -> None:
+        """Stand the timer down (the request is over)."""
+        self._handle.cancel()
+
+
 class GatewaySession:
     """An async session with one IQ Gateway.
 
@@ -137,8 +167,9 @@ class GatewaySession:
                 any token is sent) is recorded and pinned from then on; a different one is
                 refused until accepted in the store. Ignored when ``fingerprint`` is given.
             allow_http: allow plain HTTP for firmware that needs a token (explicit opt-in).
-            connect_timeout: seconds to wait for a connection.
-            read_timeout: seconds to wait for the answer once connected.
+            connect_timeout: seconds to wait for a new TCP connection to open.
+            read_timeout: seconds one request may take in all, from sending it (opening a
+                connection first if need be) to the last byte of the answer.
             retries: extra attempts for idempotent reads after a transient failure.
             retry_backoff: base delay in seconds of the jittered exponential backoff.
             max_body_bytes: a longer body is cut off with ``ResponseTooLargeError``.
@@ -167,11 +198,14 @@ class GatewaySession:
         self._retired: aiohttp.ClientSession | None = None
         self._set_pin(pin)
         self._allow_http = allow_http
-        self._deadline = connect_timeout + read_timeout
-        # The overall deadline rides on aiohttp's own timer (it also bounds a body that drips
-        # in forever), rather than on a second timer of our own around each request.
+        self._deadline = read_timeout
+        self._connect_timeout = connect_timeout
+        # aiohttp times the TCP connect only; the request's deadline is one timer of our own
+        # (see _send), which also bounds a TLS handshake that stalls and a body that drips in
+        # forever. aiohttp's total and per-read timers would cost about a tenth of the client
+        # CPU of a kept-alive GET.
         self._timeout = aiohttp.ClientTimeout(
-            total=self._deadline, connect=connect_timeout, sock_read=read_timeout
+            total=None, connect=None, sock_connect=connect_timeout, sock_read=None
         )
         self._retries = max(0, retries)
         self._retry_backoff = retry_backoff
@@ -584,6 +618,7 @@ class GatewaySession:
         headers = self._headers(token, with_cookie)
         debug = _LOGGER.isEnabledFor(logging.DEBUG)
         started = time.monotonic() if debug else 0.0
+        deadline = _Deadline(self._deadline)
         try:
             async with client.request(
                 method,
@@ -605,38 +640,16 @@ class GatewaySession:
                 else:
                     body = await self._read_body(path, response)
                 reply = _Reply(response.status, response.headers, body)
-        except aiohttp.ClientResponseError as err:
-            # Its request_info (also in args and repr) holds our request headers: the token
-            # and the session cookie. Chain it, but without them.
-            _forget_request_headers(err)
-            raise GatewayConnectionError(
-                f"{path}: {self.host} sent a reply that cannot be read: {_describe(err)}"
-            ) from err
-        except aiohttp.ServerFingerprintMismatch as err:
-            raise CertificateMismatchError(
-                f"gateway {self.host}: its TLS certificate does not match the pinned "
-                f"fingerprint (got {err.got.hex()})"
-            ) from err
-        except TimeoutError as err:
-            raise GatewayTimeoutError(
-                f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
-            ) from err
-        except aiohttp.ClientPayloadError as err:
-            raise GatewayConnectionError(
-                f"{path}: the response from {self.host} was cut off ({err.__class__.__name__})"
-            ) from err
-        except aiohttp.ClientConnectionError as err:
-            raise GatewayConnectionError(
-                f"{path}: cannot reach gateway {self.host}: {_describe(err)}"
-            ) from err
-        except aiohttp.ClientError as err:
-            if middleware is not None:
-                raise AuthenticationError(
-                    f"{path}: the gateway's digest challenge cannot be used ({_describe(err)})"
-                ) from err
-            raise GatewayConnectionError(
-                f"{path}: request to {self.host} failed: {_describe(err)}"
-            ) from err
+        except asyncio.CancelledError:
+            if deadline.passed():
+                raise GatewayTimeoutError(
+                    f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
+                ) from None
+            raise
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise self._failure(path, err, digest=middleware is not None) from err
+        finally:
+            deadline.cancel()
         if debug:
             _LOGGER.debug(
                 "%s %s -> %d (%d bytes) in %.1f ms",
@@ -663,6 +676,36 @@ class GatewaySession:
             # aiohttp copies the headers it is given: the dict can be shared by requests.
             self._header_cache = (token, cookie, headers)
         return headers
+
+    def _failure(self, path: str, err: Exception, *, digest: bool) -> EnphaseError:
+        """The library's error for what aiohttp raised during a request."""
+        if isinstance(err, aiohttp.ClientResponseError):
+            # Its request_info (also in args and repr) holds our request headers: the token
+            # and the session cookie. Chain it, but without them.
+            _forget_request_headers(err)
+            return GatewayConnectionError(
+                f"{path}: {self.host} sent a reply that cannot be read: {_describe(err)}"
+            )
+        if isinstance(err, aiohttp.ServerFingerprintMismatch):
+            return CertificateMismatchError(
+                f"gateway {self.host}: its TLS certificate does not match the pinned "
+                f"fingerprint (got {err.got.hex()})"
+            )
+        if isinstance(err, TimeoutError):  # aiohttp's: the TCP connect took too long
+            return GatewayTimeoutError(
+                f"{path}: cannot connect to gateway {self.host} within {self._connect_timeout:g} s"
+            )
+        if isinstance(err, aiohttp.ClientPayloadError):
+            text = f"the response from {self.host} was cut off ({err.__class__.__name__})"
+        elif isinstance(err, aiohttp.ClientConnectionError):
+            text = f"cannot reach gateway {self.host}: {_describe(err)}"
+        elif digest:
+            return AuthenticationError(
+                f"{path}: the gateway's digest challenge cannot be used ({_describe(err)})"
+            )
+        else:
+            text = f"request to {self.host} failed: {_describe(err)}"
+        return GatewayConnectionError(f"{path}: {text}")
 
     async def _read_body(self, path: str, response: aiohttp.ClientResponse) -> bytes:
         cap = self._max_body_bytes

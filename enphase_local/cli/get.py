@@ -53,7 +53,9 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow plain HTTP for firmware that needs a token",
     )
-    parser.add_argument("--timeout", type=float, default=45.0, help="read timeout in seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=45.0, help="seconds one request may take in all (45)"
+    )
 
 
 def read_token(args: argparse.Namespace) -> str | None:

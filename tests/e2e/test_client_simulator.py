@@ -225,6 +225,42 @@ async def test_hang_times_out(enphase_gateway: SimulatedGateway) -> None:
 
 
 @pytest.mark.enphase_simulation(start_time=NOON)
+async def test_a_caller_cancelling_a_hung_request_is_a_cancellation_not_a_timeout(
+    enphase_gateway: SimulatedGateway,
+) -> None:
+    async with session_for(enphase_gateway, read_timeout=30.0, retries=0) as client:
+        await client.info()
+        enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
+        task = asyncio.create_task(client.meter_readings())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await client.meter_readings()  # the session is still usable
+
+
+@pytest.mark.enphase_simulation(start_time=NOON)
+async def test_a_deadline_and_a_caller_cancelling_together_stay_a_cancellation(
+    enphase_gateway: SimulatedGateway,
+) -> None:
+    async with session_for(enphase_gateway, read_timeout=0.2, retries=0) as client:
+        await client.info()
+        enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
+
+        async def cancelled_at_the_deadline() -> None:
+            current = asyncio.current_task()
+            assert current is not None
+            asyncio.get_running_loop().call_later(0.2, current.cancel)
+            await client.meter_readings()
+
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(cancelled_at_the_deadline())
+        enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
+        with pytest.raises(GatewayTimeoutError, match=r"within 0\.2 s"):
+            await client.meter_readings()  # the deadline alone: a timeout
+
+
+@pytest.mark.enphase_simulation(start_time=NOON)
 async def test_truncated_and_html_bodies(enphase_gateway: SimulatedGateway) -> None:
     async with session_for(enphase_gateway, retries=0) as client:
         await client.info()
