@@ -43,11 +43,10 @@ types that grew. ``--trace-allocations`` also names the allocation sites that gr
 (tracemalloc: slower, and the trend is then not judged). The exit status is 1 when an
 invariant fails.
 
-Known problems the long run shows (reported, not fixed here): a reboot, or an HTML body,
-that meets a token renewal's ``/auth/check_jwt`` is taken for the gateway refusing the new
-token; the token manager then rests (up to a minute) while the current short-lived token
-expires, and the gateway stays ``auth_failed`` for tens of seconds. The short run in the
-tests therefore aims those faults at the cloud gateways only (``faults_on_renewing``).
+Gateway faults also hit gateways that renew short-lived tokens (``--spare-renewing`` aims
+them at the cloud gateways only, whose tokens live a year): a reboot or an HTML page meeting a
+renewal's ``/auth/check_jwt`` once rejected the good new token and left the gateway
+``auth_failed`` for tens of seconds; since that was fixed, every such fault recovers.
 
 Loopback only. A short run (40 s) also runs in ``make test`` (``tests/soak``). The long
 run, before each release::
@@ -169,7 +168,7 @@ class SoakConfig:
     #: Trace allocation sites (``tracemalloc``) over the run; slow, and RSS is not judged.
     trace_allocations: bool = False
     #: Whether gateway faults also hit gateways that renew short-lived tokens (False: only
-    #: the cloud gateways, whose tokens live a year; see "Known problems" above).
+    #: the cloud gateways, whose tokens live a year).
     faults_on_renewing: bool = True
 
 
