@@ -1,11 +1,16 @@
 """The soak's memory watch: resident memory over time, its trend, and what grows.
 
 Samples, every ``every_s`` real seconds from the end of the warm-up: resident memory (RSS,
-KiB) and ``sys.getallocatedblocks()`` (live blocks of Python's allocator: finer than RSS,
-which moves in whole pages and allocator arenas). The *growth trend* is the least-squares
-slope of RSS over the second half of the samples, in KiB per minute: the first half is left
-to the caches that fill and then stay (SQLite's page cache, TLS session and connection
-pools, per-gateway state, interned strings), whose growth would otherwise read as a trend.
+KiB), ``sys.getallocatedblocks()`` (live blocks of Python's allocator: finer than RSS,
+which moves in whole pages and allocator arenas), and where the C library allows it, the
+bytes C ``malloc`` has handed out and not taken back (glibc ``mallinfo2``: SQLite, OpenSSL
+and Python's large objects) and SQLite's own share (``sqlite3_memory_used``), so that a
+trend can be told apart: Python objects, C allocations, or a fragmented heap.
+
+The *growth trend* is the least-squares slope of RSS over the second half of the samples,
+in KiB per minute: the first half is left to the caches that fill and then stay (SQLite's
+page cache, TLS session and connection pools, per-gateway state, interned strings), whose
+growth would otherwise read as a trend.
 
 Three counts of live objects per type (after a full collection: at the end of the warm-up,
 half way and at the end) name what grew over the second half. ``trace=True`` also runs
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import gc
 import sys
 import time
@@ -27,10 +33,10 @@ from typing import Any
 
 import attrs
 
-#: How much RSS may still grow over the second half, KiB per minute, and why: a leak of one
-#: 1 KiB object per poll would grow by about 1800 KiB/min at the soak's ~30 polls per second,
-#: one per fault by about 10 KiB/min. Below 64 KiB/min, allocator noise (a fresh 1 MiB
-#: arena, or a 256 KiB TLS buffer, taken late and kept) is as large as what the run can show.
+#: How much RSS may still grow over the second half, KiB per minute, and why: the 50-gateway
+#: run makes about 2600 polls and 55 faults a minute, so this catches a leak of some 25 bytes
+#: per poll or 1 KiB per fault. Tighter is not meaningful in a 15-minute window: one more
+#: 1 MiB allocator arena taken half way through, and kept, already reads as about 100.
 MAX_GROWTH_KIB_PER_MIN = 64.0
 #: The second half must last at least this long (real seconds) for the trend to be judged.
 MIN_TREND_WINDOW_S = 300.0
@@ -44,6 +50,55 @@ def rss_kib() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class _MallInfo2(ctypes.Structure):
+    # The layout of glibc's struct mallinfo2.
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _c_probes() -> tuple[Any, Any]:
+    """glibc's ``mallinfo2`` and SQLite's ``sqlite3_memory_used`` (None where missing)."""
+    mallinfo = sqlite_used = None
+    try:
+        libc = ctypes.CDLL(None)
+        mallinfo = libc.mallinfo2
+        mallinfo.restype = _MallInfo2
+    except (OSError, AttributeError):
+        mallinfo = None
+    try:
+        sqlite_used = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used
+        sqlite_used.restype = ctypes.c_int64
+    except (OSError, AttributeError):
+        sqlite_used = None
+    return mallinfo, sqlite_used
+
+
+_MALLINFO, _SQLITE_USED = _c_probes()
+
+
+def c_heap_kib() -> tuple[int | None, int | None]:
+    """KiB that ``malloc`` has handed out and not taken back, and SQLite's share of it."""
+    in_use = None
+    if _MALLINFO is not None:
+        info = _MALLINFO()
+        in_use = (info.uordblks + info.hblkhd) // 1024
+    sqlite = None if _SQLITE_USED is None else int(_SQLITE_USED()) // 1024
+    return in_use, sqlite
 
 
 def slope_per_min(points: Sequence[tuple[float, float]]) -> float | None:
@@ -95,6 +150,8 @@ class MemoryWatch:
     trace: bool = False
     #: ``(seconds since the warm-up, RSS KiB, allocated blocks)``.
     samples: list[tuple[float, int, int]] = attrs.field(factory=list)
+    #: ``(seconds since the warm-up, malloc in use KiB, SQLite KiB)``, where measurable.
+    c_samples: list[tuple[float, int | None, int | None]] = attrs.field(factory=list)
     _types: dict[str, collections.Counter[str]] = attrs.field(factory=dict)
     _traces: dict[str, tracemalloc.Snapshot] = attrs.field(factory=dict)
     _started: float = 0.0
@@ -110,6 +167,7 @@ class MemoryWatch:
     def _sample(self) -> None:
         at = round(time.monotonic() - self._started, 1)
         self.samples.append((at, rss_kib(), sys.getallocatedblocks()))
+        self.c_samples.append((at, *c_heap_kib()))
 
     async def run(self, planned_s: float) -> None:
         """Sample until cancelled; the half-way snapshot after ``planned_s / 2`` seconds."""
@@ -141,6 +199,8 @@ class MemoryWatch:
         slope = slope_per_min(late)
         blocks_slope = slope_per_min(second_half(blocks))
         mid = self._types.get("mid", self._types.get("warm", collections.Counter()))
+        heap = [(t, float(k)) for t, k, _ in self.c_samples if k is not None]
+        sqlite = [(t, float(k)) for t, _, k in self.c_samples if k is not None]
         report: dict[str, Any] = {
             "memory_start_kib": self.samples[0][1] if self.samples else None,
             "memory_end_kib": self.samples[-1][1] if self.samples else None,
@@ -152,6 +212,12 @@ class MemoryWatch:
             "allocated_blocks_slope_per_min": None
             if blocks_slope is None
             else round(blocks_slope, 1),
+            "malloc_in_use_kib_start": round(heap[0][1]) if heap else None,
+            "malloc_in_use_kib_end": round(heap[-1][1]) if heap else None,
+            "malloc_in_use_slope_kib_per_min": _rounded(slope_per_min(second_half(heap))),
+            "sqlite_kib_start": round(sqlite[0][1]) if sqlite else None,
+            "sqlite_kib_end": round(sqlite[-1][1]) if sqlite else None,
+            "sqlite_slope_kib_per_min": _rounded(slope_per_min(second_half(sqlite))),
             "memory_samples": self.samples,
             "types_grown_second_half": grown(mid, self._types.get("end", mid)),
             "types_grown_whole_run": grown(
@@ -167,6 +233,10 @@ class MemoryWatch:
                 if stat.size_diff > 0
             ]
         return report
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def growth_problem(memory: dict[str, Any], limit: float = MAX_GROWTH_KIB_PER_MIN) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sqlite3
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from benchmarks.soak_memory import (
     MAX_GROWTH_KIB_PER_MIN,
     MIN_TREND_WINDOW_S,
     MemoryWatch,
+    c_heap_kib,
     grown,
     growth_problem,
     second_half,
@@ -115,3 +117,20 @@ async def test_watch_names_the_type_and_the_line_that_grew() -> None:
     assert len(report["memory_samples"]) >= 3
     assert report["memory_trend_judged"] is False
     del kept
+
+
+def test_c_heap_probes_see_malloc_and_sqlite_grow() -> None:
+    before, sqlite_before = c_heap_kib()
+    if before is None or sqlite_before is None:
+        pytest.skip("no glibc mallinfo2 or no shared libsqlite3 here")
+    block = bytearray(8 * 1024 * 1024)  # malloc'd (mmap'd) outside Python's small-object heap
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 1000)
+    after, sqlite_after = c_heap_kib()
+    assert after is not None
+    assert sqlite_after is not None
+    assert after - before >= 8 * 1024
+    assert sqlite_after - sqlite_before >= 500
+    conn.close()
+    del block
