@@ -1,4 +1,4 @@
-"""``enphase-local token fetch|show`` in-process, against the loopback fake cloud."""
+"""``enphase-local token fetch|show`` in-process, against the simulator's cloud on loopback."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from enphase_local.errors import (
     InvalidTokenError,
     MfaRequiredError,
 )
-from tests.tokens.fake_cloud import PASSWORD, USERNAME, FakeCloud
+from enphase_local.simulator import FakeCloud, TokenIssuer
+from enphase_local.simulator.cloud import CloudStats
 from tests.tokens.jwt import OTHER_SERIAL, SERIAL, make_jwt
+from tests.tokens.simcloud import MFA, PASSWORD, USERNAME, own
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,8 +37,8 @@ async def run(argv: list[str]) -> int:
     return status
 
 
-def fetch_argv(url: str, cache: Path, *serials: str) -> list[str]:
-    argv = ["token", "fetch", "--username", USERNAME, "--password-stdin"]
+def fetch_argv(url: str, cache: Path, *serials: str, username: str = USERNAME) -> list[str]:
+    argv = ["token", "fetch", "--username", username, "--password-stdin"]
     for serial in serials or (SERIAL,):
         argv += ["--serial", serial]
     argv += ["--enlighten-url", url, "--entrez-url", url, "--cache", str(cache)]
@@ -50,35 +52,39 @@ def stdin_password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("stdin_password")
 async def test_fetch_writes_a_private_cache_and_prints_no_token(
-    cloud_url: str, fake_cloud: FakeCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sim_cloud: FakeCloud,
+    sim_issuer: TokenIssuer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cache = tmp_path / "cache" / "tokens.json"
-    assert await run(fetch_argv(cloud_url, cache)) == 0
+    assert await run(fetch_argv(sim_cloud.url, cache)) == 0
     out, err = capsys.readouterr()
-    (issued,) = fake_cloud.issued
-    assert issued not in out + err
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=1)
+    issued = TokenCache(cache).get(SERIAL)
+    assert issued is not None
+    assert issued.jti is not None
+    assert sim_issuer.sequence_of(issued.jti) == 1  # the one token the cloud minted
+    assert issued.secret() not in out + err
     assert PASSWORD not in out + err
     assert SERIAL in out
     assert str(cache) in out
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    assert TokenCache(cache).get(SERIAL) is not None
-    assert TokenCache(cache).load()[SERIAL].secret() == issued
 
 
 @pytest.mark.usefixtures("stdin_password")
-async def test_fetch_several_serials_with_one_login(
-    cloud_url: str, fake_cloud: FakeCloud, tmp_path: Path
-) -> None:
-    fake_cloud.serials.add(OTHER_SERIAL)
+async def test_fetch_several_serials_with_one_login(sim_cloud: FakeCloud, tmp_path: Path) -> None:
+    own(sim_cloud, OTHER_SERIAL)
     cache = tmp_path / "tokens.json"
-    assert await run(fetch_argv(cloud_url, cache, SERIAL, OTHER_SERIAL, SERIAL)) == 0
-    assert set(TokenCache(cache).load()) == {SERIAL, OTHER_SERIAL}
-    assert fake_cloud.logins == 1
-    assert fake_cloud.token_requests == [SERIAL, OTHER_SERIAL]
+    assert await run(fetch_argv(sim_cloud.url, cache, SERIAL, OTHER_SERIAL, SERIAL)) == 0
+    tokens = TokenCache(cache).load()
+    assert set(tokens) == {SERIAL, OTHER_SERIAL}
+    assert [tokens[serial].serial for serial in (SERIAL, OTHER_SERIAL)] == [SERIAL, OTHER_SERIAL]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=2)
 
 
 async def test_fetch_prompts_for_the_password(
-    cloud_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim_cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prompts: list[str] = []
 
@@ -87,64 +93,69 @@ async def test_fetch_prompts_for_the_password(
         return PASSWORD
 
     monkeypatch.setattr("getpass.getpass", fake_getpass)
-    argv = [arg for arg in fetch_argv(cloud_url, tmp_path / "t.json") if arg != "--password-stdin"]
-    assert await run(argv) == 0
+    argv = fetch_argv(sim_cloud.url, tmp_path / "t.json")
+    assert await run([arg for arg in argv if arg != "--password-stdin"]) == 0
     assert prompts == [f"Enlighten password for {USERNAME}: "]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=1)
 
 
 async def test_fetch_uses_the_default_cache(
-    cloud_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim_cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD))
-    argv = fetch_argv(cloud_url, Path("unused"))
+    argv = fetch_argv(sim_cloud.url, Path("unused"))
     cut = argv.index("--cache")
     assert await run(argv[:cut] + argv[cut + 2 :]) == 0
     assert TokenCache(tmp_path / "xdg" / "enphase-local" / "tokens.json").get(SERIAL)
 
 
 async def test_fetch_wrong_password(
-    cloud_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim_cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("hunter2\n"))
     cache = tmp_path / "tokens.json"
     with pytest.raises(CloudLoginError) as caught:
-        await run(fetch_argv(cloud_url, cache))
+        await run(fetch_argv(sim_cloud.url, cache))
     assert "hunter2" not in str(caught.value)
     assert not cache.exists()
+    assert sim_cloud.stats == CloudStats(failed_logins=1)
 
 
 @pytest.mark.usefixtures("stdin_password")
-async def test_fetch_with_mfa(cloud_url: str, fake_cloud: FakeCloud, tmp_path: Path) -> None:
-    fake_cloud.mfa = True
+async def test_fetch_with_mfa(sim_cloud: FakeCloud, tmp_path: Path) -> None:
+    cache = tmp_path / "tokens.json"
     with pytest.raises(MfaRequiredError, match="paste a token"):
-        await run(fetch_argv(cloud_url, tmp_path / "tokens.json"))
+        await run(fetch_argv(sim_cloud.url, cache, username=MFA.username))
+    assert not cache.exists()
+    assert sim_cloud.stats == CloudStats()
 
 
 @pytest.mark.usefixtures("stdin_password")
-async def test_fetch_verifies_cloud_tls_unless_told_not_to(cloud_url: str, tmp_path: Path) -> None:
-    argv = [
-        arg for arg in fetch_argv(cloud_url, tmp_path / "t.json") if arg != "--insecure-cloud-tls"
-    ]
+async def test_fetch_verifies_cloud_tls_unless_told_not_to(
+    sim_cloud: FakeCloud, tmp_path: Path
+) -> None:
+    argv = fetch_argv(sim_cloud.url, tmp_path / "t.json")
     with pytest.raises(CloudUnavailableError, match="TLS"):
-        await run(argv)
+        await run([arg for arg in argv if arg != "--insecure-cloud-tls"])
+    assert sim_cloud.stats == CloudStats()
 
 
 async def test_fetch_without_a_password(
-    cloud_url: str, fake_cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim_cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
-    assert await run(fetch_argv(cloud_url, tmp_path / "tokens.json")) == 2
-    assert fake_cloud.logins == 0
+    assert await run(fetch_argv(sim_cloud.url, tmp_path / "tokens.json")) == 2
+    assert sim_cloud.stats == CloudStats()
 
 
 @pytest.mark.usefixtures("stdin_password")
 async def test_fetch_cannot_write_the_cache(
-    cloud_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sim_cloud: FakeCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert await run(fetch_argv(cloud_url, blocker / "tokens.json")) == 1
+    assert await run(fetch_argv(sim_cloud.url, blocker / "tokens.json")) == 1
     assert "cannot write" in capsys.readouterr().err
 
 

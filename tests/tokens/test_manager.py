@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import CachedTokenSource, CloudTokenSource, StaticTokenSource
 from enphase_local.auth.token import RefreshMargin, Token
@@ -21,9 +20,11 @@ from enphase_local.errors import (
     TokenExpiredError,
     TokenRejectedError,
 )
-from tests.tokens.fake_cloud import PASSWORD, USERNAME, FakeCloud, LoopbackCA
+from enphase_local.simulator import FakeCloud
+from enphase_local.simulator.cloud import CloudStats
 from tests.tokens.fakes import Clock, ScriptedSource
 from tests.tokens.jwt import SERIAL, T0, make_jwt
+from tests.tokens.simcloud import client
 
 HOUR = timedelta(hours=1)
 YEAR = timedelta(days=365)
@@ -527,42 +528,33 @@ async def test_close_cancels_a_running_refresh() -> None:
 # --- with the real sources against the fake cloud -----------------------------------------
 
 
-def cloud_backed(url: str, ca: LoopbackCA, cache: Path, clock: Clock) -> TokenManager:
-    cloud = EnphaseCloud(
-        USERNAME,
-        PASSWORD,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl=ca.client_context(),
-        retry_delay=0,
-    )
-    source = CachedTokenSource(CloudTokenSource(cloud), cache, clock=clock)
+def cloud_backed(cloud: FakeCloud, cache: Path, clock: Clock) -> TokenManager:
+    source = CachedTokenSource(CloudTokenSource(client(cloud)), cache, clock=clock)
     return TokenManager(source, SERIAL, clock=clock)
 
 
-async def test_cloud_cache_and_manager_together(
-    cloud_url: str, test_ca: LoopbackCA, fake_cloud: FakeCloud, tmp_path: Path
-) -> None:
+async def test_cloud_cache_and_manager_together(sim_cloud: FakeCloud, tmp_path: Path) -> None:
     cache = tmp_path / "tokens.json"
     clock = Clock()
-    tokens = cloud_backed(cloud_url, test_ca, cache, clock)
+    tokens = cloud_backed(sim_cloud, cache, clock)
     clock.now = (await tokens.current()).issued_at or T0
     results = await asyncio.gather(*(tokens.current() for _ in range(100)))
     assert len(set(results)) == 1
-    assert fake_cloud.token_requests == [SERIAL]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=1)
 
-    restarted = cloud_backed(cloud_url, test_ca, cache, clock)
+    restarted = cloud_backed(sim_cloud, cache, clock)
     assert await restarted.current() == results[0]
-    assert fake_cloud.logins == 1  # the restart found the token in the cache
+    assert sim_cloud.stats.logins == 1  # the restart found the token in the cache
 
-    fake_cloud.login_statuses = [503] * 3
+    sim_cloud.outage = True
     clock.advance(YEAR - timedelta(days=30))
     with pytest.raises(CloudUnavailableError):
         await restarted.refresh()
     assert await restarted.current() == results[0]
 
     clock.advance(timedelta(hours=1))
-    fake_cloud.lifetime = YEAR
+    sim_cloud.outage = False
     renewed = await restarted.refresh()
     assert renewed != results[0]
-    assert fake_cloud.token_requests == [SERIAL, SERIAL]
+    assert renewed.serial == SERIAL
+    assert sim_cloud.stats == CloudStats(logins=2, tokens=2)

@@ -26,19 +26,12 @@ from enphase_local.errors import (
 from enphase_local.simulator.cloud import CloudAccount
 from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.harness import Simulation
+from tests.tokens.simcloud import client
 
 
 def cloud_for(sim: Simulation, account: CloudAccount, password: str | None = None) -> EnphaseCloud:
     assert sim.cloud is not None
-    return EnphaseCloud(
-        account.username,
-        account.password if password is None else password,
-        enlighten_url=sim.cloud.url,
-        entrez_url=sim.cloud.url,
-        ssl=sim.cloud.client_ssl_context() or True,
-        attempts=2,
-        retry_delay=0,
-    )
+    return client(sim.cloud, account, password=password, attempts=2)
 
 
 async def check_jwt(gateway: SimulatedGateway, token: Token) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from enphase_local.auth.cache import TokenCache
-from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.sources import (
     CachedTokenSource,
     CallbackTokenSource,
@@ -31,9 +30,11 @@ from enphase_local.errors import (
     CloudUnavailableError,
     InvalidTokenError,
 )
-from tests.tokens.fake_cloud import PASSWORD, USERNAME, FakeCloud, LoopbackCA
+from enphase_local.simulator import FakeCloud
+from enphase_local.simulator.cloud import CloudStats
 from tests.tokens.fakes import Clock, ScriptedSource
 from tests.tokens.jwt import OTHER_SERIAL, SERIAL, T0, make_jwt
+from tests.tokens.simcloud import PASSWORD, USERNAME, client, own
 
 
 async def test_static_source_returns_its_token_for_any_serial() -> None:
@@ -187,67 +188,55 @@ async def test_callback_library_errors_pass_through() -> None:
 # --- cloud --------------------------------------------------------------------------------
 
 
-def cloud_source(url: str, ca: LoopbackCA) -> CloudTokenSource:
-    return CloudTokenSource(
-        EnphaseCloud(
-            USERNAME,
-            PASSWORD,
-            enlighten_url=url,
-            entrez_url=url,
-            ssl=ca.client_context(),
-            retry_delay=0,
-        )
-    )
+def cloud_source(cloud: FakeCloud) -> CloudTokenSource:
+    return CloudTokenSource(client(cloud))
 
 
-async def test_cloud_source_one_token_per_serial(
-    cloud_url: str, test_ca: LoopbackCA, fake_cloud: FakeCloud
-) -> None:
-    fake_cloud.serials.add(OTHER_SERIAL)
-    async with cloud_source(cloud_url, test_ca) as source:
+async def test_cloud_source_one_token_per_serial(sim_cloud: FakeCloud) -> None:
+    own(sim_cloud, OTHER_SERIAL)
+    async with cloud_source(sim_cloud) as source:
         first = await source.get(SERIAL)
         second = await source.get(OTHER_SERIAL)
         assert source.cloud.username == USERNAME
     assert (first.serial, second.serial) == (SERIAL, OTHER_SERIAL)
-    assert fake_cloud.logins == 1
-    assert fake_cloud.token_requests == [SERIAL, OTHER_SERIAL]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=2)
     assert PASSWORD not in repr(source)
 
 
-async def test_cloud_source_concurrent_gets_share_one_fetch(
-    cloud_url: str, test_ca: LoopbackCA, fake_cloud: FakeCloud
-) -> None:
-    fake_cloud.serials.add(OTHER_SERIAL)
-    async with cloud_source(cloud_url, test_ca) as source:
+async def test_cloud_source_concurrent_gets_share_one_fetch(sim_cloud: FakeCloud) -> None:
+    own(sim_cloud, OTHER_SERIAL)
+    async with cloud_source(sim_cloud) as source:
         tokens = await asyncio.gather(*(source.get(SERIAL) for _ in range(20)))
+        assert sim_cloud.stats.tokens == 1
         others = await asyncio.gather(*(source.get(OTHER_SERIAL) for _ in range(5)))
+        assert sim_cloud.stats.tokens == 2
         again = await source.get(SERIAL)
     assert len(set(tokens)) == 1
     assert len(set(others)) == 1
+    assert [tokens[0].serial, others[0].serial, again.serial] == [SERIAL, OTHER_SERIAL, SERIAL]
     assert again != tokens[0]
-    assert fake_cloud.token_requests == [SERIAL, OTHER_SERIAL, SERIAL]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=3)
 
 
 async def test_cloud_source_waiter_cancelled_does_not_cancel_the_fetch(
-    cloud_url: str, test_ca: LoopbackCA, fake_cloud: FakeCloud
+    sim_cloud: FakeCloud,
 ) -> None:
-    async with cloud_source(cloud_url, test_ca) as source:
+    async with cloud_source(sim_cloud) as source:
         impatient = asyncio.create_task(source.get(SERIAL))
         patient = asyncio.create_task(source.get(SERIAL))
         await asyncio.sleep(0)
         impatient.cancel()
         token = await patient
     assert token.serial == SERIAL
-    assert fake_cloud.token_requests == [SERIAL]
+    assert sim_cloud.stats == CloudStats(logins=1, tokens=1)
 
 
-async def test_cloud_source_errors(
-    cloud_url: str, test_ca: LoopbackCA, fake_cloud: FakeCloud
-) -> None:
-    fake_cloud.login_statuses = [503] * 3
-    async with cloud_source(cloud_url, test_ca) as source:
-        with pytest.raises(CloudUnavailableError):
+async def test_cloud_source_errors(sim_cloud: FakeCloud) -> None:
+    sim_cloud.outage = True
+    async with cloud_source(sim_cloud) as source:
+        with pytest.raises(CloudUnavailableError, match="HTTP 503"):
             await source.get(SERIAL)
+        sim_cloud.outage = False
         assert (await source.get(SERIAL)).serial == SERIAL
 
 
