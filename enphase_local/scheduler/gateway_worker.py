@@ -415,8 +415,10 @@ class GatewayWorker:
             )
             self._reprobe(now)
         last = self._last.get(job.name)
+        # Kept even when unchanged: the session holds this same object, so one copy of each
+        # gateway's /info stays alive, not two.
+        self._last[job.name] = info
         if last is None or _without_time(last) != _without_time(info):
-            self._last[job.name] = info
             self._emit_data(job.name, info)
         return now + self.plan.config_interval_s
 

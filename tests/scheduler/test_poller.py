@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import random
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +29,7 @@ from enphase_local.events import (
     StateEvent,
     UnsupportedEvent,
 )
-from enphase_local.models import MeterState
+from enphase_local.models import Info, MeterState
 from enphase_local.scheduler import (
     LIVE_STREAM,
     BackoffPolicy,
@@ -335,6 +337,37 @@ async def test_not_supported_is_reported_once_and_not_polled_again(clock: Manual
     assert gateway.count("device_list") == 1
     assert gateway.count("meters") >= 5  # the configuration is re-read every hour
     assert not [e for e in events if isinstance(e, ErrorEvent)]
+
+
+class _InfoWatchingGateway(FakeGateway):
+    """Remembers (weakly) every /info model it served."""
+
+    served: list[weakref.ref[Info]]
+
+    async def info(self) -> Info:
+        model = await super().info()
+        self.served.append(weakref.ref(model))
+        return model
+
+
+async def test_an_unchanged_info_is_held_once_the_newest(clock: ManualClock) -> None:
+    gateway = _InfoWatchingGateway(clock)
+    gateway.served = []
+    # No consumer and no buffer: the published events do not keep models alive.
+    poller = Poller(
+        [gateway],
+        plan=busy(config_interval_s=HOUR),
+        clock=clock,
+        rng=random.Random(7),
+        buffer_size=0,
+    )
+    async with poller:
+        await clock.advance(3.5 * HOUR)
+        gc.collect()
+        assert len(gateway.served) >= 3
+        # The session keeps the newest /info; the poller keeps that one too, not the first.
+        assert gateway.served[-1]() is not None
+        assert gateway.served[0]() is None
 
 
 async def test_an_html_page_is_a_failure_not_unsupported(clock: ManualClock) -> None:
