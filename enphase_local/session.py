@@ -620,16 +620,24 @@ class GatewaySession:
         started = time.monotonic() if debug else 0.0
         deadline = _Deadline(self._deadline)
         try:
-            async with client.request(
-                method,
-                url,
-                headers=headers,
-                json=payload,
-                allow_redirects=False,
-                ssl=self._ssl if self._address.scheme == "https" else False,
-                timeout=self._timeout,
-                middlewares=(middleware,) if middleware is not None else (),
-            ) as response:
+            ssl = self._ssl if self._address.scheme == "https" else False
+            if payload is None and middleware is None:
+                # The everyday GET: only the options it needs.
+                request = client.get(
+                    url, headers=headers, allow_redirects=False, ssl=ssl, timeout=self._timeout
+                )
+            else:
+                request = client.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=payload,
+                    allow_redirects=False,
+                    ssl=ssl,
+                    timeout=self._timeout,
+                    middlewares=(middleware,) if middleware is not None else (),
+                )
+            async with request as response:
                 length = response.content_length
                 if (
                     length is not None
