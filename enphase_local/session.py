@@ -208,6 +208,7 @@ class GatewaySession:
             total=None, connect=None, sock_connect=connect_timeout, sock_read=None
         )
         self._retries = max(0, retries)
+        self._retried = 0
         self._retry_backoff = retry_backoff
         self._max_body_bytes = max_body_bytes
         self._keep_alive = keep_alive
@@ -286,6 +287,12 @@ class GatewaySession:
         return self._legacy
 
     # -- endpoints ------------------------------------------------------------------------
+
+    @property
+    def retried(self) -> int:
+        """How many times a GET was sent again after a transient failure (a dropped, refused or
+        timed-out connection, or a 502/503/504), since the session was created."""
+        return self._retried
 
     async def info(self) -> Info:
         """``/info``: serial, part number, firmware and packages (XML, no auth needed)."""
@@ -594,6 +601,7 @@ class GatewaySession:
             else:
                 if reply.status not in _RETRY_STATUSES or attempt >= self._retries:
                     return reply
+            self._retried += 1
             delay = self._retry_backoff * (2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not crypto
             _LOGGER.debug("GET %s: transient failure, retry %d in %.2f s", path, attempt + 1, delay)
             await asyncio.sleep(delay)

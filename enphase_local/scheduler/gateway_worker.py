@@ -675,6 +675,7 @@ class GatewayWorker:
             ),
             last_error=self._last_error,
             internal_errors=self.internal_errors,
+            retried=getattr(self.session, "retried", 0),  # sessions that count them
         )
 
     def latency_samples(self, count: int = WINDOW) -> list[float]:

@@ -125,6 +125,9 @@ class GatewayStats:
     last_error: str | None
     #: Unexpected errors inside the poller itself (a bug: please report them).
     internal_errors: int
+    #: GETs the gateway's session sent again after a transient failure (a dropped or timed-out
+    #: connection, a 502/503/504); each retried GET that then succeeded counts as one success.
+    retried: int = 0
 
 
 @attrs.frozen(kw_only=True)

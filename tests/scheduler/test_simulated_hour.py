@@ -348,3 +348,25 @@ async def test_endpoint_beyond_the_token_role_is_found_once(
     assert GatewayState.AUTH_FAILED not in [e.state for e in events if isinstance(e, StateEvent)]
     # One refusal, tried twice by the session (it re-checks the token in between).
     assert enphase_gateway.stats.by_path["/ivp/pdm/energy"] == 2
+
+
+@pytest.mark.enphase_simulation(start_time=NOON, speed=240)
+async def test_a_504_burst_is_retried_by_the_session_and_counted(
+    enphase_simulation: Simulation, enphase_gateway: SimulatedGateway
+) -> None:
+    spec = GatewaySpec(
+        host=enphase_gateway.url,
+        token=enphase_gateway.token,
+        options={"fingerprint": enphase_gateway.fingerprint, "retry_backoff": 0.01},
+    )
+    poller = Poller(
+        [spec], clock=ScaledClock(enphase_simulation.clock.now, speed=240), buffer_size=0
+    )
+    async with poller:
+        await sim_sleep_until(enphase_simulation, enphase_simulation.clock.now() + 60)
+        enphase_gateway.faults.fail(2, status=504, path="/ivp/meters/readings")
+        await sim_sleep_until(enphase_simulation, enphase_simulation.clock.now() + 60)
+    [stats] = poller.stats().gateways
+    assert stats.retried == 2  # both 504s absorbed by the session's retries
+    assert stats.failures == 0
+    assert stats.state is GatewayState.ONLINE

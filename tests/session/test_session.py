@@ -185,7 +185,9 @@ async def test_504_is_retried_with_backoff_then_succeeds(
     ready(mocked)
     mocked.get(f"{BASE}/api/v1/production", status=504, body=b"<html>504 Gateway Time-out</html>")
     mocked.get(f"{BASE}/api/v1/production", body=PRODUCTION_JSON)
+    assert gateway.retried == 0
     assert (await gateway.production()).power_w == 332
+    assert gateway.retried == 1
 
 
 async def test_persistent_504_ends_in_http_status_error(
@@ -197,6 +199,7 @@ async def test_persistent_504_ends_in_http_status_error(
         await gateway.production()
     assert caught.value.status == 504
     assert len(calls(mocked, "/api/v1/production")) == 3  # one try and two retries
+    assert gateway.retried == 2
 
 
 async def test_timeout_is_a_gateway_timeout_and_a_builtin_timeout(
