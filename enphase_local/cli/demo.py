@@ -18,14 +18,16 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from enphase_local.cli import positive_float
 from enphase_local.cli.poll import configure_logging, print_summary, span, stop_on_signals
 from enphase_local.cli.watch import LiveView, show
 from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
-from enphase_local.simulator.harness import Simulation
 from enphase_local.sinks import SinkSet, SqliteSink, read_power_samples
+
+if TYPE_CHECKING:
+    from enphase_local.simulator.harness import Simulation
 
 #: The three kinds of site the demo simulates.
 PROFILES: Final = ("metered", "three-phase", "battery")
@@ -84,6 +86,9 @@ def _prepare(out: Path) -> Path:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo for ``--duration`` seconds (or until Ctrl-C or SIGTERM)."""
+    # Loaded here, not at import: the other commands (and --help) do without the simulator.
+    from enphase_local.simulator.harness import Simulation  # noqa: PLC0415 - see above
+
     configure_logging(verbose=False, debug=args.debug)
     out: Path = args.out
     try:

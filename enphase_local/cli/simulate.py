@@ -32,10 +32,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from enphase_local.simulator.harness import Simulation, replay_sets
 from enphase_local.simulator.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from enphase_local.simulator.harness import Simulation
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -156,6 +158,9 @@ def _print_human(info: dict[str, Any]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
+    # Loaded here, not at import: the other commands (and --help) do without the simulator.
+    from enphase_local.simulator.harness import Simulation, replay_sets  # noqa: PLC0415 - see above
+
     replay = None
     if args.replay is not None:
         replay = replay_sets(args.replay) if args.replay.is_dir() else []

@@ -21,15 +21,50 @@ The pytest fixtures live in :mod:`enphase_local.simulator.pytest_plugin`; the co
 
 from __future__ import annotations
 
-from enphase_local.simulator.auth.jwt import Role, TokenIssuer
-from enphase_local.simulator.clock import SimClock
-from enphase_local.simulator.cloud import CloudAccount, FakeCloud
-from enphase_local.simulator.faults import Faults, NightlyWindow
-from enphase_local.simulator.gateway import GatewayStats, RequestRecord, SimulatedGateway
-from enphase_local.simulator.harness import Simulation
-from enphase_local.simulator.physics import Plant
-from enphase_local.simulator.profiles import PROFILES, MeterType, Profile
-from enphase_local.simulator.tokens import TokenMinter
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from enphase_local.simulator.auth.jwt import Role, TokenIssuer
+    from enphase_local.simulator.clock import SimClock
+    from enphase_local.simulator.cloud import CloudAccount, FakeCloud
+    from enphase_local.simulator.faults import Faults, NightlyWindow
+    from enphase_local.simulator.gateway import GatewayStats, RequestRecord, SimulatedGateway
+    from enphase_local.simulator.harness import Simulation
+    from enphase_local.simulator.physics import Plant
+    from enphase_local.simulator.profiles import PROFILES, MeterType, Profile
+    from enphase_local.simulator.tokens import TokenMinter
+
+#: Where each public name lives: the package loads a module only when one of its names is
+#: first used, so ``enphase-local --help`` and ``poll`` do not pay for the simulator.
+_HOMES = {
+    "Role": "auth.jwt",
+    "TokenIssuer": "auth.jwt",
+    "SimClock": "clock",
+    "CloudAccount": "cloud",
+    "FakeCloud": "cloud",
+    "Faults": "faults",
+    "NightlyWindow": "faults",
+    "GatewayStats": "gateway",
+    "RequestRecord": "gateway",
+    "SimulatedGateway": "gateway",
+    "Simulation": "harness",
+    "Plant": "physics",
+    "PROFILES": "profiles",
+    "MeterType": "profiles",
+    "Profile": "profiles",
+    "TokenMinter": "tokens",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PROFILES",
