@@ -880,22 +880,25 @@ def _logged(fault: Fault, started: float, recorder: Recorder) -> dict[str, Any]:
     return logged
 
 
+#: The overall figures a soak must end with.
+MUST_HOLD: dict[str, int] = {
+    "events_lost": 0,
+    "events_dropped_by_poller": 0,
+    "sink_dropped": 0,
+    "max_in_flight_per_gateway": 1,
+    "unhandled_exceptions": 0,
+    "poller_internal_errors": 0,
+    "callback_errors": 0,
+    "faults_not_recovered": 0,
+}
+
+
 def broken_invariants(report: dict[str, Any]) -> list[str]:
     """The must-be-zero (or one) figures that are not, and a memory growth trend."""
     overall = report["overall"]
-    wanted = {
-        "events_lost": 0,
-        "events_dropped_by_poller": 0,
-        "sink_dropped": 0,
-        "max_in_flight_per_gateway": 1,
-        "unhandled_exceptions": 0,
-        "poller_internal_errors": 0,
-        "callback_errors": 0,
-        "faults_not_recovered": 0,
-    }
     broken = [
         f"{name} = {overall[name]} (want {want})"
-        for name, want in wanted.items()
+        for name, want in MUST_HOLD.items()
         if overall[name] != want
     ]
     growth = growth_problem(overall)

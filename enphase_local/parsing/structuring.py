@@ -42,6 +42,7 @@ class Structurer(Generic[T]):
             data = json_body.LOADS(body)
         except json_body.DECODE_FAILURES as err:
             raise json_body.decode_error(err, self.endpoint) from err
+        # What structure() does, inlined: one call less on every body parsed.
         fn = self._fns[strict] or self._fn(strict)
         try:
             result: T = fn(data)
