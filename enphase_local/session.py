@@ -95,30 +95,40 @@ class _Deadline:
     """Cancels the running task if a request outlasts ``seconds``: one plain timer.
 
     ``asyncio.timeout`` (or aiohttp's total timeout) does the same with more work per
-    request. Check :meth:`passed` when ``CancelledError`` arrives (it consumes the
-    cancellation only if the deadline alone caused it), and :meth:`cancel` when done.
+    request. When ``CancelledError`` arrives, :meth:`passed` tells whether the deadline alone
+    caused it (and takes that cancellation back); :meth:`done` stands the timer down and
+    takes back a cancellation the deadline made that surfaced as another error.
     """
 
-    __slots__ = ("_fired", "_handle", "_task")
+    __slots__ = ("_handle", "_pending", "_task", "fired")
 
     def __init__(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._fired = False
+        #: Whether the deadline came and cancelled the task.
+        self.fired = False
+        self._pending = False
         self._handle = loop.call_at(loop.time() + seconds, self._fire)
 
     def _fire(self) -> None:
         if self._task is not None and not self._task.done():
-            self._fired = True
+            self.fired = self._pending = True
             self._task.cancel()
+
+    def _take_back(self) -> int:
+        self._pending = False
+        assert self._task is not None  # only set when fired
+        return self._task.uncancel()
 
     def passed(self) -> bool:
         """Whether the deadline cancelled the task, and nothing else did."""
-        return self._fired and self._task is not None and self._task.uncancel() == 0
+        return self._pending and self._take_back() == 0
 
-    def cancel(self) -> None:
+    def done(self) -> None:
         """Stand the timer down (the request is over)."""
         self._handle.cancel()
+        if self._pending:
+            self._take_back()
 
 
 class GatewaySession:
@@ -663,9 +673,13 @@ class GatewaySession:
                 ) from None
             raise
         except (aiohttp.ClientError, TimeoutError) as err:
+            if deadline.fired:  # the deadline's cancellation, turned into another error
+                raise GatewayTimeoutError(
+                    f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
+                ) from err
             raise self._failure(path, err, digest=middleware is not None) from err
         finally:
-            deadline.cancel()
+            deadline.done()
         if debug:
             _LOGGER.debug(
                 "%s %s -> %d (%d bytes) in %.1f ms",

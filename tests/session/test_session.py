@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +24,7 @@ from enphase_local.errors import (
     ResponseTooLargeError,
     TokenRejectedError,
 )
-from enphase_local.session import GatewaySession
+from enphase_local.session import GatewaySession, _Deadline
 from tests.helpers import (
     PRODUCTION_JSON,
     UNAUTHORIZED_HTML,
@@ -322,3 +323,55 @@ async def test_token_never_in_logs_repr_or_errors(
     for text in texts:
         for secret in secret_parts:
             assert secret not in text
+
+
+async def test_the_request_deadline_takes_back_only_its_own_cancellation() -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = _Deadline(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(5)
+    assert deadline.fired
+    assert deadline.passed()
+    deadline.done()
+    assert task.cancelling() == 0
+
+    # The cancellation surfaced as another error: stood down, it is still taken back.
+    async def converted() -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise ConnectionResetError from None
+
+    deadline = _Deadline(0.01)
+    with pytest.raises(ConnectionResetError):
+        await converted()
+    assert deadline.fired
+    deadline.done()
+    assert task.cancelling() == 0
+
+    # Cancelled from outside as well: not the deadline's alone, so it stays a cancellation.
+    seen: list[bool] = []
+
+    async def cancelled_twice() -> None:
+        inner = asyncio.current_task()
+        assert inner is not None
+        both = _Deadline(0.0)
+        asyncio.get_running_loop().call_soon(inner.cancel)
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.extend((both.fired, both.passed()))
+            both.done()
+            raise
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(cancelled_twice())
+    assert seen == [True, False]
+
+    # A request that ends in time leaves nothing behind.
+    deadline = _Deadline(5.0)
+    await asyncio.sleep(0)
+    deadline.done()
+    assert not deadline.fired
+    assert task.cancelling() == 0
