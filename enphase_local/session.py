@@ -668,15 +668,11 @@ class GatewaySession:
                 reply = _Reply(response.status, response.headers, body)
         except asyncio.CancelledError:
             if deadline.passed():
-                raise GatewayTimeoutError(
-                    f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
-                ) from None
+                raise self._timed_out(path) from None
             raise
         except (aiohttp.ClientError, TimeoutError) as err:
             if deadline.fired:  # the deadline's cancellation, turned into another error
-                raise GatewayTimeoutError(
-                    f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
-                ) from err
+                raise self._timed_out(path) from err
             raise self._failure(path, err, digest=middleware is not None) from err
         finally:
             deadline.done()
@@ -706,6 +702,11 @@ class GatewaySession:
             # aiohttp copies the headers it is given: the dict can be shared by requests.
             self._header_cache = (token, cookie, headers)
         return headers
+
+    def _timed_out(self, path: str) -> GatewayTimeoutError:
+        return GatewayTimeoutError(
+            f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
+        )
 
     def _failure(self, path: str, err: Exception, *, digest: bool) -> EnphaseError:
         """The library's error for what aiohttp raised during a request."""
@@ -738,18 +739,19 @@ class GatewaySession:
         return GatewayConnectionError(f"{path}: {text}")
 
     async def _read_body(self, path: str, response: aiohttp.ClientResponse) -> bytes:
+        """A body that is not plain and announced within the cap (``_send`` reads those).
+
+        One announced over the cap is refused unread. Otherwise (no length announced, or
+        a compressed body, whose announced length counts compressed bytes) the cap is held
+        against what arrives, chunk by chunk.
+        """
         cap = self._max_body_bytes
         length = response.content_length
-        if length is not None:
-            if length > cap:
-                raise ResponseTooLargeError(
-                    f"the gateway announced {length} bytes, more than the {cap}-byte cap",
-                    endpoint=path,
-                )
-            if response.headers.get("Content-Encoding", "identity") == "identity":
-                return await response.read()
-            # A compressed body: the announced length counts compressed bytes, so the cap
-            # is held against what the decompression yields, chunk by chunk.
+        if length is not None and length > cap:
+            raise ResponseTooLargeError(
+                f"the gateway announced {length} bytes, more than the {cap}-byte cap",
+                endpoint=path,
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
