@@ -220,11 +220,12 @@ class GatewayWorker:
         policy: BackoffPolicy,
         rng: random.Random,
         publish: Callable[[Event], None],
-        start_spread_s: float | None = None,
+        start_spread_s: float = math.inf,
     ) -> None:
         self.session = session
-        #: How widely the first polls are spread after the start, seconds (None: over the
-        #: shortest live interval and a minute); the poller narrows it for a few gateways.
+        #: How widely the first polls are spread after the start, seconds, at most over the
+        #: shortest live interval (5-minute data: a minute); the poller narrows it for a few
+        #: gateways.
         self._start_spread_s = start_spread_s
         #: The gateway as events and statistics name it: host, with the port if one was given.
         self.host = gateway_label(session)
@@ -287,7 +288,7 @@ class GatewayWorker:
         shortest = live[0][1] if live else 10.0
         spread = self._start_spread_s
         # Spread the gateways' starts over the cycle (a few gateways start at once).
-        start = now + self._rng.uniform(0.0, shortest if spread is None else min(shortest, spread))
+        start = now + self._rng.uniform(0.0, min(shortest, spread))
         self._add(_Job(_Kind.INFO, ep.INFO.name, due=start, call=session.info))
         self._add(_Job(_Kind.CONFIG, "config", due=start))
         if ep.LIVE_DATA.name in plan.live:
@@ -305,10 +306,7 @@ class GatewayWorker:
         if plan.periodic:
             # 5-minute data can wait a little: spreading the first read over a minute keeps
             # a poller of many gateways from sending everything in its first seconds.
-            periodic_spread = (
-                _PERIODIC_SPREAD_S if spread is None else min(_PERIODIC_SPREAD_S, spread)
-            )
-            first = start + self._rng.uniform(0.0, periodic_spread)
+            first = start + self._rng.uniform(0.0, min(_PERIODIC_SPREAD_S, spread))
             self._add(_Job(_Kind.PERIODIC, "periodic", due=first))
 
     def _add(self, job: _Job) -> None:
