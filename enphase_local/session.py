@@ -19,6 +19,7 @@ from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from enphase_local import endpoints as ep
+from enphase_local._version import __version__
 from enphase_local.auth.legacy import envoy_password, installer_password
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import TokenSource, as_token_source
@@ -63,6 +64,16 @@ from enphase_local.transport import (
     ssl_for,
 )
 from enphase_local.trust import TrustStore
+from enphase_local.wire import (
+    BadReplyError,
+    BodyTooLargeError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    FingerprintMismatchError,
+    RawHeader,
+    WireClient,
+    WireError,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,6 +82,7 @@ T = TypeVar("T")
 #: Statuses that mean "the gateway is struggling, try again later" (openresty's 504 above all).
 _RETRY_STATUSES: Final = frozenset({502, 503, 504})
 _SESSION_COOKIE: Final = "sessionId"
+_USER_AGENT: Final = f"enphase-local/{__version__}"
 #: What every request accepts: JSON from /ivp and /api, XML from /info.
 _ACCEPT: Final = "application/json, text/xml;q=0.9, */*;q=0.5"
 _VALID_TOKEN_MARK: Final = b"Valid token"
@@ -83,12 +95,31 @@ UNCOMMISSIONED: Final = "un-commissioned"
 class _Reply:
     """Status, headers and body of one answered request."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("_headers", "_raw_headers", "body", "status")
 
-    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str] | None,
+        body: bytes,
+        raw_headers: list[RawHeader] | None = None,
+    ) -> None:
         self.status = status
-        self.headers = headers
         self.body = body
+        self._headers = headers
+        self._raw_headers = raw_headers
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The headers, built from the raw ones on first use (most replies never need them)."""
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in self._raw_headers or ()
+                )
+            )
+        return self._headers
 
 
 class _Deadline:
@@ -206,6 +237,7 @@ class GatewaySession:
         #: True until the certificate of a first contact has been recorded in the trust store.
         self._learn_certificate = self._trust is not None and pin is None
         self._retired: aiohttp.ClientSession | None = None
+        self._wire_client: WireClient | None = None
         self._set_pin(pin)
         self._allow_http = allow_http
         self._deadline = read_timeout
@@ -229,6 +261,8 @@ class GatewaySession:
         self._session_id: str | None = None
         #: The headers last sent with a token: (token, cookie, headers).
         self._header_cache: tuple[Token | None, str | None, dict[str, str]] | None = None
+        #: Those headers as lines for the wire: (the headers above, their lines).
+        self._head_cache: tuple[dict[str, str], bytes] | None = None
         self._digest: dict[str, aiohttp.DigestAuthMiddleware] = {}
         self._closed = False
 
@@ -260,6 +294,9 @@ class GatewaySession:
         if self._tokens is not None:
             await self._tokens.close()
         await self._close_retired()
+        if self._wire_client is not None:
+            self._wire_client.close()
+            self._wire_client = None
         if self._client is not None and self._client is not self._external_client:
             await self._client.close()
         self._client = None
@@ -631,46 +668,33 @@ class GatewaySession:
             await self._learn_first_certificate()
         if self._retired is not None:
             await self._close_retired()
-        client = self._http()
-        url = self._address.base_url + path
-        headers = self._headers(token, with_cookie)
         debug = _LOGGER.isEnabledFor(logging.DEBUG)
         started = time.monotonic() if debug else 0.0
         deadline = _Deadline(self._deadline)
         try:
-            ssl = self._ssl if self._address.scheme == "https" else False
-            if payload is None and middleware is None:
-                # The everyday GET: only the options it needs.
-                request = client.get(
-                    url, headers=headers, allow_redirects=False, ssl=ssl, timeout=self._timeout
-                )
+            if middleware is None and self._external_client is None:
+                # Our own requests go over the session's own HTTP/1.1 connection.
+                head = self._head_lines(token, with_cookie)
+                body = None
+                if payload is not None:
+                    head += b"Content-Type: application/json\r\n"
+                    body = json.dumps(payload).encode()
+                answer = await self._wire().request(method, path, head, body)
+                reply = _Reply(answer.status, None, answer.body, answer.headers)
             else:
-                request = client.request(
+                reply = await self._aiohttp_exchange(
                     method,
-                    url,
-                    headers=headers,
-                    json=payload,
-                    allow_redirects=False,
-                    ssl=ssl,
-                    timeout=self._timeout,
-                    middlewares=(middleware,) if middleware is not None else (),
+                    path,
+                    payload=payload,
+                    token=token,
+                    with_cookie=with_cookie,
+                    middleware=middleware,
                 )
-            async with request as response:
-                length = response.content_length
-                if (
-                    length is not None
-                    and length <= self._max_body_bytes
-                    and hdrs.CONTENT_ENCODING not in response.headers
-                ):
-                    body = await response.read()  # announced, within the cap, not compressed
-                else:
-                    body = await self._read_body(path, response)
-                reply = _Reply(response.status, response.headers, body)
         except asyncio.CancelledError:
             if deadline.passed():
                 raise self._timed_out(path) from None
             raise
-        except (aiohttp.ClientError, TimeoutError) as err:
+        except (WireError, aiohttp.ClientError, TimeoutError) as err:
             if deadline.fired:  # the deadline's cancellation, turned into another error
                 raise self._timed_out(path) from err
             raise self._failure(path, err, digest=middleware is not None) from err
@@ -686,6 +710,39 @@ class GatewaySession:
                 (time.monotonic() - started) * 1000,
             )
         return reply
+
+    async def _aiohttp_exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None,
+        token: Token | None,
+        with_cookie: bool,
+        middleware: aiohttp.DigestAuthMiddleware | None,
+    ) -> _Reply:
+        """One request through aiohttp: a caller's own session, or digest authentication."""
+        request = self._http().request(
+            method,
+            self._address.base_url + path,
+            headers=self._headers(token, with_cookie),
+            json=payload,
+            allow_redirects=False,
+            ssl=self._ssl if self._address.scheme == "https" else False,
+            timeout=self._timeout,
+            middlewares=(middleware,) if middleware is not None else (),
+        )
+        async with request as response:
+            length = response.content_length
+            if (
+                length is not None
+                and length <= self._max_body_bytes
+                and hdrs.CONTENT_ENCODING not in response.headers
+            ):
+                body = await response.read()  # announced, within the cap, not compressed
+            else:
+                body = await self._read_body(path, response)
+            return _Reply(response.status, response.headers, body)
 
     def _headers(self, token: Token | None, with_cookie: bool) -> dict[str, str]:
         """The request headers; those of the steady state (token and cookie) are built once."""
@@ -703,13 +760,30 @@ class GatewaySession:
             self._header_cache = (token, cookie, headers)
         return headers
 
+    def _head_lines(self, token: Token | None, with_cookie: bool) -> bytes:
+        """The same headers as CRLF-terminated lines for the wire, built once per token."""
+        headers = self._headers(token, with_cookie)
+        cached = self._head_cache
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        text = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        if text.count("\n") != len(headers) or text.count("\r") != len(headers):
+            # A line break inside a value would let it forge headers of its own.
+            raise AuthenticationError("the token or session cookie contains a line break")
+        lines = text.encode("latin-1")
+        if with_cookie:
+            self._head_cache = (headers, lines)
+        return lines
+
     def _timed_out(self, path: str) -> GatewayTimeoutError:
         return GatewayTimeoutError(
             f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
         )
 
     def _failure(self, path: str, err: Exception, *, digest: bool) -> EnphaseError:
-        """The library's error for what aiohttp raised during a request."""
+        """The library's error for what the wire or aiohttp raised during a request."""
+        if isinstance(err, WireError):
+            return self._wire_failure(path, err)
         if isinstance(err, aiohttp.ClientResponseError):
             # Its request_info (also in args and repr) holds our request headers: the token
             # and the session cookie. Chain it, but without them.
@@ -736,6 +810,26 @@ class GatewaySession:
             )
         else:
             text = f"request to {self.host} failed: {_describe(err)}"
+        return GatewayConnectionError(f"{path}: {text}")
+
+    def _wire_failure(self, path: str, err: WireError) -> EnphaseError:
+        if isinstance(err, FingerprintMismatchError):
+            return CertificateMismatchError(
+                f"gateway {self.host}: its TLS certificate does not match the pinned "
+                f"fingerprint (got {err.got.hex()})"
+            )
+        if isinstance(err, ConnectTimeoutError):
+            return GatewayTimeoutError(
+                f"{path}: cannot connect to gateway {self.host} within {self._connect_timeout:g} s"
+            )
+        if isinstance(err, BodyTooLargeError):
+            return ResponseTooLargeError(str(err), endpoint=path)
+        if isinstance(err, ConnectionClosedError) and err.received:
+            text = f"the response from {self.host} was cut off ({err})"
+        elif isinstance(err, BadReplyError):
+            text = f"{self.host} sent a reply that cannot be read: {err}"
+        else:
+            text = f"cannot reach gateway {self.host}: {_describe(err)}"
         return GatewayConnectionError(f"{path}: {text}")
 
     async def _read_body(self, path: str, response: aiohttp.ClientResponse) -> bytes:
@@ -765,6 +859,9 @@ class GatewaySession:
         return b"".join(chunks)
 
     def _set_pin(self, pin: bytes | None) -> None:
+        self._pin_sha256 = pin
+        if self._wire_client is not None:
+            self._wire_client.set_pin(pin)
         self._pin = aiohttp.Fingerprint(pin) if pin is not None else None
         # With our own connector the pin sits on it and every request passes the lean shared
         # context; a caller's session gets the pin per request.
@@ -807,6 +904,24 @@ class GatewaySession:
         if self._client is not None and self._client is not self._external_client:
             # New connections of our own connector must carry the pin: build a new one.
             self._retired, self._client = self._client, None
+
+    def _wire(self) -> WireClient:
+        wire = self._wire_client
+        if wire is None or wire.address is not self._address:
+            if wire is not None:
+                wire.close()  # the address changed (the legacy HTTP fallback)
+            if self._closed:
+                raise EnphaseError("the gateway session is closed")
+            wire = self._wire_client = WireClient(
+                self._address,
+                ssl_context=gateway_ssl_context(),
+                pin=self._pin_sha256,
+                connect_timeout=self._connect_timeout,
+                keep_alive=self._keep_alive,
+                max_body_bytes=self._max_body_bytes,
+                user_agent=_USER_AGENT,
+            )
+        return wire
 
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:

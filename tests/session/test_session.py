@@ -25,6 +25,7 @@ from enphase_local.errors import (
     TokenRejectedError,
 )
 from enphase_local.session import GatewaySession, _Deadline
+from enphase_local.wire import WireError
 from tests.helpers import (
     PRODUCTION_JSON,
     UNAUTHORIZED_HTML,
@@ -221,7 +222,9 @@ async def test_connection_failure_is_mapped_and_chained(mocked: aioresponses) ->
     async with GatewaySession("envoy.local", retry_backoff=0.001) as gateway:
         with pytest.raises(GatewayConnectionError) as caught:
             await gateway.info()
-    assert caught.value.__cause__ is error
+    cause = caught.value.__cause__
+    assert isinstance(cause, WireError)  # what the session's connection raised, chained
+    assert cause.__cause__ is error
     assert gateway.base_url == BASE
 
 

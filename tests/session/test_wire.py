@@ -1,0 +1,328 @@
+"""The session's own HTTP/1.1 client over real loopback sockets, plain and TLS.
+
+A scripted server answers each request with the bytes a test gives it, on connections it
+keeps open or closes as told, and records what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+
+import pytest
+
+from enphase_local.simulator.certs import make_certificate
+from enphase_local.transport import gateway_ssl_context, parse_address
+from enphase_local.wire import (
+    MAX_HEAD_BYTES,
+    BadReplyError,
+    BodyTooLargeError,
+    ConnectFailedError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    FingerprintMismatchError,
+    WireClient,
+)
+
+#: Answers one request: returns the bytes to write and whether to close afterwards.
+Script = Callable[[bytes], tuple[bytes, bool]]
+
+
+def reply(body: bytes = b"{}", *, status: int = 200, headers: str = "") -> bytes:
+    return f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
+
+
+class ScriptedServer:
+    """Answers the n-th request with ``answers[n]``; records connections and requests."""
+
+    def __init__(
+        self, answers: list[tuple[bytes, bool]], *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.answers = answers
+        self.tls = tls
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.received = b""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> ScriptedServer:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.received += head
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length) if length else b""
+                self.received += body
+                self.requests.append(head + body)
+                answer, close = self.answers[len(self.requests) - 1]
+                writer.write(answer)
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            pass  # the test is over (asyncio's stream callback would log a cancelled handler)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+            self._tasks.discard(task)
+
+
+def client(
+    url: str,
+    *,
+    keep_alive: bool = True,
+    cap: int = 1 << 20,
+    pin: bytes | None = None,
+    connect_timeout: float = 5.0,
+) -> WireClient:
+    return WireClient(
+        parse_address(url),
+        ssl_context=gateway_ssl_context(),
+        pin=pin,
+        connect_timeout=connect_timeout,
+        keep_alive=keep_alive,
+        max_body_bytes=cap,
+        user_agent="enphase-local/test",
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    answers: list[tuple[bytes, bool]], *, tls: ssl.SSLContext | None = None, **options: object
+) -> AsyncIterator[tuple[ScriptedServer, WireClient]]:
+    async with ScriptedServer(answers, tls=tls) as server:
+        wire = client(server.address, **options)  # type: ignore[arg-type]  # test options
+        try:
+            yield server, wire
+        finally:
+            wire.close()
+
+
+async def test_kept_alive_connection_carries_every_request() -> None:
+    answers = [(reply(b'{"n": %d}' % n), False) for n in range(3)]
+    async with serving(answers) as (server, wire):
+        bodies = [(await wire.request("GET", f"/p{n}", b"Accept: */*\r\n")).body for n in range(3)]
+    assert bodies == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"GET /p0 HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:" in first
+    assert b"\r\nUser-Agent: enphase-local/test\r\n" in first
+    assert first.endswith(b"\r\nAccept: */*\r\n\r\n")
+
+
+async def test_a_reply_saying_close_ends_the_connection() -> None:
+    answers = [(reply(headers="Connection: close\r\n"), True), (reply(), False)]
+    async with serving(answers) as (server, wire):
+        for _ in range(2):
+            assert (await wire.request("GET", "/", b"")).status == 200
+    assert server.connections == 2
+
+
+async def test_without_keep_alive_every_request_asks_to_close() -> None:
+    answers = [(reply(), False), (reply(), False)]
+    async with serving(answers, keep_alive=False) as (server, wire):
+        for _ in range(2):
+            await wire.request("GET", "/", b"")
+    assert server.connections == 2
+    assert all(b"\r\nConnection: close\r\n" in request for request in server.requests)
+
+
+async def test_a_connection_closed_while_idle_is_replaced_and_the_request_sent_again() -> None:
+    # The server drops the connection after the first reply without saying so.
+    answers = [(reply(b"1"), True), (reply(b"2"), False)]
+    async with serving(answers) as (server, wire):
+        assert (await wire.request("GET", "/", b"")).body == b"1"
+        await asyncio.sleep(0.05)  # the close arrives while the connection is idle
+        assert (await wire.request("GET", "/", b"")).body == b"2"
+    assert server.connections == 2
+    assert len(server.requests) == 2
+
+
+async def test_bodies_delimited_by_close_chunked_and_compressed_are_read() -> None:
+    text = b'{"wattsNow": 1234}' * 50
+    answers = [
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + text, True),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (100, text[:100])
+            + b"%x\r\n%s\r\n" % (len(text) - 100, text[100:])
+            + b"0\r\n\r\n",
+            False,
+        ),
+        (reply(gzip.compress(text), headers="Content-Encoding: gzip\r\n"), False),
+        (reply(zlib.compress(text), headers="Content-Encoding: deflate\r\n"), False),
+    ]
+    async with serving(answers) as (_, wire):
+        bodies = [(await wire.request("GET", "/", b"")).body for _ in answers]
+    assert bodies == [text] * 4
+
+
+async def test_headers_come_back_in_order() -> None:
+    answers = [(reply(headers="Set-Cookie: a=1\r\nSet-Cookie: sessionId=x; Path=/\r\n"), False)]
+    async with serving(answers) as (_, wire):
+        answer = await wire.request("GET", "/", b"")
+    assert [pair for pair in answer.headers if pair[0] == b"Set-Cookie"] == [
+        (b"Set-Cookie", b"a=1"),
+        (b"Set-Cookie", b"sessionId=x; Path=/"),
+    ]
+
+
+async def test_an_interim_100_continue_is_skipped() -> None:
+    answers = [(b"HTTP/1.1 100 Continue\r\n\r\n" + reply(b"done"), False)]
+    async with serving(answers) as (_, wire):
+        answer = await wire.request("PUT", "/x", b"", b'{"enable": 1}')
+    assert (answer.status, answer.body) == (200, b"done")
+
+
+async def test_a_body_is_sent_with_its_length() -> None:
+    answers = [(reply(), False)]
+    async with serving(answers) as (server, wire):
+        await wire.request("POST", "/ivp/livedata/stream", b"", b'{"enable": 1}')
+    assert b"\r\nContent-Length: 13\r\n\r\n" in server.requests[0]
+    assert server.requests[0].endswith(b'{"enable": 1}')
+
+
+async def test_a_reply_cut_in_the_middle_is_an_error_and_not_sent_again() -> None:
+    answers = [(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10, True)]
+    async with serving(answers) as (server, wire):
+        with pytest.raises(ConnectionClosedError) as caught:
+            await wire.request("GET", "/", b"")
+    assert caught.value.received
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 abc Broken\r\n\r\n",
+        b"<html>not http</html>\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Encoding: gzip\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Encoding: br\r\n\r\nabcd",
+    ],
+    ids=["bad status", "not http", "bad chunk", "broken gzip", "unknown encoding"],
+)
+async def test_unreadable_replies_are_bad_replies(answer: bytes) -> None:
+    async with serving([(answer, True)]) as (_, wire):
+        with pytest.raises(BadReplyError):
+            await wire.request("GET", "/", b"")
+
+
+async def test_endless_headers_are_refused() -> None:
+    flood = b"HTTP/1.1 200 OK\r\n" + b"X-Flood: " + b"f" * (MAX_HEAD_BYTES + 10) + b"\r\n"
+    async with serving([(flood, False)]) as (_, wire):
+        with pytest.raises(BadReplyError, match="headers exceed"):
+            await wire.request("GET", "/", b"")
+
+
+async def test_bodies_over_the_cap_are_refused() -> None:
+    big = b"x" * 2000
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" + big + b"\r\n0\r\n\r\n"
+    )
+    answers = [
+        (reply(big), True),
+        (chunked, True),
+        (reply(gzip.compress(big), headers="Content-Encoding: gzip\r\n"), True),
+    ]
+    async with serving(answers, cap=1000) as (_, wire):
+        with pytest.raises(BodyTooLargeError) as announced:
+            await wire.request("GET", "/", b"")
+        with pytest.raises(BodyTooLargeError) as streamed:
+            await wire.request("GET", "/", b"")
+        with pytest.raises(BodyTooLargeError, match="decoded"):
+            await wire.request("GET", "/", b"")
+    assert announced.value.announced == 2000
+    assert streamed.value.announced is None
+
+
+async def test_bytes_nobody_asked_for_retire_the_connection() -> None:
+    answers = [(reply(b"1") + b"HTTP/1.1 200 OK\r\n", False), (reply(b"2"), False)]
+    async with serving(answers) as (server, wire):
+        assert (await wire.request("GET", "/", b"")).body == b"1"
+        await asyncio.sleep(0.05)
+        assert (await wire.request("GET", "/", b"")).body == b"2"
+    assert server.connections == 2
+
+
+async def test_a_cancelled_exchange_never_reuses_its_connection() -> None:
+    answers = [(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", False), (reply(b"ok"), False)]
+    async with serving(answers) as (server, wire):
+        pending = asyncio.ensure_future(wire.request("GET", "/slow", b""))
+        await asyncio.sleep(0.05)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        assert (await wire.request("GET", "/", b"")).body == b"ok"
+    assert server.connections == 2
+
+
+async def test_a_refused_connection_is_a_connect_failure() -> None:
+    async with ScriptedServer([]) as server:
+        url = server.address
+    with pytest.raises(ConnectFailedError):
+        await client(url).request("GET", "/", b"")
+
+
+async def test_a_stalled_tls_handshake_is_a_connect_timeout() -> None:
+    async with ScriptedServer([]) as server:  # plain TCP: a TLS client waits for ever
+        wire = client(server.address.replace("http:", "https:"), connect_timeout=0.2)
+        with pytest.raises(ConnectTimeoutError):
+            await wire.request("GET", "/", b"")
+        assert isinstance(ConnectTimeoutError("x"), TimeoutError)
+
+
+async def test_tls_with_the_pinned_certificate_and_a_mismatch_that_sends_nothing() -> None:
+    certificate = make_certificate("envoy")
+    pin = hashlib.sha256(certificate.der).digest()
+    answers = [(reply(b"pinned"), False)]
+    tls = certificate.server_context()
+    async with serving(answers, tls=tls, pin=pin) as (server, wire):
+        assert (await wire.request("GET", "/", b"Authorization: Bearer secret\r\n")).body == (
+            b"pinned"
+        )
+        wire.set_pin(b"\x00" * 32)
+        with pytest.raises(FingerprintMismatchError) as caught:
+            await wire.request("GET", "/", b"Authorization: Bearer secret\r\n")
+    assert caught.value.got == pin
+    assert len(server.requests) == 1  # the mismatched connection carried no request
