@@ -20,7 +20,8 @@ from typing import Final
 
 import httptools
 
-from enphase_local.transport import TLS_READ_BUFFER_BYTES, GatewayAddress, shrink_tls_read_buffer
+from enphase_local import transport as _transport
+from enphase_local.transport import GatewayAddress, shrink_tls_read_buffer
 
 #: One header as it came off the wire: (name, value).
 RawHeader = tuple[bytes, bytes]
@@ -111,7 +112,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        shrink_tls_read_buffer(transport, TLS_READ_BUFFER_BYTES)
+        shrink_tls_read_buffer(transport, _transport.TLS_READ_BUFFER_BYTES)
 
     def data_received(self, data: bytes) -> None:
         waiter = self._waiter
@@ -305,8 +306,12 @@ class WireClient:
         if "[" in host and "]" not in host:
             host += "]"  # the zone of a link-local address never goes in the Host header
         close = b"" if keep_alive else b"Connection: close\r\n"
-        #: What follows the request line in every request.
-        self._fixed = f"Host: {host}\r\nUser-Agent: {user_agent}\r\n".encode() + close
+        #: What follows the request line in every request. Replies are asked for uncompressed:
+        #: compressing costs the gateway's small CPU, and a LAN has bandwidth to spare.
+        self._fixed = (
+            f"Host: {host}\r\nUser-Agent: {user_agent}\r\nAccept-Encoding: identity\r\n".encode()
+            + close
+        )
 
     def set_pin(self, pin: bytes | None) -> None:
         """Pin another certificate fingerprint; the open connection (if any) is dropped."""

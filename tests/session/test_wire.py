@@ -147,6 +147,7 @@ async def test_kept_alive_connection_carries_every_request() -> None:
     assert first.startswith(b"GET /p0 HTTP/1.1\r\n")
     assert b"\r\nHost: 127.0.0.1:" in first
     assert b"\r\nUser-Agent: enphase-local/test\r\n" in first
+    assert b"\r\nAccept-Encoding: identity\r\n" in first
     assert first.endswith(b"\r\nAccept: */*\r\n\r\n")
 
 
