@@ -91,6 +91,13 @@ class _Connection(asyncio.Protocol):
     def __init__(self, max_body_bytes: int) -> None:
         self._cap = max_body_bytes
         self._parser = httptools.HttpResponseParser(self)
+        # As tolerant as aiohttp is of replies: embedded web servers end lines with a bare LF
+        # or put odd bytes in header values.
+        self._parser.set_dangerous_leniencies(
+            lenient_headers=True,
+            lenient_optional_cr_before_lf=True,
+            lenient_spaces_after_chunk_size=True,
+        )
         self.transport: asyncio.Transport | None = None
         #: False once the connection cannot carry another exchange.
         self.reusable = True

@@ -198,6 +198,19 @@ async def test_bodies_delimited_by_close_chunked_and_compressed_are_read() -> No
     assert bodies == [text] * 4
 
 
+async def test_sloppy_replies_are_read_as_aiohttp_reads_them() -> None:
+    # Bare LF line ends, a control byte in a header value, spaces after a chunk size.
+    answers = [
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\nX-Odd: a\x01b\n\nok", False),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2  \r\nok\r\n0\r\n\r\n", False),
+    ]
+    async with serving(answers) as (server, wire):
+        replies = [await wire.request("GET", "/", b"") for _ in answers]
+    assert [answer.body for answer in replies] == [b"ok", b"ok"]
+    assert (b"X-Odd", b"a\x01b") in replies[0].headers
+    assert server.connections == 1
+
+
 async def test_headers_come_back_in_order() -> None:
     answers = [(reply(headers="Set-Cookie: a=1\r\nSet-Cookie: sessionId=x; Path=/\r\n"), False)]
     async with serving(answers) as (_, wire):
