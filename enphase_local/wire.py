@@ -26,6 +26,9 @@ from enphase_local.transport import GatewayAddress, shrink_tls_read_buffer
 #: One header as it came off the wire: (name, value).
 RawHeader = tuple[bytes, bytes]
 
+#: Seconds a kept-alive connection may sit unused before we close it (aiohttp's default too):
+#: long enough to carry polls every 10 s, short enough not to hold the gateway's sockets.
+KEEP_ALIVE_IDLE_S: Final = 15.0
 #: The most bytes a reply's status line and headers may take (real ones take under 1 KiB).
 MAX_HEAD_BYTES: Final = 64 * 1024
 _DECODERS: Final = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS, b"deflate": 0}
@@ -113,6 +116,9 @@ class _Connection(asyncio.Protocol):
         self._encoding: bytes | None = None
         self._in_head = True
         self._head_size = 0
+        #: When the last exchange ended (loop time), and the timer that looks at it.
+        self.idle_since = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -145,6 +151,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.reusable = False
+        self._stop_idle_timer()
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -269,9 +276,20 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    @property
+    def busy(self) -> bool:
+        """Whether an exchange is under way."""
+        return self._waiter is not None and not self._waiter.done()
+
+    def _stop_idle_timer(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+
     def close(self, *, graceful: bool) -> None:
         """Close the connection; ``graceful`` says goodbye (TLS close_notify) first."""
         self.reusable = False
+        self._stop_idle_timer()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -300,6 +318,7 @@ class WireClient:
         keep_alive: bool,
         max_body_bytes: int,
         user_agent: str,
+        idle_timeout: float = KEEP_ALIVE_IDLE_S,
     ) -> None:
         #: The gateway this client talks to (the session replaces the client when it changes).
         self.address = address
@@ -308,6 +327,7 @@ class WireClient:
         self._connect_timeout = connect_timeout
         self._keep_alive = keep_alive
         self._cap = max_body_bytes
+        self._idle_timeout = idle_timeout
         self._connection: _Connection | None = None
         host = address.authority.split("%", 1)[0]
         if "[" in host and "]" not in host:
@@ -357,9 +377,33 @@ class WireClient:
             # state: it is never used again.
             self._drop(connection)
             raise
-        if not (self._keep_alive and connection.reusable):
+        if self._keep_alive and connection.reusable:
+            self._keep(connection)
+        else:
             self._drop(connection)
         return reply
+
+    def _keep(self, connection: _Connection) -> None:
+        """Keep the connection for the next request, for as long as it is not left idle."""
+        loop = asyncio.get_running_loop()
+        connection.idle_since = now = loop.time()
+        if connection.idle_timer is None:
+            # One timer per idle spell, not per request: when it fires it looks again.
+            connection.idle_timer = loop.call_at(
+                now + self._idle_timeout, self._check_idle, connection
+            )
+
+    def _check_idle(self, connection: _Connection) -> None:
+        connection.idle_timer = None
+        if connection is not self._connection or connection.busy:
+            return  # gone, or in use (the exchange's end starts a new idle spell)
+        due = connection.idle_since + self._idle_timeout
+        loop = asyncio.get_running_loop()
+        if loop.time() < due:
+            connection.idle_timer = loop.call_at(due, self._check_idle, connection)
+            return
+        self._connection = None
+        connection.close(graceful=True)  # the gateway still holds it open: say goodbye
 
     def _drop(self, connection: _Connection) -> None:
         if self._connection is connection:

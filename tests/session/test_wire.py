@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 import pytest
@@ -30,9 +30,6 @@ from enphase_local.wire import (
     WireClient,
 )
 
-#: Answers one request: returns the bytes to write and whether to close afterwards.
-Script = Callable[[bytes], tuple[bytes, bool]]
-
 
 def reply(body: bytes = b"{}", *, status: int = 200, headers: str = "") -> bytes:
     return f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
@@ -47,6 +44,10 @@ class ScriptedServer:
         self.answers = answers
         self.tls = tls
         self.connections = 0
+        #: Connections the client ended (the server read an end of stream between requests).
+        self.closed_by_peer = 0
+        #: Set when the client first ends a connection between requests.
+        self.peer_closed = asyncio.Event()
         self.requests: list[bytes] = []
         self.received = b""
         self._server: asyncio.Server | None = None
@@ -95,7 +96,11 @@ class ScriptedServer:
                 await writer.drain()
                 if close:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+        except asyncio.IncompleteReadError as err:
+            if not err.partial:
+                self.closed_by_peer += 1
+                self.peer_closed.set()
+        except (ConnectionError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
             pass  # the test is over (asyncio's stream callback would log a cancelled handler)
@@ -113,6 +118,7 @@ def client(
     cap: int = 1 << 20,
     pin: bytes | None = None,
     connect_timeout: float = 5.0,
+    idle_timeout: float = 15.0,
 ) -> WireClient:
     return WireClient(
         parse_address(url),
@@ -122,6 +128,7 @@ def client(
         keep_alive=keep_alive,
         max_body_bytes=cap,
         user_agent="enphase-local/test",
+        idle_timeout=idle_timeout,
     )
 
 
@@ -149,6 +156,36 @@ async def test_kept_alive_connection_carries_every_request() -> None:
     assert b"\r\nUser-Agent: enphase-local/test\r\n" in first
     assert b"\r\nAccept-Encoding: identity\r\n" in first
     assert first.endswith(b"\r\nAccept: */*\r\n\r\n")
+
+
+async def test_a_connection_left_idle_is_closed_then_replaced() -> None:
+    answers = [(reply(b"1"), False), (reply(b"2"), False)]
+    async with serving(answers, idle_timeout=0.05) as (server, wire):
+        assert (await wire.request("GET", "/", b"")).body == b"1"
+        await asyncio.wait_for(server.peer_closed.wait(), 5)  # we ended it, with a goodbye
+        assert (await wire.request("GET", "/", b"")).body == b"2"
+    assert server.connections == 2
+
+
+async def test_the_idle_check_closes_only_a_connection_idle_long_enough() -> None:
+    answers = [(reply(b"1"), False)]
+    async with serving(answers, idle_timeout=60) as (server, wire):
+        await wire.request("GET", "/", b"")
+        connection = wire._connection
+        assert connection is not None
+        assert connection.idle_timer is not None  # the idle spell is being watched
+        loop = asyncio.get_running_loop()
+        connection.idle_since = loop.time() - 30  # used again since the timer was set
+        wire._check_idle(connection)
+        assert wire._connection is connection
+        assert connection.idle_timer is not None  # looks again when the new spell ends
+        assert connection.idle_timer.when() == pytest.approx(connection.idle_since + 60)
+        connection.idle_since = loop.time() - 61
+        wire._check_idle(connection)
+        assert wire._connection is None
+        assert connection.idle_timer is None
+        await asyncio.wait_for(server.peer_closed.wait(), 5)
+        assert server.closed_by_peer == 1
 
 
 async def test_a_reply_saying_close_ends_the_connection() -> None:
