@@ -26,6 +26,7 @@ from enphase_local.models import (
     MeterReading,
     Production,
 )
+from enphase_local.parsing.parsers import DIRECT
 
 T = TypeVar("T")
 
@@ -41,6 +42,10 @@ class Cadence(enum.Enum):
     LIVE = "live"
 
 
+def _direct_parser(parse: Callable[..., T]) -> Callable[..., T]:
+    return DIRECT.get(parse, parse)
+
+
 @attrs.frozen(kw_only=True)
 class Endpoint(Generic[T]):
     """One readable gateway endpoint."""
@@ -53,8 +58,9 @@ class Endpoint(Generic[T]):
     path: str
     #: How often its data changes.
     cadence: Cadence
-    #: Turns the body bytes into the model; ``strict`` makes unknown keys errors.
-    parse: Callable[..., T] = attrs.field(repr=False)
+    #: Turns the body bytes into the model; ``strict`` makes unknown keys errors. A ``parse_*``
+    #: function that only calls its structurer is stored as the structurer's own ``parse``.
+    parse: Callable[..., T] = attrs.field(repr=False, converter=_direct_parser)
     #: False only for ``/info``, which never needs a token.
     needs_auth: bool = True
     #: True when the body is XML rather than JSON.

@@ -19,7 +19,7 @@ class Structurer(Generic[T]):
     The structuring functions are generated on first use, so importing costs nothing.
     """
 
-    __slots__ = ("_fns", "endpoint", "tp")
+    __slots__ = ("_lenient", "_strict", "endpoint", "tp")
 
     def __init__(self, tp: type[T], endpoint: str) -> None:
         """Structure into ``tp`` (a model class or ``tuple[Model, ...]``) for ``endpoint``."""
@@ -27,10 +27,16 @@ class Structurer(Generic[T]):
         self.tp = tp
         #: The URL path, for error messages.
         self.endpoint = endpoint
-        self._fns: list[StructureFn | None] = [None, None]  # lenient, strict
+        # Two attributes rather than a list indexed by a bool: measurably cheaper per body.
+        self._lenient: StructureFn | None = None
+        self._strict: StructureFn | None = None
 
     def _fn(self, strict: bool) -> StructureFn:
-        fn = self._fns[strict] = structure_fn(self.tp, strict=strict)
+        fn = structure_fn(self.tp, strict=strict)
+        if strict:
+            self._strict = fn
+        else:
+            self._lenient = fn
         return fn
 
     def parse(self, body: bytes, strict: bool = False) -> T:
@@ -43,7 +49,7 @@ class Structurer(Generic[T]):
         except json_body.DECODE_FAILURES as err:
             raise json_body.decode_error(err, self.endpoint) from err
         # What structure() does, inlined: one call less on every body parsed.
-        fn = self._fns[strict] or self._fn(strict)
+        fn = (self._strict or self._fn(True)) if strict else (self._lenient or self._fn(False))
         try:
             result: T = fn(data)
         except STRUCTURE_FAILURES as err:
@@ -55,7 +61,7 @@ class Structurer(Generic[T]):
 
         :raises PayloadError: naming the JSON path of the first problem.
         """
-        fn = self._fns[strict] or self._fn(strict)
+        fn = (self._strict or self._fn(True)) if strict else (self._lenient or self._fn(False))
         try:
             result: T = fn(data)
         except STRUCTURE_FAILURES as err:
@@ -72,7 +78,7 @@ class Structurer(Generic[T]):
         Only for a ``tuple[Model, ...]`` structurer.
         """
         try:
-            whole: T = (self._fns[False] or self._fn(False))(data)
+            whole: T = (self._lenient or self._fn(False))(data)
         except STRUCTURE_FAILURES:
             pass
         else:
