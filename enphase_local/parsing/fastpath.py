@@ -266,11 +266,12 @@ def _type_lines(tp: Any, strict: bool, ns: _Namespace) -> list[str]:  # noqa: PL
 
 
 def _float_lines(ns: _Namespace) -> list[str]:
-    # Finite floats pass (inf - inf and nan - nan are nan), -0.0 becoming 0.0 as in the hook;
-    # ints become floats; the hook takes the rest (it refuses booleans, strings, inf and nan).
-    # ``v - v == 0.0`` measured about 4 ns a field faster than a range check on Python 3.11.
+    # Floats pass, -0.0 becoming 0.0 as in the hook; ints become floats; the hook takes the
+    # rest (it refuses booleans and strings). No float here can be inf or nan: both JSON
+    # decoders refuse NaN, Infinity and literals too large for a float (see json_body), so
+    # the finiteness check of the converter's hook is not repeated on every field.
     return [
-        "if v.__class__ is float and v - v == 0.0:",
+        "if v.__class__ is float:",
         "    if not v:",
         "        v = 0.0",
         "elif v.__class__ is int:",

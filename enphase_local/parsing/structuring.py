@@ -57,7 +57,7 @@ class Structurer(Generic[T]):
         return result
 
     def structure(self, data: object, strict: bool = False) -> T:
-        """Structure ``data``; with ``strict`` unknown keys are errors.
+        """Structure ``data`` as a JSON decoder made it; with ``strict`` unknown keys are errors.
 
         :raises PayloadError: naming the JSON path of the first problem.
         """

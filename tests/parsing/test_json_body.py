@@ -83,6 +83,13 @@ def test_number_too_large_for_a_float_is_payload_error(number: bytes) -> None:
         parse_production(body)
 
 
+@pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"[1e400]"])
+def test_both_decoders_refuse_a_float_literal_that_would_be_infinite(number: bytes) -> None:
+    # The generated structuring functions take every float a decoder hands them as finite.
+    with pytest.raises(PayloadError, match="not valid JSON"):
+        decode_json(number, "/x")
+
+
 def test_huge_integer_where_a_float_is_expected_is_payload_error() -> None:
     body = (
         b'{"wattsNow": ' + b"9" * 400 + b', "wattHoursToday": 0, "wattHoursSevenDays": 0,'
