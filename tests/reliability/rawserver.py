@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
+from typing import Self
 
 import attrs
 
@@ -45,6 +47,8 @@ class RawServer:
     """``async with RawServer({"/path": route}) as server:`` then ``server.url + "/path"``."""
 
     routes: Mapping[str, Route] = attrs.field(factory=dict)
+    #: Serve TLS with this context (the URL is then ``https://``).
+    tls: ssl.SSLContext | None = None
     #: Connections accepted so far.
     connections: int = 0
     #: ``(method, path)`` of every request read so far.
@@ -54,13 +58,13 @@ class RawServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
+        """``http://127.0.0.1:<port>`` (``https`` with ``tls``)."""
         assert self._server is not None
         port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
         return self
 
     async def __aexit__(
@@ -83,7 +87,12 @@ class RawServer:
         self._tasks.add(task)
         try:
             await self._serve(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            ssl.SSLError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ):
             pass  # the client gave up, which is what most of these tests want it to do
         except asyncio.CancelledError:
             # Only __aexit__ cancels these tasks (routes that never end); asyncio's stream
@@ -92,7 +101,7 @@ class RawServer:
         finally:
             self._tasks.discard(task)
             writer.close()
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -13,8 +13,8 @@ import hashlib
 import ssl
 import zlib
 from collections.abc import AsyncIterator
-from types import TracebackType
 
+import attrs
 import pytest
 
 from enphase_local.simulator.certs import make_certificate
@@ -29,86 +29,46 @@ from enphase_local.wire import (
     FingerprintMismatchError,
     WireClient,
 )
+from tests.reliability.rawserver import RawServer
 
 
 def reply(body: bytes = b"{}", *, status: int = 200, headers: str = "") -> bytes:
     return f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
 
 
-class ScriptedServer:
-    """Answers the n-th request with ``answers[n]``; records connections and requests."""
+@attrs.define
+class ScriptedServer(RawServer):
+    """Answers the n-th request with ``answers[n]`` (bytes, and whether to close after them).
 
-    def __init__(
-        self, answers: list[tuple[bytes, bool]], *, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.answers = answers
-        self.tls = tls
-        self.connections = 0
-        #: Connections the client ended (the server read an end of stream between requests).
-        self.closed_by_peer = 0
-        #: Set when the client first ends a connection between requests.
-        self.peer_closed = asyncio.Event()
-        self.requests: list[bytes] = []
-        self.received = b""
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+    Unlike its base it keeps a connection for as many requests as the answers allow.
+    """
 
-    @property
-    def address(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
+    answers: list[tuple[bytes, bool]] = attrs.field(factory=list)
+    #: Every request as received: head and body.
+    received: list[bytes] = attrs.field(factory=list)
+    #: Connections the client ended between requests; the event is set at the first.
+    closed_by_peer: int = 0
+    peer_closed: asyncio.Event = attrs.field(factory=asyncio.Event)
 
-    async def __aenter__(self) -> ScriptedServer:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        try:
-            while True:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
                 head = await reader.readuntil(b"\r\n\r\n")
-                self.received += head
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                body = await reader.readexactly(length) if length else b""
-                self.received += body
-                self.requests.append(head + body)
-                answer, close = self.answers[len(self.requests) - 1]
-                writer.write(answer)
-                await writer.drain()
-                if close:
-                    break
-        except asyncio.IncompleteReadError as err:
-            if not err.partial:
-                self.closed_by_peer += 1
-                self.peer_closed.set()
-        except (ConnectionError, ssl.SSLError):
-            pass
-        except asyncio.CancelledError:
-            pass  # the test is over (asyncio's stream callback would log a cancelled handler)
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await writer.wait_closed()
-            self._tasks.discard(task)
+            except asyncio.IncompleteReadError as err:
+                if not err.partial:
+                    self.closed_by_peer += 1
+                    self.peer_closed.set()
+                return
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            self.received.append(head + (await reader.readexactly(length) if length else b""))
+            answer, close = self.answers[len(self.received) - 1]
+            writer.write(answer)
+            await writer.drain()
+            if close:
+                return
 
 
 def client(
@@ -136,8 +96,8 @@ def client(
 async def serving(
     answers: list[tuple[bytes, bool]], *, tls: ssl.SSLContext | None = None, **options: object
 ) -> AsyncIterator[tuple[ScriptedServer, WireClient]]:
-    async with ScriptedServer(answers, tls=tls) as server:
-        wire = client(server.address, **options)  # type: ignore[arg-type]  # test options
+    async with ScriptedServer(answers=answers, tls=tls) as server:
+        wire = client(server.url, **options)  # type: ignore[arg-type]  # test options
         try:
             yield server, wire
         finally:
@@ -150,7 +110,7 @@ async def test_kept_alive_connection_carries_every_request() -> None:
         bodies = [(await wire.request("GET", f"/p{n}", b"Accept: */*\r\n")).body for n in range(3)]
     assert bodies == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
     assert server.connections == 1
-    first = server.requests[0]
+    first = server.received[0]
     assert first.startswith(b"GET /p0 HTTP/1.1\r\n")
     assert b"\r\nHost: 127.0.0.1:" in first
     assert b"\r\nUser-Agent: enphase-local/test\r\n" in first
@@ -202,7 +162,7 @@ async def test_without_keep_alive_every_request_asks_to_close() -> None:
         for _ in range(2):
             await wire.request("GET", "/", b"")
     assert server.connections == 2
-    assert all(b"\r\nConnection: close\r\n" in request for request in server.requests)
+    assert all(b"\r\nConnection: close\r\n" in request for request in server.received)
 
 
 async def test_a_connection_closed_while_idle_is_replaced_and_the_request_sent_again() -> None:
@@ -213,7 +173,7 @@ async def test_a_connection_closed_while_idle_is_replaced_and_the_request_sent_a
         await asyncio.sleep(0.05)  # the close arrives while the connection is idle
         assert (await wire.request("GET", "/", b"")).body == b"2"
     assert server.connections == 2
-    assert len(server.requests) == 2
+    assert len(server.received) == 2
 
 
 async def test_bodies_delimited_by_close_chunked_and_compressed_are_read() -> None:
@@ -269,8 +229,8 @@ async def test_a_body_is_sent_with_its_length() -> None:
     answers = [(reply(), False)]
     async with serving(answers) as (server, wire):
         await wire.request("POST", "/ivp/livedata/stream", b"", b'{"enable": 1}')
-    assert b"\r\nContent-Length: 13\r\n\r\n" in server.requests[0]
-    assert server.requests[0].endswith(b'{"enable": 1}')
+    assert b"\r\nContent-Length: 13\r\n\r\n" in server.received[0]
+    assert server.received[0].endswith(b'{"enable": 1}')
 
 
 async def test_a_reply_cut_in_the_middle_is_an_error_and_not_sent_again() -> None:
@@ -279,7 +239,7 @@ async def test_a_reply_cut_in_the_middle_is_an_error_and_not_sent_again() -> Non
         with pytest.raises(ConnectionClosedError) as caught:
             await wire.request("GET", "/", b"")
     assert caught.value.received
-    assert len(server.requests) == 1
+    assert len(server.received) == 1
 
 
 @pytest.mark.parametrize(
@@ -349,15 +309,15 @@ async def test_a_cancelled_exchange_never_reuses_its_connection() -> None:
 
 
 async def test_a_refused_connection_is_a_connect_failure() -> None:
-    async with ScriptedServer([]) as server:
-        url = server.address
+    async with ScriptedServer() as server:
+        url = server.url
     with pytest.raises(ConnectFailedError):
         await client(url).request("GET", "/", b"")
 
 
 async def test_a_stalled_tls_handshake_is_a_connect_timeout() -> None:
-    async with ScriptedServer([]) as server:  # plain TCP: a TLS client waits for ever
-        wire = client(server.address.replace("http:", "https:"), connect_timeout=0.2)
+    async with ScriptedServer() as server:  # plain TCP: a TLS client waits for ever
+        wire = client(server.url.replace("http:", "https:"), connect_timeout=0.2)
         with pytest.raises(ConnectTimeoutError):
             await wire.request("GET", "/", b"")
         assert isinstance(ConnectTimeoutError("x"), TimeoutError)
@@ -376,4 +336,4 @@ async def test_tls_with_the_pinned_certificate_and_a_mismatch_that_sends_nothing
         with pytest.raises(FingerprintMismatchError) as caught:
             await wire.request("GET", "/", b"Authorization: Bearer secret\r\n")
     assert caught.value.got == pin
-    assert len(server.requests) == 1  # the mismatched connection carried no request
+    assert len(server.received) == 1  # the mismatched connection carried no request
