@@ -784,6 +784,17 @@ class GatewaySession:
             f"{path}: gateway {self.host} did not answer within {self._deadline:g} s"
         )
 
+    def _certificate_mismatch(self, got: bytes) -> CertificateMismatchError:
+        return CertificateMismatchError(
+            f"gateway {self.host}: its TLS certificate does not match the pinned "
+            f"fingerprint (got {got.hex()})"
+        )
+
+    def _connect_timed_out(self, path: str) -> GatewayTimeoutError:
+        return GatewayTimeoutError(
+            f"{path}: cannot connect to gateway {self.host} within {self._connect_timeout:g} s"
+        )
+
     def _failure(self, path: str, err: Exception, *, digest: bool) -> EnphaseError:
         """The library's error for what the wire or aiohttp raised during a request."""
         if isinstance(err, WireError):
@@ -796,14 +807,9 @@ class GatewaySession:
                 f"{path}: {self.host} sent a reply that cannot be read: {_describe(err)}"
             )
         if isinstance(err, aiohttp.ServerFingerprintMismatch):
-            return CertificateMismatchError(
-                f"gateway {self.host}: its TLS certificate does not match the pinned "
-                f"fingerprint (got {err.got.hex()})"
-            )
+            return self._certificate_mismatch(err.got)
         if isinstance(err, TimeoutError):  # aiohttp's: the TCP connect took too long
-            return GatewayTimeoutError(
-                f"{path}: cannot connect to gateway {self.host} within {self._connect_timeout:g} s"
-            )
+            return self._connect_timed_out(path)
         if isinstance(err, aiohttp.ClientPayloadError):
             text = f"the response from {self.host} was cut off ({err.__class__.__name__})"
         elif isinstance(err, aiohttp.ClientConnectionError):
@@ -818,14 +824,9 @@ class GatewaySession:
 
     def _wire_failure(self, path: str, err: WireError) -> EnphaseError:
         if isinstance(err, FingerprintMismatchError):
-            return CertificateMismatchError(
-                f"gateway {self.host}: its TLS certificate does not match the pinned "
-                f"fingerprint (got {err.got.hex()})"
-            )
+            return self._certificate_mismatch(err.got)
         if isinstance(err, ConnectTimeoutError):
-            return GatewayTimeoutError(
-                f"{path}: cannot connect to gateway {self.host} within {self._connect_timeout:g} s"
-            )
+            return self._connect_timed_out(path)
         if isinstance(err, BodyTooLargeError):
             return ResponseTooLargeError(str(err), endpoint=path)
         if isinstance(err, ConnectionClosedError) and err.received:
@@ -863,10 +864,9 @@ class GatewaySession:
         return b"".join(chunks)
 
     def _set_pin(self, pin: bytes | None) -> None:
-        self._pin_sha256 = pin
+        self._pin = pin
         if self._wire_client is not None:
             self._wire_client.set_pin(pin)
-        self._pin = aiohttp.Fingerprint(pin) if pin is not None else None
         # With our own connector the pin sits on it and every request passes the lean shared
         # context; a caller's session gets the pin per request.
         self._ssl = gateway_ssl_context() if self._external_client is None else ssl_for(pin)
@@ -919,7 +919,7 @@ class GatewaySession:
             wire = self._wire_client = WireClient(
                 self._address,
                 ssl_context=gateway_ssl_context(),
-                pin=self._pin_sha256,
+                pin=self._pin,
                 connect_timeout=self._connect_timeout,
                 keep_alive=self._keep_alive,
                 max_body_bytes=self._max_body_bytes,
@@ -933,8 +933,9 @@ class GatewaySession:
                 raise EnphaseError("the gateway session is closed")
             # Only digest-authenticated requests of legacy gateways come this way: no second
             # connection is kept open beside the wire's.
+            pin = aiohttp.Fingerprint(self._pin) if self._pin is not None else None
             self._client = aiohttp.ClientSession(
-                connector=gateway_connector(pin=self._pin, keep_alive=False),
+                connector=gateway_connector(pin=pin, keep_alive=False),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
             )
