@@ -183,7 +183,18 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
         lowered = name.lower()
-        if lowered in (b"content-length", b"transfer-encoding"):
+        if lowered == b"content-length":
+            self._framed = True
+            announced = value.strip()
+            if announced.isdigit() and int(announced) > self._cap:
+                self._fail(
+                    BodyTooLargeError(
+                        f"the gateway announced {int(announced)} bytes, more than the "
+                        f"{self._cap}-byte cap",
+                        announced=int(announced),
+                    )
+                )
+        elif lowered == b"transfer-encoding":
             self._framed = True
         elif lowered == b"content-encoding":
             self._encoding = value.strip().lower()
@@ -191,17 +202,6 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._status = self._parser.get_status_code()
-        for name, value in self._headers:
-            if name.lower() == b"content-length" and value.strip().isdigit():
-                announced = int(value)
-                if announced > self._cap:
-                    self._fail(
-                        BodyTooLargeError(
-                            f"the gateway announced {announced} bytes, more than the "
-                            f"{self._cap}-byte cap",
-                            announced=announced,
-                        )
-                    )
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -242,7 +242,7 @@ class _Connection(asyncio.Protocol):
         chunks = self._chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         encoding = self._encoding
-        if encoding not in (None, b"identity"):
+        if encoding is not None and encoding != b"identity":
             try:
                 body = self._decode(body, encoding)
             except BodyTooLargeError as err:
@@ -253,8 +253,8 @@ class _Connection(asyncio.Protocol):
                 return
         waiter.set_result(WireReply(self._status, self._headers, body))
 
-    def _decode(self, body: bytes, encoding: bytes | None) -> bytes:
-        wbits = _DECODERS.get(encoding or b"")
+    def _decode(self, body: bytes, encoding: bytes) -> bytes:
+        wbits = _DECODERS.get(encoding)
         if wbits is None:
             raise BadReplyError(f"unsupported content encoding {encoding!r}")
         decoder = zlib.decompressobj(wbits)
