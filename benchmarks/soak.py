@@ -607,7 +607,7 @@ def _evidence(counters: Counters) -> int:
 #: Session options, real seconds.
 SESSION_OPTIONS: dict[str, float] = {
     "connect_timeout": 1.0,
-    "read_timeout": 1.0,
+    "timeout": 1.0,
     "retry_backoff": 0.05,
 }
 
@@ -637,7 +637,7 @@ def _specs(
                 token=manager,
                 fingerprint=gateway.fingerprint,
                 connect_timeout=SESSION_OPTIONS["connect_timeout"],
-                read_timeout=SESSION_OPTIONS["read_timeout"],
+                timeout=SESSION_OPTIONS["timeout"],
                 retry_backoff=SESSION_OPTIONS["retry_backoff"],
             )
             own.append(session)

@@ -158,7 +158,7 @@ class GatewayConfig:
         if self.insecure_http:
             options["allow_http"] = True
         if self.timeout_s is not None:
-            options["read_timeout"] = self.timeout_s
+            options["timeout"] = self.timeout_s
         return options
 
 

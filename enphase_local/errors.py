@@ -20,6 +20,10 @@ class GatewayTimeoutError(GatewayConnectionError, TimeoutError):
     """The gateway did not answer in time (also catchable as the built-in ``TimeoutError``)."""
 
 
+class SessionClosedError(EnphaseError):
+    """The gateway session was closed; it sends nothing more."""
+
+
 class CertificateMismatchError(GatewayConnectionError):
     """The gateway's TLS certificate does not match the pinned SHA-256 fingerprint."""
 

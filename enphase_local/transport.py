@@ -25,6 +25,10 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: connection costs. Gateway replies are mostly under 16 KiB and arrive in TLS records of at
 #: most 16 KiB; a longer reply just takes one more read per 16 KiB.
 TLS_READ_BUFFER_BYTES = 16 * 1024
+#: Seconds a kept-alive connection may sit unused before it is closed (aiohttp's default).
+KEEP_ALIVE_IDLE_S = 15.0
+#: Seconds a looked-up address of the gateway is reused for new connections.
+DNS_CACHE_S = 60
 
 
 @attrs.frozen(kw_only=True)
@@ -161,6 +165,10 @@ class _GatewayResponseHandler(ResponseHandler):
 def gateway_connector(*, pin: aiohttp.Fingerprint | None, keep_alive: bool) -> aiohttp.TCPConnector:
     """The connector of one gateway session: one connection, small TLS buffers, pinning.
 
+    One connection at a time is all a fragile gateway should see; kept alive for
+    :data:`KEEP_ALIVE_IDLE_S`, it carries polls every 10 s without holding the gateway's
+    sockets between slower ones. Names are looked up again at most every
+    :data:`DNS_CACHE_S` (happy eyeballs, aiohttp's default, picks the address family).
     The pinned fingerprint sits on the connector, so requests can pass the lean shared
     :func:`gateway_ssl_context` and still be checked (with ``ssl=Fingerprint`` on the
     request, aiohttp would use its own context, which loads the system CA certificates).
@@ -168,6 +176,9 @@ def gateway_connector(*, pin: aiohttp.Fingerprint | None, keep_alive: bool) -> a
     connector = aiohttp.TCPConnector(
         limit=1,
         force_close=not keep_alive,
+        keepalive_timeout=KEEP_ALIVE_IDLE_S if keep_alive else None,
+        use_dns_cache=True,
+        ttl_dns_cache=DNS_CACHE_S,
         enable_cleanup_closed=True,
         ssl=pin if pin is not None else True,
     )

@@ -13,6 +13,7 @@ atomically with mode 0600.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -73,6 +74,14 @@ class TrustStore:
             "trusting the certificate of %s on first use (sha256 %s)", key, fingerprint.hex()
         )
         return fingerprint
+
+    async def pinned(self, key: str) -> bytes | None:
+        """The fingerprint recorded for ``key`` (read in a thread), or None on first contact."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def record(self, key: str, fingerprint: bytes) -> bytes:
+        """:meth:`remember`, in a thread: returns the fingerprint now trusted for ``key``."""
+        return await asyncio.to_thread(self.remember, key, fingerprint)
 
     def accept(self, key: str, fingerprint: bytes) -> None:
         """Trust ``fingerprint`` for ``key`` from now on, replacing what was recorded."""

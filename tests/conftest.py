@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import aioresponses.core
 import pytest
 from aiohttp import ClientResponse
 from aioresponses import aioresponses as Aioresponses
-
-import enphase_local.session
-from enphase_local.transport import GatewayAddress
-from enphase_local.wire import (
-    BodyTooLargeError,
-    ConnectFailedError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    FingerprintMismatchError,
-    WireReply,
-)
 
 #: The simulator's fixtures (``enphase_simulation``, ``enphase_gateway``, ...) and the
 #: DEBUG log capture of the secret checks (``all_logs``), for every test.
@@ -81,66 +68,10 @@ class _CompatResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-class MockedWire:
-    """The session's own HTTP/1.1 client, replaced by aiohttp requests aioresponses answers.
-
-    The session builds its requests and reads the replies exactly as with the real
-    :class:`~enphase_local.wire.WireClient`; only the bytes on the wire are skipped. Failures
-    come back as the wire's errors, as the real client raises them. The real client is tested
-    over real sockets (``tests/session/test_wire.py``, the simulator suites).
-    """
-
-    def __init__(self, address: GatewayAddress, *, max_body_bytes: int, **_: Any) -> None:
-        self.address = address
-        self._base = address.base_url
-        self._cap = max_body_bytes
-
-    def set_pin(self, pin: bytes | None) -> None:
-        """Pins are checked on real connections only."""
-
-    def close(self) -> None:
-        """Nothing stays open between requests."""
-
-    async def request(
-        self, method: str, path: str, headers: bytes, body: bytes | None = None
-    ) -> WireReply:
-        lines = headers.decode("latin-1").split("\r\n")
-        sent = dict(line.split(": ", 1) for line in lines if line)
-        payload = None
-        if body is not None and sent.pop("Content-Type", None) == "application/json":
-            payload, body = json.loads(body), None
-        try:
-            async with (
-                aiohttp.ClientSession() as client,
-                client.request(
-                    method,
-                    self._base + path,
-                    headers=sent,
-                    data=body,
-                    json=payload,
-                    allow_redirects=False,
-                ) as response,
-            ):
-                data = await response.read()
-        except aiohttp.ClientPayloadError as err:
-            raise ConnectionClosedError(str(err), received=True) from err
-        except aiohttp.ServerFingerprintMismatch as err:
-            raise FingerprintMismatchError(err.got) from err
-        except TimeoutError as err:
-            raise ConnectTimeoutError("no connection") from err
-        except (aiohttp.ClientError, OSError) as err:
-            raise ConnectFailedError(str(err)) from err
-        if len(data) > self._cap:
-            raise BodyTooLargeError("over the cap", announced=response.content_length)
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-        return WireReply(response.status, raw, data)
-
-
 @pytest.fixture
 def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aioresponses]:
     """aioresponses, working with the installed aiohttp, answering the sessions' requests."""
     if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
         monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatResponse)
-    monkeypatch.setattr(enphase_local.session, "WireClient", MockedWire)
     with Aioresponses() as mock:
         yield mock

@@ -54,7 +54,10 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
         help="allow plain HTTP for firmware that needs a token",
     )
     parser.add_argument(
-        "--timeout", type=float, default=45.0, help="seconds one request may take in all (45)"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds the call may take in all, retries included (60)",
     )
 
 
@@ -75,7 +78,7 @@ async def run(args: argparse.Namespace) -> int:
         fingerprint=args.fingerprint,
         trust=TrustStore(args.trust_store) if args.trust_store else None,
         allow_http=args.insecure_http,
-        read_timeout=args.timeout,
+        timeout=args.timeout,
     ) as gateway:
         model = await gateway.fetch(endpoint)
     if args.json:

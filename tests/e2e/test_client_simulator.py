@@ -216,7 +216,7 @@ async def test_504_burst_is_ridden_out(enphase_gateway: SimulatedGateway) -> Non
 
 @pytest.mark.enphase_simulation(start_time=NOON)
 async def test_hang_times_out(enphase_gateway: SimulatedGateway) -> None:
-    async with session_for(enphase_gateway, read_timeout=0.3, retries=0) as client:
+    async with session_for(enphase_gateway, timeout=0.3, retries=0) as client:
         await client.info()
         enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
         with pytest.raises(GatewayTimeoutError):
@@ -228,7 +228,7 @@ async def test_hang_times_out(enphase_gateway: SimulatedGateway) -> None:
 async def test_a_caller_cancelling_a_hung_request_is_a_cancellation_not_a_timeout(
     enphase_gateway: SimulatedGateway,
 ) -> None:
-    async with session_for(enphase_gateway, read_timeout=30.0, retries=0) as client:
+    async with session_for(enphase_gateway, timeout=30.0, retries=0) as client:
         await client.info()
         enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
         task = asyncio.create_task(client.meter_readings())
@@ -243,7 +243,7 @@ async def test_a_caller_cancelling_a_hung_request_is_a_cancellation_not_a_timeou
 async def test_a_deadline_and_a_caller_cancelling_together_stay_a_cancellation(
     enphase_gateway: SimulatedGateway,
 ) -> None:
-    async with session_for(enphase_gateway, read_timeout=0.2, retries=0) as client:
+    async with session_for(enphase_gateway, timeout=0.2, retries=0) as client:
         await client.info()
         enphase_gateway.faults.hang(1, path="/ivp/meters/readings")
 
@@ -327,14 +327,14 @@ async def test_nightly_window_is_a_clear_error_then_passes(
 
 
 @pytest.mark.enphase_simulation(start_time=NOON)
-async def test_added_latency_within_the_read_timeout_is_waited_for(
+async def test_added_latency_within_the_timeout_is_waited_for(
     enphase_gateway: SimulatedGateway,
 ) -> None:
-    async with session_for(enphase_gateway, read_timeout=5.0, retries=0) as client:
+    async with session_for(enphase_gateway, timeout=5.0, retries=0) as client:
         await client.info()
         enphase_gateway.faults.set_latency(0.3)
         assert (await client.production()).power_w >= 0
         enphase_gateway.faults.set_latency(2.0)
-    async with session_for(enphase_gateway, read_timeout=0.5, retries=0) as client:
+    async with session_for(enphase_gateway, timeout=0.5, retries=0) as client:
         with pytest.raises(GatewayTimeoutError):
             await client.production()

@@ -126,7 +126,7 @@ async def measured(
                     retries=0,
                     max_body_bytes=CAP,
                     connect_timeout=timeout_s,
-                    read_timeout=timeout_s,
+                    timeout=timeout_s,
                 ) as session,
                 asyncio.timeout(HANG_GUARD_S),
             ):

@@ -528,16 +528,14 @@ async def test_close_cancels_polls_and_closes_only_owned_sessions(
 
     def fake_session(host: str, **options: object) -> FakeGateway:
         assert options["token"] == "jwt"
-        assert options["read_timeout"] == 5.0
+        assert options["timeout"] == 5.0
         gateway = FakeGateway(clock, host, latency=1000.0)
         created.append(gateway)
         return gateway
 
     monkeypatch.setattr(poller_module, "GatewaySession", fake_session)
     mine = FakeGateway(clock, "mine.local", latency=1000.0)
-    poller, _ = make_poller(
-        [("owned.local", "jwt"), mine], clock, session_options={"read_timeout": 5.0}
-    )
+    poller, _ = make_poller([("owned.local", "jwt"), mine], clock, session_options={"timeout": 5.0})
     async with poller:
         await clock.advance(10)
         assert created[0].in_flight == 1

@@ -167,7 +167,7 @@ async def simulated_hour() -> HourRun:
             specs,
             clock=ScaledClock(sim.now, speed=sim.speed),
             # Real seconds: 0.3 s is 24 simulated seconds.
-            session_options={"connect_timeout": 0.3, "read_timeout": 0.3, "retry_backoff": 0.01},
+            session_options={"connect_timeout": 0.3, "timeout": 0.3, "retry_backoff": 0.01},
             buffer_size=0,
         )
         poller.subscribe(events.append)

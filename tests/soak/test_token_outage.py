@@ -38,7 +38,7 @@ async def test_token_outage_leaves_live_endpoints_polled() -> None:
                 )
             ],
             clock=ScaledClock(sim.clock.now, speed=SPEED),
-            session_options={"connect_timeout": 1.0, "read_timeout": 1.0},
+            session_options={"connect_timeout": 1.0, "timeout": 1.0},
             # Two live endpoints and nothing else, so no third one answers in between.
             plan=PollPlan(live={"meter_readings": 10.0, "live_data": 60.0}, periodic=()),
             backoff=_backoff(SPEED),
