@@ -182,12 +182,10 @@ class Exchange:
             middlewares=(middleware,) if middleware is not None else (),
         )
         try:
+            # A reply left unread by a failure (a cap, the deadline) closes its connection
+            # as the context ends: aiohttp reuses only connections whose reply was complete.
             async with request as response:
-                try:
-                    body = await self._read_body(path, response)
-                except BaseException:
-                    response.close()  # a failure after connect: the connection goes
-                    raise
+                body = await self._read_body(path, response)
                 if self._external is not None and hdrs.SET_COOKIE in response.headers:
                     self._forget_session_cookie()
                 reply = Reply(response.status, response.headers, body)
