@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from http.cookies import Morsel
@@ -30,7 +31,12 @@ from enphase_local.errors import (
     SessionClosedError,
 )
 from enphase_local.replies import SESSION_COOKIE, Reply, describe
-from enphase_local.transport import GatewayAddress, gateway_connector, gateway_ssl_context
+from enphase_local.transport import (
+    GatewayAddress,
+    gateway_connector,
+    gateway_ssl_context,
+    ssl_for,
+)
 
 _LOGGER = logging.getLogger("enphase_local.session")
 
@@ -64,8 +70,7 @@ class Exchange:
         self._client: aiohttp.ClientSession | None = session
         self._retired: aiohttp.ClientSession | None = None
         self._pin = pin
-        self._ssl: aiohttp.Fingerprint | Any = gateway_ssl_context()
-        self._set_request_ssl()
+        self._ssl = self._request_ssl()
         # aiohttp times the connect (TCP and TLS handshake); the whole call is bounded by
         # the session's own deadline, so no per-read timer is needed.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout)
@@ -91,17 +96,14 @@ class Exchange:
     def set_pin(self, pin: bytes) -> None:
         """Pin the certificate from now on: new connections carry the pin."""
         self._pin = pin
-        self._set_request_ssl()
+        self._ssl = self._request_ssl()
         if self._client is not None and self._client is not self._external:
             self._retired, self._client = self._client, None
 
-    def _set_request_ssl(self) -> None:
+    def _request_ssl(self) -> ssl.SSLContext | aiohttp.Fingerprint:
         # With our own connector the pin sits on it and every request passes the lean shared
         # context; a caller's session gets the pin on each request.
-        if self._external is not None and self._pin is not None:
-            self._ssl = aiohttp.Fingerprint(self._pin)
-        else:
-            self._ssl = gateway_ssl_context()
+        return ssl_for(self._pin) if self._external is not None else gateway_ssl_context()
 
     async def close(self) -> None:
         """Close the HTTP session if this object created it; a caller's stays open."""

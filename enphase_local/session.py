@@ -18,7 +18,7 @@ from typing import Self, TypeVar
 import aiohttp
 
 from enphase_local import endpoints as ep
-from enphase_local.auth.gateway import PLAIN_HEADERS, UNCOMMISSIONED, GatewayAuth
+from enphase_local.auth.gateway import PLAIN_HEADERS, GatewayAuth
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import TokenSource, as_token_source
 from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token
@@ -56,7 +56,7 @@ from enphase_local.transport import (
 )
 from enphase_local.trust import TrustStore
 
-__all__ = ["UNCOMMISSIONED", "GatewaySession"]
+__all__ = ["GatewaySession"]
 
 T = TypeVar("T")
 

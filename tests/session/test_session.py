@@ -22,6 +22,7 @@ from enphase_local.errors import (
     NotSupportedError,
     PayloadError,
     ResponseTooLargeError,
+    SessionClosedError,
     TokenRejectedError,
 )
 from enphase_local.session import GatewaySession
@@ -342,3 +343,18 @@ async def test_one_timeout_bounds_the_whole_call_retries_included(
         task = asyncio.current_task()
         assert task is not None
         assert task.cancelling() == 0  # the deadline took back its own cancellation
+
+
+async def test_a_closed_session_raises_session_closed_and_sends_nothing(
+    mocked: aioresponses,
+) -> None:
+    ready(mocked)
+    mocked.get(f"{BASE}/api/v1/production", body=PRODUCTION_JSON)
+    gateway = GatewaySession("envoy.local", token=TOKEN)
+    await gateway.production()
+    await gateway.close()
+    sent = sum(len(calls) for calls in mocked.requests.values())
+    for call in (gateway.production, gateway.info, gateway.enable_live_stream):
+        with pytest.raises(SessionClosedError, match="closed"):
+            await call()
+    assert sum(len(calls) for calls in mocked.requests.values()) == sent
