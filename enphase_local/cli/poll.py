@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -400,84 +399,6 @@ def _sink_places(sinks: SinkSet, where: list[str]) -> str:
     return ", ".join(places)
 
 
-def add_poller_metrics(sinks: SinkSet, poller: Poller) -> None:
-    """Serve the poller's own counters on the Prometheus sink's ``/metrics``, if there is one."""
-    for sink in sinks.sinks:
-        registry = getattr(sink, "registry", None)
-        if registry is not None:
-            registry.register(PollerCollector(poller, asyncio.get_running_loop()))
-
-
-class PollerCollector:
-    """The poller's counters for Prometheus, read on the event loop at each scrape.
-
-    ``enphase_poller_{polls,successes,failures,skipped,deferred}_total{gateway}``,
-    ``enphase_poller_latency_seconds{gateway,quantile}`` (recent successful polls) and
-    ``enphase_poller_events_dropped_total``; ``gateway`` is the serial (the host before it is
-    known), as in the sink's own metrics.
-    """
-
-    def __init__(self, poller: Poller, loop: asyncio.AbstractEventLoop) -> None:
-        self._poller = poller
-        self._loop = loop
-
-    def describe(self) -> list[Any]:
-        """Nothing up front: the families depend on the gateways."""
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        """Called from the HTTP server's thread: the stats are taken on the loop."""
-        from prometheus_client.core import (  # noqa: PLC0415 - optional extra, present here
-            CounterMetricFamily,
-            GaugeMetricFamily,
-        )
-
-        async def snapshot() -> PollerStats:
-            return self._poller.stats()
-
-        try:
-            stats = asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout=5)
-        except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
-            return  # the loop is closing: the scrape gets the sink's metrics only
-        counters = {
-            name: CounterMetricFamily(f"enphase_poller_{name}", text, labels=["gateway"])
-            for name, text in _POLLER_COUNTERS.items()
-        }
-        latency = GaugeMetricFamily(
-            "enphase_poller_latency_seconds",
-            "Latency of recent successful polls, s",
-            labels=["gateway", "quantile"],
-        )
-        for gateway in stats.gateways:
-            key = gateway.serial or gateway.host
-            for name, family in counters.items():
-                family.add_metric([key], getattr(gateway, name))
-            for quantile, value in (
-                ("0.5", gateway.latency.p50),
-                ("0.9", gateway.latency.p90),
-                ("0.99", gateway.latency.p99),
-            ):
-                if value is not None:
-                    latency.add_metric([key, quantile], value)
-        yield from counters.values()
-        yield latency
-        yield CounterMetricFamily(
-            "enphase_poller_events_dropped",
-            "Events the poller dropped for slow consumers",
-            value=stats.events.dropped,
-        )
-
-
-#: The poller's per-gateway counters: GatewayStats field and help text.
-_POLLER_COUNTERS: Final = {
-    "polls": "Requests sent",
-    "successes": "Requests answered with data",
-    "failures": "Requests that failed",
-    "skipped": "Polls skipped because the gateway was still busy",
-    "deferred": "Polls deferred while the gateway was backing off",
-}
-
-
 # -- running -----------------------------------------------------------------------------------
 
 
@@ -548,7 +469,10 @@ async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSourc
                 raise
             return _error(f"cannot start the sinks ({', '.join(where)}): {err}")
         try:
-            add_poller_metrics(sinks, poller)
+            if config.sinks.prometheus is not None:
+                from enphase_local.sinks.prometheus import add_poller_metrics  # noqa: PLC0415 - optional extra
+
+                add_poller_metrics(sinks, poller)
             print(
                 f"polling {describe_targets(config, poller.hosts)}; "
                 f"writing to {_sink_places(sinks, where)}",
