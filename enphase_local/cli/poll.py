@@ -33,6 +33,7 @@ from typing import Any, Final
 import attrs
 
 from enphase_local.auth.token import Token
+from enphase_local.build import TokenSources, make_poller, make_sinks
 from enphase_local.cli.get import add_gateway_options
 from enphase_local.config import (
     ConfigError,
@@ -42,7 +43,6 @@ from enphase_local.config import (
     SinksConfig,
     StaticTokenSetting,
     TokenFileSetting,
-    TokenSources,
     check_mqtt_url,
     check_token_file,
     load_config,
@@ -50,9 +50,9 @@ from enphase_local.config import (
 )
 from enphase_local.errors import InvalidTokenError
 from enphase_local.events import ErrorEvent, Event, GatewayState, StateEvent, UnsupportedEvent
-from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan
+from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
-from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+from enphase_local.sinks import SinkSet
 from enphase_local.transport import normalize_fingerprint
 
 _LOGGER = logging.getLogger(__name__)
@@ -217,23 +217,6 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
     )
 
 
-def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Poller:
-    """A poller for the configured gateways; ``options`` go to :class:`Poller`."""
-    specs = [
-        GatewaySpec(
-            host=gateway.host,
-            token=tokens.source(gateway.token),
-            plan=gateway.plan,
-            options=gateway.session_options(),
-        )
-        for gateway in config.gateways
-    ]
-    try:
-        return Poller(specs, plan=config.plan, **options)
-    except ValueError as err:  # a host the session cannot use, or one listed twice
-        raise ConfigError(str(err)) from err
-
-
 # -- output ------------------------------------------------------------------------------------
 
 
@@ -351,44 +334,6 @@ def describe_targets(config: PollConfig, hosts: Sequence[str]) -> str:
 
 
 # -- sinks -------------------------------------------------------------------------------------
-
-
-def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
-    """The sinks and a description of each for the start line (no password in it)."""
-    sinks: list[Sink] = []
-    where: list[str] = []
-
-    def all_stats() -> list[SinkStats]:
-        return sink_set.all_stats()  # the set made below, once scraped
-
-    if config.sqlite is not None:
-        sinks.append(SqliteSink(config.sqlite))
-        where.append(f"SQLite {config.sqlite.resolve()}")
-    if config.mqtt is not None:
-        try:
-            from enphase_local.sinks.mqtt import MqttSettings, MqttSink  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise ConfigError(
-                "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
-            ) from None
-        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
-        settings = MqttSettings.from_url(config.mqtt.url, **options)
-        sinks.append(MqttSink(settings))
-        where.append(f"MQTT {settings.describe()}")
-    if config.prometheus is not None:
-        try:
-            from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise ConfigError(
-                "the Prometheus sink needs prometheus-client: "
-                "pip install 'enphase-local[prometheus]'"
-            ) from None
-        host, port = config.prometheus
-        sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
-        shown = f"[{host}]" if ":" in host else host
-        where.append(f"Prometheus on {shown}:{port}")  # the URL once listening (port 0 picks)
-    sink_set = SinkSet(sinks)
-    return sink_set, where
 
 
 def _sink_places(sinks: SinkSet, where: list[str]) -> str:
