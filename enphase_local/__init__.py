@@ -92,6 +92,7 @@ from enphase_local.scheduler import (
     discover_gateways,
 )
 from enphase_local.session import GatewaySession
+from enphase_local.trust import TrustStore
 
 __all__ = [
     "ENDPOINTS",
@@ -168,6 +169,7 @@ __all__ = [
     "TokenRole",
     "TokenSerialMismatchError",
     "TokenSource",
+    "TrustStore",
     "UnsupportedEvent",
     "UsbStatus",
     "__version__",

@@ -33,6 +33,7 @@ No token source is for legacy firmware (before 7.0). Gateways of the same accoun
 login. ``[sinks] mqtt`` may also be a table with ``url`` and ``prefix``. The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
+:mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
 
 Mistakes are reported as :class:`ConfigError` naming the file and the key, e.g.
 ``poll.toml: gateway[2].token_file: no such file`` (gateways are counted from 1); never with
@@ -53,8 +54,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from enphase_local.auth.cache import default_cache_path
-from enphase_local.auth.cloud import DEFAULT_ENLIGHTEN_URL, DEFAULT_ENTREZ_URL, EnphaseCloud
-from enphase_local.auth.sources import CachedTokenSource, CloudTokenSource, TokenFileSource
+from enphase_local.auth.cloud import DEFAULT_ENLIGHTEN_URL, DEFAULT_ENTREZ_URL
 from enphase_local.auth.token import Token
 from enphase_local.errors import EnphaseError, InvalidTokenError
 from enphase_local.scheduler import PollPlan
@@ -528,54 +528,3 @@ def parse_metrics_address(text: str) -> tuple[str, int]:
     if not port_text.isdigit() or int(port_text) > 65535 or (sep and not host):
         raise ValueError(f"expected PORT or ADDRESS:PORT, not {text!r}")
     return host, int(port_text)
-
-
-class TokenSources:
-    """Turns token settings into token sources, sharing one cloud login per account.
-
-    Gateways of one Enlighten account (same username and service URLs) share a
-    :class:`~enphase_local.auth.sources.CloudTokenSource`, and so one login; with the same
-    cache file they share its :class:`~enphase_local.auth.sources.CachedTokenSource` too.
-    :meth:`close` closes the cloud clients.
-    """
-
-    def __init__(self) -> None:
-        self._clouds: dict[EnlightenAccount, CloudTokenSource] = {}
-        self._cached: dict[tuple[EnlightenAccount, Path], CachedTokenSource] = {}
-
-    def __repr__(self) -> str:
-        return f"TokenSources({len(self._clouds)} cloud account(s))"
-
-    def source(
-        self, setting: TokenSetting | None
-    ) -> str | TokenFileSource | CachedTokenSource | None:
-        """What to give the session as ``token`` for this setting."""
-        if setting is None:
-            return None
-        if isinstance(setting, StaticTokenSetting):
-            return setting.token
-        if isinstance(setting, TokenFileSetting):
-            return TokenFileSource(setting.path)
-        key = (setting.account, setting.cache_path)
-        cached = self._cached.get(key)
-        if cached is None:
-            cloud = self._clouds.get(setting.account)
-            if cloud is None:
-                account = setting.account
-                cloud = self._clouds[account] = CloudTokenSource(
-                    EnphaseCloud(
-                        account.username,
-                        account.password,
-                        enlighten_url=account.enlighten_url,
-                        entrez_url=account.entrez_url,
-                    )
-                )
-            cached = self._cached[key] = CachedTokenSource(cloud, setting.cache_path)
-        return cached
-
-    async def close(self) -> None:
-        """Close every cloud client made here."""
-        for cloud in self._clouds.values():
-            await cloud.close()
-        self._clouds.clear()
-        self._cached.clear()

@@ -18,7 +18,7 @@ PUBLIC = {
     "PhaseMode", "Production", "ProvisionedDevice", "RefreshMargin", "ReportType",
     "ReportValues", "ResponseTooLargeError", "StaticTokenSource", "Token", "TokenCache",
     "TokenExpiredError", "TokenFileSource", "TokenManager", "TokenRejectedError", "TokenRole",
-    "TokenSerialMismatchError", "TokenSource", "UsbStatus", "__version__",
+    "TokenSerialMismatchError", "TokenSource", "TrustStore", "UsbStatus", "__version__",
     # The scheduler and its events.
     "BackoffPolicy", "DataEvent", "DiscoveredGateway", "ErrorEvent", "Event", "GatewaySpec",
     "GatewayState", "GatewayStats", "PollPlan", "Poller", "PollerStats", "StateEvent",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -34,6 +33,7 @@ from typing import Any, Final
 import attrs
 
 from enphase_local.auth.token import Token
+from enphase_local.build import TokenSources, make_poller, make_sinks
 from enphase_local.cli.get import add_gateway_options
 from enphase_local.config import (
     ConfigError,
@@ -43,7 +43,6 @@ from enphase_local.config import (
     SinksConfig,
     StaticTokenSetting,
     TokenFileSetting,
-    TokenSources,
     check_mqtt_url,
     check_token_file,
     load_config,
@@ -51,9 +50,9 @@ from enphase_local.config import (
 )
 from enphase_local.errors import InvalidTokenError
 from enphase_local.events import ErrorEvent, Event, GatewayState, StateEvent, UnsupportedEvent
-from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan
+from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
-from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+from enphase_local.sinks import SinkSet
 from enphase_local.transport import normalize_fingerprint
 
 _LOGGER = logging.getLogger(__name__)
@@ -218,23 +217,6 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
     )
 
 
-def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Poller:
-    """A poller for the configured gateways; ``options`` go to :class:`Poller`."""
-    specs = [
-        GatewaySpec(
-            host=gateway.host,
-            token=tokens.source(gateway.token),
-            plan=gateway.plan,
-            options=gateway.session_options(),
-        )
-        for gateway in config.gateways
-    ]
-    try:
-        return Poller(specs, plan=config.plan, **options)
-    except ValueError as err:  # a host the session cannot use, or one listed twice
-        raise ConfigError(str(err)) from err
-
-
 # -- output ------------------------------------------------------------------------------------
 
 
@@ -354,128 +336,12 @@ def describe_targets(config: PollConfig, hosts: Sequence[str]) -> str:
 # -- sinks -------------------------------------------------------------------------------------
 
 
-def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
-    """The sinks and a description of each for the start line (no password in it)."""
-    sinks: list[Sink] = []
-    where: list[str] = []
-
-    def all_stats() -> list[SinkStats]:
-        return sink_set.all_stats()  # the set made below, once scraped
-
-    if config.sqlite is not None:
-        sinks.append(SqliteSink(config.sqlite))
-        where.append(f"SQLite {config.sqlite.resolve()}")
-    if config.mqtt is not None:
-        try:
-            from enphase_local.sinks.mqtt import MqttSettings, MqttSink  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise ConfigError(
-                "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
-            ) from None
-        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
-        settings = MqttSettings.from_url(config.mqtt.url, **options)
-        sinks.append(MqttSink(settings))
-        where.append(f"MQTT {settings.describe()}")
-    if config.prometheus is not None:
-        try:
-            from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra
-        except ImportError:
-            raise ConfigError(
-                "the Prometheus sink needs prometheus-client: "
-                "pip install 'enphase-local[prometheus]'"
-            ) from None
-        host, port = config.prometheus
-        sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
-        shown = f"[{host}]" if ":" in host else host
-        where.append(f"Prometheus on {shown}:{port}")  # the URL once listening (port 0 picks)
-    sink_set = SinkSet(sinks)
-    return sink_set, where
-
-
 def _sink_places(sinks: SinkSet, where: list[str]) -> str:
     places = []
     for sink, text in zip(sinks.sinks, where, strict=True):
         url = getattr(sink, "url", None)
         places.append(f"Prometheus {url}" if url else text)
     return ", ".join(places)
-
-
-def add_poller_metrics(sinks: SinkSet, poller: Poller) -> None:
-    """Serve the poller's own counters on the Prometheus sink's ``/metrics``, if there is one."""
-    for sink in sinks.sinks:
-        registry = getattr(sink, "registry", None)
-        if registry is not None:
-            registry.register(PollerCollector(poller, asyncio.get_running_loop()))
-
-
-class PollerCollector:
-    """The poller's counters for Prometheus, read on the event loop at each scrape.
-
-    ``enphase_poller_{polls,successes,failures,skipped,deferred}_total{gateway}``,
-    ``enphase_poller_latency_seconds{gateway,quantile}`` (recent successful polls) and
-    ``enphase_poller_events_dropped_total``; ``gateway`` is the serial (the host before it is
-    known), as in the sink's own metrics.
-    """
-
-    def __init__(self, poller: Poller, loop: asyncio.AbstractEventLoop) -> None:
-        self._poller = poller
-        self._loop = loop
-
-    def describe(self) -> list[Any]:
-        """Nothing up front: the families depend on the gateways."""
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        """Called from the HTTP server's thread: the stats are taken on the loop."""
-        from prometheus_client.core import (  # noqa: PLC0415 - optional extra, present here
-            CounterMetricFamily,
-            GaugeMetricFamily,
-        )
-
-        async def snapshot() -> PollerStats:
-            return self._poller.stats()
-
-        try:
-            stats = asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout=5)
-        except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
-            return  # the loop is closing: the scrape gets the sink's metrics only
-        counters = {
-            name: CounterMetricFamily(f"enphase_poller_{name}", text, labels=["gateway"])
-            for name, text in _POLLER_COUNTERS.items()
-        }
-        latency = GaugeMetricFamily(
-            "enphase_poller_latency_seconds",
-            "Latency of recent successful polls, s",
-            labels=["gateway", "quantile"],
-        )
-        for gateway in stats.gateways:
-            key = gateway.serial or gateway.host
-            for name, family in counters.items():
-                family.add_metric([key], getattr(gateway, name))
-            for quantile, value in (
-                ("0.5", gateway.latency.p50),
-                ("0.9", gateway.latency.p90),
-                ("0.99", gateway.latency.p99),
-            ):
-                if value is not None:
-                    latency.add_metric([key, quantile], value)
-        yield from counters.values()
-        yield latency
-        yield CounterMetricFamily(
-            "enphase_poller_events_dropped",
-            "Events the poller dropped for slow consumers",
-            value=stats.events.dropped,
-        )
-
-
-#: The poller's per-gateway counters: GatewayStats field and help text.
-_POLLER_COUNTERS: Final = {
-    "polls": "Requests sent",
-    "successes": "Requests answered with data",
-    "failures": "Requests that failed",
-    "skipped": "Polls skipped because the gateway was still busy",
-    "deferred": "Polls deferred while the gateway was backing off",
-}
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -548,7 +414,10 @@ async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSourc
                 raise
             return _error(f"cannot start the sinks ({', '.join(where)}): {err}")
         try:
-            add_poller_metrics(sinks, poller)
+            if config.sinks.prometheus is not None:
+                from enphase_local.sinks.prometheus import add_poller_metrics  # noqa: PLC0415 - optional extra
+
+                add_poller_metrics(sinks, poller)
             print(
                 f"polling {describe_targets(config, poller.hosts)}; "
                 f"writing to {_sink_places(sinks, where)}",

@@ -20,15 +20,14 @@ from typing import Any, Final
 
 import attrs
 
+from enphase_local.build import TokenSources, make_poller
 from enphase_local.cli import positive_float
 from enphase_local.cli.poll import (
     add_target_options,
     config_from_args,
     configure_logging,
-    make_poller,
     stop_on_signals,
 )
-from enphase_local.config import TokenSources
 from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
 from enphase_local.power import PowerSample
 from enphase_local.sinks.view import GatewayView, GatewayViews

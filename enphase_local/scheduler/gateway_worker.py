@@ -87,6 +87,16 @@ class PolledSession(Protocol):
         ...
 
     @property
+    def base_url(self) -> str:
+        """The URL prefix requests go to, e.g. ``https://127.0.0.1:8443``."""
+        ...
+
+    @property
+    def retried(self) -> int:
+        """GETs sent again after a transient failure, since the session was made."""
+        ...
+
+    @property
     def serial(self) -> str | None:
         """The serial, once ``/info`` was read."""
         ...
@@ -115,10 +125,7 @@ class PolledSession(Protocol):
 
 def gateway_label(session: PolledSession) -> str:
     """``envoy.local``, ``192.168.1.20`` or, when a port was given, ``127.0.0.1:8443``."""
-    base_url = getattr(session, "base_url", None)
-    if isinstance(base_url, str) and "://" in base_url:
-        return base_url.split("://", 1)[1].rstrip("/")
-    return session.host
+    return session.base_url.split("://", 1)[1].rstrip("/")
 
 
 class ConcurrencyLimits:
@@ -673,7 +680,7 @@ class GatewayWorker:
             ),
             last_error=self._last_error,
             internal_errors=self.internal_errors,
-            retried=getattr(self.session, "retried", 0),  # sessions that count them
+            retried=self.session.retried,
         )
 
     def latency_samples(self, count: int = WINDOW) -> list[float]:

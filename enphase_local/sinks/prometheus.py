@@ -17,12 +17,14 @@ treats that as a counter reset). Health: ``enphase_gateway_info``, ``enphase_gat
 ``enphase_poller_events_total{kind, endpoint}``,
 ``enphase_last_success_timestamp_seconds{endpoint}``, ``enphase_poll_latency_seconds{endpoint}``,
 and per sink ``enphase_sink_backlog``, ``enphase_sink_dropped_total``,
-``enphase_sink_written_total``, ``enphase_sink_failures_total``.
+``enphase_sink_written_total``, ``enphase_sink_failures_total``. :func:`add_poller_metrics`
+adds the poller's own counters (:class:`PollerCollector`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from wsgiref.simple_server import WSGIServer
@@ -32,7 +34,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from enphase_local.events import Event, GatewayState
-from enphase_local.sinks.base import SinkStats
+from enphase_local.scheduler import Poller, PollerStats
+from enphase_local.sinks.base import SinkSet, SinkStats
 from enphase_local.sinks.view import GatewayView, GatewayViews
 
 #: Gauges read from :meth:`GatewayView.values`: (value key, metric name, help).
@@ -261,3 +264,78 @@ class PrometheusSink:
     def stats(self) -> SinkStats:
         """Events taken in (all applied at once: no backlog, no drops)."""
         return SinkStats(name=self.name, submitted=self._submitted, written=self._submitted)
+
+
+def add_poller_metrics(sinks: SinkSet, poller: Poller) -> None:
+    """Serve the poller's own counters on the ``/metrics`` of each Prometheus sink in ``sinks``.
+
+    Call it on the poller's event loop: the scrapes read the counters there.
+    """
+    for sink in sinks.sinks:
+        if isinstance(sink, PrometheusSink):
+            sink.registry.register(PollerCollector(poller, asyncio.get_running_loop()))
+
+
+class PollerCollector(Collector):
+    """The poller's counters, read on its event loop at each scrape.
+
+    ``enphase_poller_{polls,successes,failures,skipped,deferred}_total{gateway}``,
+    ``enphase_poller_latency_seconds{gateway,quantile}`` (recent successful polls) and
+    ``enphase_poller_events_dropped_total``; ``gateway`` as in the gateway metrics.
+    """
+
+    def __init__(self, poller: Poller, loop: asyncio.AbstractEventLoop) -> None:
+        self._poller = poller
+        self._loop = loop
+
+    def collect(self) -> Iterator[Metric]:
+        """Called from the HTTP server's thread: the stats are taken on the loop."""
+
+        async def snapshot() -> PollerStats:
+            return self._poller.stats()
+
+        try:
+            stats = asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout=5)
+        except (RuntimeError, TimeoutError, concurrent.futures.CancelledError):
+            return  # the loop is closing: the scrape gets the sink's metrics only
+        yield from _poller(stats)
+
+
+#: The poller's per-gateway counters: GatewayStats field and help text.
+_POLLER_COUNTERS = {
+    "polls": "Requests sent",
+    "successes": "Requests answered with data",
+    "failures": "Requests that failed",
+    "skipped": "Polls skipped because the gateway was still busy",
+    "deferred": "Polls deferred while the gateway was backing off",
+}
+
+
+def _poller(stats: PollerStats) -> Iterator[Metric]:
+    counters = {
+        name: CounterMetricFamily(f"enphase_poller_{name}", text, labels=["gateway"])
+        for name, text in _POLLER_COUNTERS.items()
+    }
+    latency = GaugeMetricFamily(
+        "enphase_poller_latency_seconds",
+        "Latency of recent successful polls, s",
+        labels=["gateway", "quantile"],
+    )
+    for gateway in stats.gateways:
+        key = gateway.serial or gateway.host
+        for name, family in counters.items():
+            family.add_metric([key], getattr(gateway, name))
+        for quantile, value in (
+            ("0.5", gateway.latency.p50),
+            ("0.9", gateway.latency.p90),
+            ("0.99", gateway.latency.p99),
+        ):
+            if value is not None:
+                latency.add_metric([key, quantile], value)
+    yield from counters.values()
+    yield latency
+    yield CounterMetricFamily(
+        "enphase_poller_events_dropped",
+        "Events the poller dropped for slow consumers",
+        value=stats.events.dropped,
+    )

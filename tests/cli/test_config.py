@@ -9,9 +9,6 @@ from pathlib import Path
 import attrs
 import pytest
 
-from enphase_local.auth.cache import TokenCache
-from enphase_local.auth.sources import CachedTokenSource, TokenFileSource
-from enphase_local.auth.token import Token
 from enphase_local.cli.simulate import config_text
 from enphase_local.config import (
     DEFAULT_METRICS_HOST,
@@ -20,7 +17,6 @@ from enphase_local.config import (
     EnlightenSetting,
     StaticTokenSetting,
     TokenFileSetting,
-    TokenSources,
     load_config,
 )
 from enphase_local.scheduler import PollPlan
@@ -137,60 +133,6 @@ def test_every_token_source_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     shown = repr(config)
     for secret in (TOKEN, "inline-password", "file-password"):
         assert secret not in shown
-
-
-async def test_token_sources_share_one_login_per_account(
-    enphase_simulation_factory: SimulationFactory, tmp_path: Path
-) -> None:
-    sim = await enphase_simulation_factory(gateways=3, speed=0, cloud_tls=False)
-    assert sim.cloud is not None
-    (tmp_path / "password").write_text(sim.owner.password)
-    gateways = "".join(
-        f"""
-        [[gateway]]
-        host = "{g.url}"
-        username = "{sim.owner.username}"
-        password_file = "password"
-        enlighten_url = "{sim.cloud.url}"
-        entrez_url = "{sim.cloud.url}"
-        token_cache = "{"other.json" if n == 2 else "tokens.json"}"
-        """
-        for n, g in enumerate(sim.gateways)
-    )
-    config = load_config(write(tmp_path, gateways))
-    sources = TokenSources()
-    try:
-        first, second, third = (sources.source(g.token) for g in config.gateways)
-        assert isinstance(first, CachedTokenSource)
-        assert first is second  # same account, same cache file
-        assert isinstance(third, CachedTokenSource)
-        assert third is not first  # another cache file, the same login
-        tokens = [
-            await source.get(g.serial)
-            for source, g in zip((first, second, third), sim.gateways, strict=True)
-        ]
-    finally:
-        await sources.close()
-    assert [t.serial for t in tokens] == [g.serial for g in sim.gateways]
-    assert sim.cloud.stats.logins == 1
-    assert sim.cloud.stats.tokens == 3
-    assert set(TokenCache(tmp_path / "tokens.json").load()) == {
-        sim.gateways[0].serial,
-        sim.gateways[1].serial,
-    }
-    assert set(TokenCache(tmp_path / "other.json").load()) == {sim.gateways[2].serial}
-
-
-async def test_static_and_file_settings_become_what_the_session_takes(tmp_path: Path) -> None:
-    token_file = tmp_path / "envoy.token"
-    token_file.write_text(f"  {TOKEN}\n")
-    sources = TokenSources()
-    assert sources.source(None) is None
-    assert sources.source(StaticTokenSetting(token=TOKEN)) == TOKEN
-    from_file = sources.source(TokenFileSetting(path=token_file))
-    assert isinstance(from_file, TokenFileSource)
-    assert await from_file.get("122199900001") == Token.parse(TOKEN)
-    await sources.close()
 
 
 # -- cadences and sinks ----------------------------------------------------------------------

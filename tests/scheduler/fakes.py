@@ -105,6 +105,8 @@ class FakeGateway:
         self.in_flight = 0
         self.max_in_flight = 0
         self.closed = False
+        #: What the session reports as GETs it sent again (a real one counts its retries).
+        self.retried = 0
         self._shared = shared
         self._stream_until = -1.0
         self._answers: dict[str, Callable[[], Any]] = {
@@ -122,6 +124,10 @@ class FakeGateway:
         return f"FakeGateway({self.host})"
 
     # -- the PolledSession protocol ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.host}"
 
     @property
     def serial(self) -> str | None:

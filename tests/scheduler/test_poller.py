@@ -614,10 +614,12 @@ async def test_unsubscribed_callback_gets_nothing_more(clock: ManualClock) -> No
 async def test_stats_totals(clock: ManualClock) -> None:
     gateways = [FakeGateway(clock, f"envoy-{n}.local", latency=0.5) for n in range(3)]
     gateways[2].errors["*"] = GatewayConnectionError("refused")
+    gateways[1].retried = 4
     poller, _ = make_poller(gateways, clock)
     async with poller:
         await clock.advance(300)
     stats = poller.stats()
+    assert [g.retried for g in stats.gateways] == [0, 4, 0]  # as each session counted them
     assert stats.polls == sum(len(g.calls) for g in gateways)
     # Each gateway may have had one request in flight when the poller closed.
     assert stats.polls - 3 <= stats.successes + stats.failures <= stats.polls

@@ -10,11 +10,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from enphase_local.errors import GatewayConnectionError
 from enphase_local.events import DataEvent, Event
 from enphase_local.power import PowerTracker
+from enphase_local.scheduler import ManualClock, Poller
 from enphase_local.simulator import Simulation
 from enphase_local.sinks import SinkSet, SqliteSink
-from enphase_local.sinks.prometheus import PrometheusSink
+from enphase_local.sinks.prometheus import PrometheusSink, add_poller_metrics
+from tests.scheduler.fakes import FakeGateway
 
 
 async def scrape(url: str) -> tuple[str, dict[str, list[Sample]]]:
@@ -126,3 +129,34 @@ async def test_closed_sink_stops_serving() -> None:
     await metrics.close()
     with pytest.raises(aiohttp.ClientConnectionError):
         await scrape(url)
+
+
+async def test_poller_counters_are_taken_on_its_loop_at_each_scrape(tmp_path: Path) -> None:
+    clock = ManualClock()
+    online = FakeGateway(clock, latency=0.5)
+    down = FakeGateway(clock, "envoy-2.local")
+    down.errors["info"] = down.errors["*"] = GatewayConnectionError("refused")
+    poller = Poller([online, down], clock=clock, buffer_size=0)
+    metrics = PrometheusSink(0)
+    sinks = SinkSet([SqliteSink(tmp_path / "data.sqlite"), metrics])
+    add_poller_metrics(sinks, poller)  # the SQLite sink has no /metrics: left alone
+    await metrics.start()
+    try:
+        async with poller:
+            await clock.advance(120)
+            # The scrape runs in the server's thread while this loop waits for the reply.
+            _, families = await scrape(metrics.url)
+            stats = {g.serial or g.host: g for g in poller.stats().gateways}
+    finally:
+        await metrics.close()
+
+    assert set(stats) == {"122125067699", "envoy-2.local"}  # a serial, else the host
+    for gateway, counted in stats.items():
+        for name in ("polls", "successes", "failures", "skipped", "deferred"):
+            family = families[f"enphase_poller_{name}"]
+            assert value(family, gateway=gateway) == getattr(counted, name)
+    assert stats["envoy-2.local"].failures > 0
+    latency = families["enphase_poller_latency_seconds"]
+    assert {s.labels["quantile"] for s in latency} == {"0.5", "0.9", "0.99"}
+    assert value(latency, gateway="122125067699", quantile="0.99") == 0.5
+    assert value(families["enphase_poller_events_dropped"]) == 0

@@ -1,0 +1,156 @@
+"""Build what a poll configuration describes: token sources, a poller, sinks.
+
+The configuration is a :class:`~enphase_local.config.PollConfig`, made in code or read from a
+TOML file. ``enphase-local poll`` and ``watch`` run on these builders; a program runs the same
+configuration without the command line::
+
+    config = load_config("poll.toml")
+    tokens = TokenSources()
+    try:
+        poller = make_poller(config, tokens, buffer_size=0)  # events go to the sinks only
+        sinks, _ = make_sinks(config.sinks)
+        poller.subscribe(sinks.submit)
+        await sinks.start()
+        try:
+            async with poller:
+                ...  # until the program stops
+        finally:
+            await sinks.close()
+    finally:
+        await tokens.close()
+
+With a Prometheus sink, :func:`~enphase_local.sinks.prometheus.add_poller_metrics` serves the
+poller's own counters too.
+
+Mistakes found while building (a gateway listed twice, a sink whose extra is not installed)
+raise :class:`~enphase_local.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from enphase_local.auth.cloud import EnphaseCloud
+from enphase_local.auth.sources import CachedTokenSource, CloudTokenSource, TokenFileSource
+from enphase_local.config import (
+    ConfigError,
+    EnlightenAccount,
+    EnlightenSetting,
+    PollConfig,
+    SinksConfig,
+    StaticTokenSetting,
+    TokenFileSetting,
+    TokenSetting,
+)
+from enphase_local.scheduler import GatewaySpec, Poller
+from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+
+
+class TokenSources:
+    """Turns token settings into token sources, sharing one cloud login per account.
+
+    Gateways of one Enlighten account (same username and service URLs) share a
+    :class:`~enphase_local.auth.sources.CloudTokenSource`, and so one login; with the same
+    cache file they share its :class:`~enphase_local.auth.sources.CachedTokenSource` too.
+    :meth:`close` closes the cloud clients.
+    """
+
+    def __init__(self) -> None:
+        self._clouds: dict[EnlightenAccount, CloudTokenSource] = {}
+        self._cached: dict[tuple[EnlightenAccount, Path], CachedTokenSource] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenSources({len(self._clouds)} cloud account(s))"
+
+    def source(
+        self, setting: TokenSetting | None
+    ) -> str | TokenFileSource | CachedTokenSource | None:
+        """What to give the session as ``token`` for this setting."""
+        if setting is None:
+            return None
+        if isinstance(setting, StaticTokenSetting):
+            return setting.token
+        if isinstance(setting, TokenFileSetting):
+            return TokenFileSource(setting.path)
+        key = (setting.account, setting.cache_path)
+        cached = self._cached.get(key)
+        if cached is None:
+            cached = self._cached[key] = CachedTokenSource(self._cloud(setting), setting.cache_path)
+        return cached
+
+    def _cloud(self, setting: EnlightenSetting) -> CloudTokenSource:
+        account = setting.account
+        cloud = self._clouds.get(account)
+        if cloud is None:
+            cloud = self._clouds[account] = CloudTokenSource(
+                EnphaseCloud(
+                    account.username,
+                    account.password,
+                    enlighten_url=account.enlighten_url,
+                    entrez_url=account.entrez_url,
+                )
+            )
+        return cloud
+
+    async def close(self) -> None:
+        """Close every cloud client made here."""
+        for cloud in self._clouds.values():
+            await cloud.close()
+        self._clouds.clear()
+        self._cached.clear()
+
+
+def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Poller:
+    """A poller for the configured gateways; ``options`` go to :class:`Poller`."""
+    specs = [
+        GatewaySpec(
+            host=gateway.host,
+            token=tokens.source(gateway.token),
+            plan=gateway.plan,
+            options=gateway.session_options(),
+        )
+        for gateway in config.gateways
+    ]
+    try:
+        return Poller(specs, plan=config.plan, **options)
+    except ValueError as err:  # a host the session cannot use, or one listed twice
+        raise ConfigError(str(err)) from err
+
+
+def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
+    """The sinks and a description of each for a start line (no password in it)."""
+    sinks: list[Sink] = []
+    where: list[str] = []
+
+    def all_stats() -> list[SinkStats]:
+        return sink_set.all_stats()  # the set made below, once scraped
+
+    if config.sqlite is not None:
+        sinks.append(SqliteSink(config.sqlite))
+        where.append(f"SQLite {config.sqlite.resolve()}")
+    if config.mqtt is not None:
+        try:
+            from enphase_local.sinks.mqtt import MqttSettings, MqttSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
+            ) from None
+        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
+        settings = MqttSettings.from_url(config.mqtt.url, **options)
+        sinks.append(MqttSink(settings))
+        where.append(f"MQTT {settings.describe()}")
+    if config.prometheus is not None:
+        try:
+            from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the Prometheus sink needs prometheus-client: "
+                "pip install 'enphase-local[prometheus]'"
+            ) from None
+        host, port = config.prometheus
+        sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
+        shown = f"[{host}]" if ":" in host else host
+        where.append(f"Prometheus on {shown}:{port}")  # the URL once listening (port 0 picks)
+    sink_set = SinkSet(sinks)
+    return sink_set, where
