@@ -12,6 +12,10 @@ class EnphaseError(Exception):
     """Base class of every error raised by enphase_local."""
 
 
+class SessionClosedError(EnphaseError):
+    """The gateway session was closed; it cannot make requests any more."""
+
+
 class GatewayConnectionError(EnphaseError):
     """The gateway could not be reached, or the connection broke mid-request."""
 

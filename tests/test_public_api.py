@@ -16,7 +16,8 @@ PUBLIC = {
     "MeasurementType", "Meter", "MeterChannelReading", "MeterReading", "MeterState",
     "MeteringStatus", "MfaRequiredError", "NotSupportedError", "Package", "PayloadError",
     "PhaseMode", "Production", "ProvisionedDevice", "RefreshMargin", "ReportType",
-    "ReportValues", "ResponseTooLargeError", "StaticTokenSource", "Token", "TokenCache",
+    "ReportValues", "ResponseTooLargeError", "SessionClosedError", "StaticTokenSource", "Token",
+    "TokenCache",
     "TokenExpiredError", "TokenFileSource", "TokenManager", "TokenRejectedError", "TokenRole",
     "TokenSerialMismatchError", "TokenSource", "UsbStatus", "__version__",
     # The scheduler and its events.
