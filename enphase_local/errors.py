@@ -36,8 +36,12 @@ class TokenRejectedError(AuthenticationError):
     """The gateway answered 401 to the token even after re-checking it."""
 
 
-class EndpointForbiddenError(TokenRejectedError):
-    """The gateway accepts the token but refuses this endpoint: the token's role is too low."""
+class EndpointForbiddenError(AuthenticationError):
+    """The gateway accepts the token but refuses this endpoint: the token's role is too low.
+
+    Not a :class:`TokenRejectedError`: a new token of the same role would not help, so this
+    calls for another role (or for leaving the endpoint alone), not for re-authenticating.
+    """
 
 
 class TokenExpiredError(AuthenticationError):
