@@ -16,6 +16,11 @@ class SessionClosedError(EnphaseError):
     """The gateway session was closed; it cannot make requests any more."""
 
 
+class PrivateFileError(EnphaseError):
+    """A file the library keeps for the user (the token cache, the trust store) cannot be read
+    or written. The message names the file, never what it holds."""
+
+
 class GatewayConnectionError(EnphaseError):
     """The gateway could not be reached, or the connection broke mid-request."""
 

@@ -8,7 +8,8 @@ certificate (a replaced gateway, or someone in the middle) is refused with
 :meth:`TrustStore.accept` (``enphase-local trust accept HOST``).
 
 The file is JSON, ``{"version": 1, "gateways": {"<host[:port]>": "<hex sha256>"}}``, written
-atomically with mode 0600.
+atomically with mode 0600. A file that cannot be read or written raises
+:class:`~enphase_local.errors.PrivateFileError`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from enphase_local.private_files import write_private
+from enphase_local.private_files import read_private, write_private
 
 _LOGGER = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
@@ -91,10 +92,10 @@ class TrustStore:
             return True
 
     def _read(self) -> dict[str, str]:
-        try:
-            data = self._path.read_bytes()
-        except FileNotFoundError:
+        found = read_private(self._path)
+        if found is None:
             return {}
+        data, _ = found
         try:
             document: Any = json.loads(data)
         except (ValueError, RecursionError):

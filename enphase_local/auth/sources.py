@@ -27,7 +27,12 @@ from typing import Protocol, Self, runtime_checkable
 from enphase_local.auth.cache import TokenCache
 from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token, utc_now
-from enphase_local.errors import AuthenticationError, EnphaseError, InvalidTokenError
+from enphase_local.errors import (
+    AuthenticationError,
+    EnphaseError,
+    InvalidTokenError,
+    PrivateFileError,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -258,8 +263,8 @@ class CachedTokenSource:
         """The cached token while it is fresh enough, else one from the inner source."""
         try:
             cached = await asyncio.to_thread(self._cache.get, serial)
-        except OSError as err:
-            _LOGGER.warning("cannot read %s: %s", self._cache.path, err)
+        except PrivateFileError as err:
+            _LOGGER.warning("%s; asking the token source", err)
             cached = None
         now = self._clock()
         if cached is not None and not self._margin.is_due(cached, now):
@@ -279,10 +284,8 @@ class CachedTokenSource:
         if token != cached and not token.is_expired(now):
             try:
                 await asyncio.to_thread(self._cache.put, serial, token)
-            except OSError as err:
-                _LOGGER.warning(
-                    "cannot save the token for %s to %s: %s", serial, self._cache.path, err
-                )
+            except PrivateFileError as err:
+                _LOGGER.warning("cannot save the token for %s: %s", serial, err)
         return self._hand_out(serial, token)
 
     def _hand_out(self, serial: str, token: Token) -> Token:
@@ -293,6 +296,6 @@ class CachedTokenSource:
         """Drop ``token`` from the cache if it is there, and tell the inner source."""
         try:
             await asyncio.to_thread(self._cache.remove, serial, token)
-        except OSError as err:
-            _LOGGER.warning("cannot update %s: %s", self._cache.path, err)
+        except PrivateFileError as err:
+            _LOGGER.warning("cannot update the token cache: %s", err)
         await invalidate(self._inner, serial, token)
