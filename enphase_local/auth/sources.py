@@ -85,6 +85,17 @@ class StaticTokenSource:
         return self._token
 
 
+#: When a file was last changed, as far as re-reading it is concerned: mtime, size, inode.
+_FileStamp = tuple[int, int, int]
+
+
+def _read_if_changed(path: Path, known: _FileStamp | None) -> tuple[_FileStamp, bytes | None]:
+    """The file's stamp, and its content unless the stamp is ``known`` (runs in a thread)."""
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    return stamp, None if stamp == known else path.read_bytes()
+
+
 class TokenFileSource:
     """A file holding one token (whitespace and quotes around it are ignored).
 
@@ -95,7 +106,7 @@ class TokenFileSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: _FileStamp | None = None
         self._token: Token | None = None
 
     def __repr__(self) -> str:
@@ -108,16 +119,16 @@ class TokenFileSource:
 
     async def get(self, serial: str) -> Token:
         """The file's token; re-read when the file changed since the last call."""
+        held = self._token
+        known = self._stamp if held is not None else None
         try:
-            info = self._path.stat()
-            stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-            if self._token is not None and stamp == self._stamp:
-                return self._token
-            data = self._path.read_bytes()
-        except OSError as err:
-            raise AuthenticationError(
-                f"cannot read token file {self._path}: {err.strerror}"
-            ) from err
+            stamp, data = await asyncio.to_thread(_read_if_changed, self._path, known)
+        except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+            reason = err.strerror if isinstance(err, OSError) else err
+            raise AuthenticationError(f"cannot read token file {self._path}: {reason}") from err
+        if data is None:
+            assert held is not None  # only a known stamp spares the read
+            return held
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
