@@ -14,6 +14,7 @@ atomically with mode 0600. A file that cannot be read or written raises
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -37,7 +38,8 @@ def default_trust_path() -> Path:
 class TrustStore:
     """Certificate fingerprints of known gateways, keyed by ``host[:port]``.
 
-    Methods do small blocking file reads and writes; they run once per gateway session.
+    The coroutine methods (:meth:`pinned`, :meth:`record`) do their file I/O in a thread, for
+    sessions on an event loop; the plain methods block on the file, for scripts and the CLI.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -51,6 +53,14 @@ class TrustStore:
     def path(self) -> Path:
         """The store's file."""
         return self._path
+
+    async def pinned(self, key: str) -> bytes | None:
+        """The fingerprint recorded for ``key``, or None on first contact."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def record(self, key: str, fingerprint: bytes) -> bytes:
+        """Record ``fingerprint`` unless ``key`` is known; returns the one now trusted."""
+        return await asyncio.to_thread(self.remember, key, fingerprint)
 
     def entries(self) -> dict[str, bytes]:
         """Every known gateway and its certificate fingerprint."""

@@ -12,6 +12,7 @@ import pytest
 from enphase_local.config import GatewayConfig
 from enphase_local.errors import PrivateFileError
 from enphase_local.trust import TrustStore, default_trust_path
+from tests.blocking import blocking_calls
 
 FIRST = bytes(range(32))
 SECOND = bytes(range(1, 33))
@@ -23,6 +24,19 @@ def test_first_use_is_remembered_and_kept(tmp_path: Path) -> None:
     assert store.remember("envoy.local", FIRST) == FIRST
     # A later, different certificate does not replace the first one.
     assert store.remember("envoy.local", SECOND) == FIRST
+    assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
+
+
+async def test_async_methods_do_their_file_io_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TrustStore(tmp_path / "trust.json")
+    with blocking_calls(monkeypatch) as seen:
+        assert await store.pinned("envoy.local") is None
+        assert await store.record("envoy.local", FIRST) == FIRST
+        assert await store.record("envoy.local", SECOND) == FIRST
+        assert await store.pinned("envoy.local") == FIRST
+    assert seen == []
     assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
 
 
