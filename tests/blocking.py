@@ -51,20 +51,22 @@ _BLOCKING: tuple[tuple[object, str], ...] = (
 
 
 def _culprit(frame: FrameType | None) -> str | None:
-    """Where the library made this call (``file:line``), or None when it is not the library's."""
+    """The library's frames that led to this call (``file:line < file:line``, innermost first),
+    or None when the call is not the library's."""
+    lines: list[str] = []
     while frame is not None:
         file = Path(frame.f_code.co_filename)
-        if file.name in _DIAGNOSTICS:
+        if file.name in _DIAGNOSTICS or (not lines and file.is_relative_to(_SIMULATOR)):
             return None
         if file.is_relative_to(_LIBRARY):
-            if file.is_relative_to(_SIMULATOR):
-                return None
-            return f"{file.relative_to(_LIBRARY.parent)}:{frame.f_lineno}"
+            lines.append(f"{file.relative_to(_LIBRARY.parent)}:{frame.f_lineno}")
         frame = frame.f_back
-    return None
+    return " < ".join(lines) or None
 
 
-def _watched(name: str, call: Callable[..., Any], loop_thread: int, seen: list[str]) -> Any:
+def _watched(
+    name: str, call: Callable[..., Any], loop_thread: int, seen: list[str]
+) -> Callable[..., Any]:
     @functools.wraps(call)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if threading.get_ident() == loop_thread:
@@ -78,11 +80,11 @@ def _watched(name: str, call: Callable[..., Any], loop_thread: int, seen: list[s
 
 
 @contextlib.contextmanager
-def blocking_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def blocking_calls() -> Iterator[list[str]]:
     """Record the library's blocking calls on this thread (the running loop's) meanwhile."""
     seen: list[str] = []
     loop_thread = threading.get_ident()
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         for owner, name in _BLOCKING:
             call = getattr(owner, name)
             label = f"{getattr(owner, '__name__', owner)}.{name}"

@@ -27,11 +27,9 @@ def test_first_use_is_remembered_and_kept(tmp_path: Path) -> None:
     assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
 
 
-async def test_async_methods_do_their_file_io_in_a_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_async_methods_do_their_file_io_in_a_thread(tmp_path: Path) -> None:
     store = TrustStore(tmp_path / "trust.json")
-    with blocking_calls(monkeypatch) as seen:
+    with blocking_calls() as seen:
         assert await store.pinned("envoy.local") is None
         assert await store.record("envoy.local", FIRST) == FIRST
         assert await store.record("envoy.local", SECOND) == FIRST

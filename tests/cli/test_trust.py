@@ -52,7 +52,7 @@ async def test_trust_on_first_use_from_the_command_line(
 
 
 async def test_trust_actions_keep_file_io_off_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = str(tmp_path / "trust.json")
     actions = [
@@ -61,7 +61,7 @@ async def test_trust_actions_keep_file_io_off_the_loop(
         ["forget", "envoy.local"],
     ]
     commands = [build_parser().parse_args(["trust", "--store", store, *a]) for a in actions]
-    with blocking_calls(monkeypatch) as seen:
+    with blocking_calls() as seen:
         statuses = [await args.run(args) for args in commands]
     assert statuses == [0, 0, 0]
     assert seen == []

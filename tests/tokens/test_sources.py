@@ -105,13 +105,11 @@ async def test_file_source_sees_an_atomic_replacement(tmp_path: Path) -> None:
     assert (await source.get(SERIAL)).secret() == second
 
 
-async def test_file_source_reads_in_a_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_file_source_reads_in_a_thread(tmp_path: Path) -> None:
     path = tmp_path / "token.txt"
     path.write_text(make_jwt())
     source = TokenFileSource(path)
-    with blocking_calls(monkeypatch) as seen:
+    with blocking_calls() as seen:
         await source.get(SERIAL)  # read
         await source.get(SERIAL)  # only looked at: unchanged
     assert seen == []
