@@ -393,8 +393,8 @@ class _Reader:
             path = self.path(text)
             try:
                 check_token_file(path)
-            except ValueError as err:
-                raise self.error(_join(key, "token_file"), str(err)) from None
+            except ConfigError as err:
+                raise self.error(_join(key, "token_file"), str(err)) from err
             return TokenFileSetting(path=path)
         return self.enlighten(table, key, text)
 
@@ -491,19 +491,21 @@ def _join(key: str, name: str) -> str:
 
 
 def check_token_file(path: Path) -> None:
-    """Raise ``ValueError`` unless ``path`` holds a token (the message never shows it)."""
+    """Raise :class:`ConfigError` unless ``path`` holds a token (the message never shows it)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"no such file: {path}") from None
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    except FileNotFoundError as err:
+        raise ConfigError(f"no such file: {path}") from err
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text") from None
+        # The decode error holds the file's bytes, perhaps a token: do not chain it.
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        reason = err.strerror if isinstance(err, OSError) else err
+        raise ConfigError(f"cannot read {path}: {reason}") from err
     try:
         Token.parse(text)
     except InvalidTokenError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ConfigError(f"{path}: {err}") from err
 
 
 def check_mqtt_url(url: str) -> None:

@@ -12,16 +12,21 @@ class EnphaseError(Exception):
     """Base class of every error raised by enphase_local."""
 
 
+class SessionClosedError(EnphaseError):
+    """The gateway session was closed; it cannot make requests any more."""
+
+
+class PrivateFileError(EnphaseError):
+    """A file the library keeps for the user (the token cache, the trust store) cannot be read
+    or written. The message names the file, never what it holds."""
+
+
 class GatewayConnectionError(EnphaseError):
     """The gateway could not be reached, or the connection broke mid-request."""
 
 
 class GatewayTimeoutError(GatewayConnectionError, TimeoutError):
     """The gateway did not answer in time (also catchable as the built-in ``TimeoutError``)."""
-
-
-class SessionClosedError(EnphaseError):
-    """The gateway session was closed; it sends nothing more."""
 
 
 class CertificateMismatchError(GatewayConnectionError):
@@ -36,8 +41,12 @@ class TokenRejectedError(AuthenticationError):
     """The gateway answered 401 to the token even after re-checking it."""
 
 
-class EndpointForbiddenError(TokenRejectedError):
-    """The gateway accepts the token but refuses this endpoint: the token's role is too low."""
+class EndpointForbiddenError(AuthenticationError):
+    """The gateway accepts the token but refuses this endpoint: the token's role is too low.
+
+    Not a :class:`TokenRejectedError`: a new token of the same role would not help, so this
+    calls for another role (or for leaving the endpoint alone), not for re-authenticating.
+    """
 
 
 class TokenExpiredError(AuthenticationError):

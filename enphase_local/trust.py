@@ -8,7 +8,8 @@ certificate (a replaced gateway, or someone in the middle) is refused with
 :meth:`TrustStore.accept` (``enphase-local trust accept HOST``).
 
 The file is JSON, ``{"version": 1, "gateways": {"<host[:port]>": "<hex sha256>"}}``, written
-atomically with mode 0600.
+atomically with mode 0600. A file that cannot be read or written raises
+:class:`~enphase_local.errors.PrivateFileError`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from enphase_local.private_files import write_private
+from enphase_local.private_files import read_private, write_private
 
 _LOGGER = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
@@ -37,7 +38,8 @@ def default_trust_path() -> Path:
 class TrustStore:
     """Certificate fingerprints of known gateways, keyed by ``host[:port]``.
 
-    Methods do small blocking file reads and writes; they run once per gateway session.
+    The coroutine methods (:meth:`pinned`, :meth:`record`) do their file I/O in a thread, for
+    sessions on an event loop; the plain methods block on the file, for scripts and the CLI.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -51,6 +53,14 @@ class TrustStore:
     def path(self) -> Path:
         """The store's file."""
         return self._path
+
+    async def pinned(self, key: str) -> bytes | None:
+        """The fingerprint recorded for ``key``, or None on first contact."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def record(self, key: str, fingerprint: bytes) -> bytes:
+        """Record ``fingerprint`` unless ``key`` is known; returns the one now trusted."""
+        return await asyncio.to_thread(self.remember, key, fingerprint)
 
     def entries(self) -> dict[str, bytes]:
         """Every known gateway and its certificate fingerprint."""
@@ -75,14 +85,6 @@ class TrustStore:
         )
         return fingerprint
 
-    async def pinned(self, key: str) -> bytes | None:
-        """The fingerprint recorded for ``key`` (read in a thread), or None on first contact."""
-        return await asyncio.to_thread(self.get, key)
-
-    async def record(self, key: str, fingerprint: bytes) -> bytes:
-        """:meth:`remember`, in a thread: returns the fingerprint now trusted for ``key``."""
-        return await asyncio.to_thread(self.remember, key, fingerprint)
-
     def accept(self, key: str, fingerprint: bytes) -> None:
         """Trust ``fingerprint`` for ``key`` from now on, replacing what was recorded."""
         with self._lock:
@@ -100,10 +102,10 @@ class TrustStore:
             return True
 
     def _read(self) -> dict[str, str]:
-        try:
-            data = self._path.read_bytes()
-        except FileNotFoundError:
+        found = read_private(self._path)
+        if found is None:
             return {}
+        data, _ = found
         try:
             document: Any = json.loads(data)
         except (ValueError, RecursionError):

@@ -15,8 +15,9 @@ PUBLIC = {
     "LiveConnection", "LiveData", "LiveMeters", "LivePower", "LiveStreamState", "LiveTasks",
     "MeasurementType", "Meter", "MeterChannelReading", "MeterReading", "MeterState",
     "MeteringStatus", "MfaRequiredError", "NotSupportedError", "Package", "PayloadError",
-    "PhaseMode", "Production", "ProvisionedDevice", "RefreshMargin", "ReportType",
-    "ReportValues", "ResponseTooLargeError", "StaticTokenSource", "Token", "TokenCache",
+    "PhaseMode", "PrivateFileError", "Production", "ProvisionedDevice", "RefreshMargin",
+    "ReportType", "ReportValues", "ResponseTooLargeError", "SessionClosedError",
+    "StaticTokenSource", "Token", "TokenCache",
     "TokenExpiredError", "TokenFileSource", "TokenManager", "TokenRejectedError", "TokenRole",
     "TokenSerialMismatchError", "TokenSource", "TrustStore", "UsbStatus", "__version__",
     # The scheduler and its events.

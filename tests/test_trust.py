@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from enphase_local.config import GatewayConfig
+from enphase_local.errors import PrivateFileError
 from enphase_local.trust import TrustStore, default_trust_path
+from tests.blocking import blocking_calls
 
 FIRST = bytes(range(32))
 SECOND = bytes(range(1, 33))
@@ -22,6 +24,17 @@ def test_first_use_is_remembered_and_kept(tmp_path: Path) -> None:
     assert store.remember("envoy.local", FIRST) == FIRST
     # A later, different certificate does not replace the first one.
     assert store.remember("envoy.local", SECOND) == FIRST
+    assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
+
+
+async def test_async_methods_do_their_file_io_in_a_thread(tmp_path: Path) -> None:
+    store = TrustStore(tmp_path / "trust.json")
+    with blocking_calls() as seen:
+        assert await store.pinned("envoy.local") is None
+        assert await store.record("envoy.local", FIRST) == FIRST
+        assert await store.record("envoy.local", SECOND) == FIRST
+        assert await store.pinned("envoy.local") == FIRST
+    assert seen == []
     assert TrustStore(tmp_path / "trust.json").get("envoy.local") == FIRST
 
 
@@ -59,6 +72,38 @@ def test_unreadable_store_counts_as_empty(tmp_path: Path, content: bytes) -> Non
     assert store.entries() == {}
     store.remember("envoy.local", FIRST)
     assert TrustStore(path).get("envoy.local") == FIRST
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file", "a NUL byte"])
+def test_an_unusable_path_is_a_private_file_error(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = {
+        "a folder": tmp_path,
+        "under a file": blocker / "trust.json",
+        "a NUL byte": tmp_path / "tr\0ust.json",
+    }[where]
+    store = TrustStore(path)
+    with pytest.raises(PrivateFileError, match="cannot read") as caught:
+        store.get("envoy.local")
+    assert isinstance(caught.value.__cause__, OSError | ValueError)
+    for change in (store.remember, store.accept):
+        with pytest.raises(PrivateFileError):
+            change("envoy.local", FIRST)
+    with pytest.raises(PrivateFileError):
+        store.forget("envoy.local")
+
+
+def test_a_failed_write_is_a_private_file_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(PrivateFileError, match=r"cannot write .*trust\.json: No space"):
+        TrustStore(tmp_path / "trust.json").remember("envoy.local", FIRST)
+    assert os.listdir(tmp_path) == []
 
 
 def test_bad_entries_are_skipped(tmp_path: Path) -> None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import threading
 from pathlib import Path
 from typing import Any
 
 from enphase_local.auth.token import Token
 from enphase_local.errors import InvalidTokenError
-from enphase_local.private_files import write_private
+from enphase_local.private_files import read_private, write_private
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,7 +38,8 @@ class TokenCache:
     ``asyncio.to_thread``. Writers in this process are serialised; a write re-reads the file
     first, so entries another process added meanwhile are kept. A file that cannot be decoded
     counts as empty (with a warning) and is replaced on the next write; entries that are not
-    valid tokens are skipped.
+    valid tokens are skipped. A file that cannot be read or written at all raises
+    :class:`~enphase_local.errors.PrivateFileError`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -90,13 +90,11 @@ class TokenCache:
             return True
 
     def _read_entries(self) -> dict[str, str]:
-        try:
-            with self._path.open("rb") as file:
-                mode = os.fstat(file.fileno()).st_mode
-                data = file.read()
-        except FileNotFoundError:
+        found = read_private(self._path)
+        if found is None:
             return {}
-        if stat.S_IMODE(mode) & 0o077:
+        data, mode = found
+        if mode & 0o077:
             _LOGGER.warning(
                 "%s is readable by other users; the next save makes it private", self._path
             )

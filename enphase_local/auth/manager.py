@@ -41,6 +41,7 @@ from enphase_local.errors import (
     AuthenticationError,
     TokenExpiredError,
     TokenRejectedError,
+    TokenSerialMismatchError,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -136,7 +137,9 @@ class TokenManager:
     @serial.setter
     def serial(self, serial: str) -> None:
         if self._serial is not None and serial != self._serial:
-            raise ValueError(f"this manager is for gateway {self._serial}, not {serial}")
+            raise TokenSerialMismatchError(
+                f"this token manager is for gateway {self._serial}, not {serial}"
+            )
         self._serial = serial
 
     @property
@@ -326,7 +329,9 @@ class TokenManager:
 
     def _require_serial(self) -> str:
         if self._serial is None:
-            raise ValueError("the gateway serial must be set before a token can be fetched")
+            raise AuthenticationError(
+                "the gateway serial must be set before a token can be fetched"
+            )
         return self._serial
 
     def _record_failure(self, err: Exception | None) -> None:

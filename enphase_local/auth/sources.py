@@ -27,7 +27,12 @@ from typing import Protocol, Self, runtime_checkable
 from enphase_local.auth.cache import TokenCache
 from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token, utc_now
-from enphase_local.errors import AuthenticationError, EnphaseError, InvalidTokenError
+from enphase_local.errors import (
+    AuthenticationError,
+    EnphaseError,
+    InvalidTokenError,
+    PrivateFileError,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +85,17 @@ class StaticTokenSource:
         return self._token
 
 
+#: When a file was last changed, as far as re-reading it is concerned: mtime, size, inode.
+_FileStamp = tuple[int, int, int]
+
+
+def _read_if_changed(path: Path, known: _FileStamp | None) -> tuple[_FileStamp, bytes | None]:
+    """The file's stamp, and its content unless the stamp is ``known`` (runs in a thread)."""
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    return stamp, None if stamp == known else path.read_bytes()
+
+
 class TokenFileSource:
     """A file holding one token (whitespace and quotes around it are ignored).
 
@@ -90,7 +106,7 @@ class TokenFileSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: _FileStamp | None = None
         self._token: Token | None = None
 
     def __repr__(self) -> str:
@@ -103,16 +119,16 @@ class TokenFileSource:
 
     async def get(self, serial: str) -> Token:
         """The file's token; re-read when the file changed since the last call."""
+        held = self._token
+        known = self._stamp if held is not None else None
         try:
-            info = self._path.stat()
-            stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-            if self._token is not None and stamp == self._stamp:
-                return self._token
-            data = self._path.read_bytes()
-        except OSError as err:
-            raise AuthenticationError(
-                f"cannot read token file {self._path}: {err.strerror}"
-            ) from err
+            stamp, data = await asyncio.to_thread(_read_if_changed, self._path, known)
+        except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+            reason = err.strerror if isinstance(err, OSError) else err
+            raise AuthenticationError(f"cannot read token file {self._path}: {reason}") from err
+        if data is None:
+            assert held is not None  # only a known stamp spares the read
+            return held
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -258,8 +274,8 @@ class CachedTokenSource:
         """The cached token while it is fresh enough, else one from the inner source."""
         try:
             cached = await asyncio.to_thread(self._cache.get, serial)
-        except OSError as err:
-            _LOGGER.warning("cannot read %s: %s", self._cache.path, err)
+        except PrivateFileError as err:
+            _LOGGER.warning("%s; asking the token source", err)
             cached = None
         now = self._clock()
         if cached is not None and not self._margin.is_due(cached, now):
@@ -279,10 +295,8 @@ class CachedTokenSource:
         if token != cached and not token.is_expired(now):
             try:
                 await asyncio.to_thread(self._cache.put, serial, token)
-            except OSError as err:
-                _LOGGER.warning(
-                    "cannot save the token for %s to %s: %s", serial, self._cache.path, err
-                )
+            except PrivateFileError as err:
+                _LOGGER.warning("cannot save the token for %s: %s", serial, err)
         return self._hand_out(serial, token)
 
     def _hand_out(self, serial: str, token: Token) -> Token:
@@ -293,6 +307,6 @@ class CachedTokenSource:
         """Drop ``token`` from the cache if it is there, and tell the inner source."""
         try:
             await asyncio.to_thread(self._cache.remove, serial, token)
-        except OSError as err:
-            _LOGGER.warning("cannot update %s: %s", self._cache.path, err)
+        except PrivateFileError as err:
+            _LOGGER.warning("cannot update the token cache: %s", err)
         await invalidate(self._inner, serial, token)

@@ -178,8 +178,8 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
     elif args.token_file is not None:
         try:
             check_token_file(args.token_file)
-        except ValueError as err:
-            raise ConfigError(f"--token-file: {err}") from None
+        except ConfigError as err:
+            raise ConfigError(f"--token-file: {err}") from err
         token = TokenFileSetting(path=args.token_file)
     fingerprint = None
     if args.fingerprint:

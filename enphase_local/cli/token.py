@@ -20,7 +20,7 @@ from typing import Any
 from enphase_local.auth.cache import TokenCache, default_cache_path
 from enphase_local.auth.cloud import DEFAULT_ENLIGHTEN_URL, DEFAULT_ENTREZ_URL, EnphaseCloud
 from enphase_local.auth.token import Token, utc_now
-from enphase_local.errors import InvalidTokenError
+from enphase_local.errors import InvalidTokenError, PrivateFileError
 
 
 def register(subparsers: Any) -> None:
@@ -106,8 +106,8 @@ async def run_fetch(args: argparse.Namespace) -> int:
             token = await cloud.fetch_token(serial)
             try:
                 await asyncio.to_thread(cache.put, serial, token)
-            except OSError as err:
-                print(f"enphase-local: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+            except PrivateFileError as err:
+                print(f"enphase-local: error: {err}", file=sys.stderr)
                 return 1
             print(f"saved {token} to {path}")
     return 0

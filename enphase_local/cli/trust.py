@@ -47,8 +47,9 @@ def register(subparsers: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Carry out the action."""
     store = TrustStore(args.store)
+    # The store's plain methods block on the file: they run in a thread, off the loop.
     if args.trust_action == "list":
-        entries = store.entries()
+        entries = await asyncio.to_thread(store.entries)
         if not entries:
             print(f"no gateway trusted yet in {store.path}")
         for key, fingerprint in sorted(entries.items()):
@@ -56,15 +57,15 @@ async def run(args: argparse.Namespace) -> int:
         return 0
     key = parse_address(args.host).authority
     if args.trust_action == "forget":
-        known = store.forget(key)
+        known = await asyncio.to_thread(store.forget, key)
         print(f"{key}: forgotten" if known else f"{key}: was not trusted")
         return 0 if known else 1
     if args.fingerprint:
         fingerprint = normalize_fingerprint(args.fingerprint)
     else:
         fingerprint = await current_fingerprint(args.host)
-    previous = store.get(key)
-    store.accept(key, fingerprint)
+    previous = await store.pinned(key)
+    await asyncio.to_thread(store.accept, key, fingerprint)
     change = f" (was sha256 {previous.hex()})" if previous and previous != fingerprint else ""
     print(f"{key}: trusting sha256 {fingerprint.hex()}{change}")
     return 0

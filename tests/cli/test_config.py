@@ -17,6 +17,7 @@ from enphase_local.config import (
     EnlightenSetting,
     StaticTokenSetting,
     TokenFileSetting,
+    check_token_file,
     load_config,
 )
 from enphase_local.scheduler import PollPlan
@@ -249,6 +250,8 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
             r"^gateway\[1\]\.entrez_url: expected an http\(s\):// URL",
         ),
         (GATEWAY + "token_file = 'nope.token'\n", r"^gateway\[1\]\.token_file: no such file: "),
+        (GATEWAY + 'token_file = "a\\u0000b"\n', r"^gateway\[1\]\.token_file: cannot read .*null"),
+        (GATEWAY + "token_file = '.'\n", r"^gateway\[1\]\.token_file: cannot read .*directory"),
         (
             GATEWAY + "token_file = 'poll.toml'\n",  # this very file: not a token
             r"^gateway\[1\]\.token_file: .*poll\.toml: the token.s header part is not base64url",
@@ -286,6 +289,19 @@ def test_secrets_stay_out_of_error_messages(tmp_path: Path) -> None:
     message = error(tmp_path, GATEWAY + "[sinks]\nmqtt = 'mqtt://me:hunter2@broker:x/'\n")
     assert message.startswith("sinks.mqtt: ")
     assert "hunter2" not in message
+
+
+def test_token_file_check_raises_only_config_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "token.bin"
+    binary.write_bytes(b"\xff" + TOKEN.encode())
+    broken = tmp_path / "broken.token"
+    broken.write_text(TOKEN[:-20] + "!!!!")
+    for path in (tmp_path / "absent", tmp_path, tmp_path / "a\0b", binary, broken):
+        with pytest.raises(ConfigError, match=re.escape(str(path))) as caught:
+            check_token_file(path)
+        assert TOKEN.split(".")[1] not in str(caught.value)
+        # Chained to the cause, except a decode error: it would carry the file's bytes.
+        assert (caught.value.__cause__ is None) == (path == binary)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

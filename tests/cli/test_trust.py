@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from enphase_local.cli import build_parser
 from enphase_local.simulator.gateway import SimulatedGateway
+from tests.blocking import blocking_calls
 from tests.cli.test_get import run_cli
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -47,3 +49,20 @@ async def test_trust_on_first_use_from_the_command_line(
     assert status == 0
     status, out, _ = await run_cli("trust", "--store", str(store), "list")
     assert "no gateway trusted yet" in out
+
+
+async def test_trust_actions_keep_file_io_off_the_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "trust.json")
+    actions = [
+        ["accept", "envoy.local", "--fingerprint", "ab" * 32],
+        ["list"],
+        ["forget", "envoy.local"],
+    ]
+    commands = [build_parser().parse_args(["trust", "--store", store, *a]) for a in actions]
+    with blocking_calls() as seen:
+        statuses = [await args.run(args) for args in commands]
+    assert statuses == [0, 0, 0]
+    assert seen == []
+    assert f"envoy.local  sha256 {'ab' * 32}" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 from enphase_local import (
     AuthenticationError,
     CertificateMismatchError,
+    EndpointForbiddenError,
     GatewayConnectionError,
     GatewaySession,
     GatewayTimeoutError,
@@ -163,8 +164,9 @@ async def test_installer_only_endpoint(
     enphase_simulation: Simulation, enphase_gateway: SimulatedGateway
 ) -> None:
     async with session_for(enphase_gateway) as client:
-        with pytest.raises(TokenRejectedError, match="role"):
+        with pytest.raises(EndpointForbiddenError, match="role") as caught:
             await client.energy()
+        assert not isinstance(caught.value, TokenRejectedError)
         assert (await client.production()).power_w >= 0
     installer = enphase_simulation.tokens.installer(enphase_gateway.serial)
     async with session_for(enphase_gateway, token=installer) as client:

@@ -44,6 +44,7 @@ from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, Token, utc_now
 from enphase_local.errors import (
     CloudLoginError,
     CloudUnavailableError,
+    EndpointForbiddenError,
     GatewayConnectionError,
     InvalidTokenError,
     MfaRequiredError,
@@ -154,7 +155,7 @@ async def _cloud_backed_gateway(sim: Simulation, gateway: SimulatedGateway, stor
         await session.production()
         assert session.token not in (first, refreshed), "the revoked token was not replaced"
         gateway.installer_only.add(ep.ENERGY.path)
-        await story.expect(TokenRejectedError, session.energy)
+        await story.expect(EndpointForbiddenError, session.energy)
         gateway.installer_only.discard(ep.ENERGY.path)
         story.show("cloud-backed", session, manager, source, cloud, first, refreshed, clock)
     await cloud.close()

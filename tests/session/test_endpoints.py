@@ -13,7 +13,7 @@ from aioresponses import aioresponses
 
 from enphase_local import endpoints as ep
 from enphase_local.endpoints import Endpoint
-from enphase_local.errors import NotSupportedError, PayloadError, TokenRejectedError
+from enphase_local.errors import EndpointForbiddenError, NotSupportedError, PayloadError
 from enphase_local.session import GatewaySession
 from tests.helpers import UNAUTHORIZED_HTML, VALID_TOKEN_HTML, info_xml, make_jwt
 from tests.parsing import samples
@@ -79,7 +79,7 @@ async def test_html_401_is_an_authentication_error(
     endpoint: Endpoint[Any], mocked: aioresponses
 ) -> None:
     mocked.get(f"{BASE}{endpoint.path}", status=401, body=UNAUTHORIZED_HTML, repeat=True)
-    with pytest.raises(TokenRejectedError):
+    with pytest.raises(EndpointForbiddenError):
         await fetch(endpoint, mocked, status=401, body=UNAUTHORIZED_HTML)
 
 

@@ -15,6 +15,7 @@ from yarl import URL
 from enphase_local import endpoints as ep
 from enphase_local.errors import (
     AuthenticationError,
+    EndpointForbiddenError,
     EnphaseError,
     GatewayConnectionError,
     GatewayTimeoutError,
@@ -110,8 +111,10 @@ async def test_401_after_recheck_is_a_clear_authentication_error(
     mocked.get(f"{BASE}/ivp/pdm/energy", status=401, body=UNAUTHORIZED_HTML, repeat=True)
     mocked.get(f"{BASE}/auth/check_jwt", body=VALID_TOKEN_HTML, headers={"Set-Cookie": COOKIE})
 
-    with pytest.raises(TokenRejectedError, match="role"):
+    with pytest.raises(EndpointForbiddenError, match="role") as caught:
         await gateway.energy()
+    # Not a refused token: a caller that re-authenticates on TokenRejectedError must not.
+    assert not isinstance(caught.value, TokenRejectedError)
     assert len(calls(mocked, "/ivp/pdm/energy")) == 2
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from enphase_local.auth.cache import TokenCache, default_cache_path
 from enphase_local.auth.token import Token
+from enphase_local.errors import PrivateFileError
 from tests.tokens.jwt import OTHER_SERIAL, SERIAL, make_jwt
 
 
@@ -88,7 +89,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PrivateFileError, match=r"cannot write .*tokens\.json: No space"):
         cache.put(SERIAL, Token.parse(make_jwt()))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["tokens.json"]
@@ -152,6 +153,25 @@ def test_writers_keep_each_others_entries(tmp_path: Path) -> None:
     two.put(OTHER_SERIAL, Token.parse(make_jwt(OTHER_SERIAL)))
     one.put(SERIAL, Token.parse(make_jwt()))
     assert set(TokenCache(path).load()) == {SERIAL, OTHER_SERIAL}
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file", "a NUL byte"])
+def test_an_unusable_path_is_a_private_file_error(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = {
+        "a folder": tmp_path,
+        "under a file": blocker / "tokens.json",
+        "a NUL byte": tmp_path / "tok\0ens.json",
+    }[where]
+    cache = TokenCache(path)
+    with pytest.raises(PrivateFileError, match="cannot read") as caught:
+        cache.load()
+    assert isinstance(caught.value.__cause__, OSError | ValueError)
+    with pytest.raises(PrivateFileError):
+        cache.put(SERIAL, Token.parse(make_jwt()))
+    with pytest.raises(PrivateFileError):
+        cache.remove(SERIAL)
 
 
 def test_default_path_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from enphase_local.errors import (
     GatewayConnectionError,
     TokenExpiredError,
     TokenRejectedError,
+    TokenSerialMismatchError,
 )
 from enphase_local.simulator import FakeCloud
 from enphase_local.simulator.cloud import CloudStats
@@ -77,12 +78,12 @@ async def test_repr_never_shows_the_token() -> None:
 async def test_serial_can_be_set_once() -> None:
     token = installer()
     tokens = TokenManager(ScriptedSource(token), clock=Clock())
-    with pytest.raises(ValueError, match="serial"):
+    with pytest.raises(AuthenticationError, match="serial"):
         await tokens.current()
     tokens.serial = SERIAL
     tokens.serial = SERIAL
     assert await tokens.current() == token
-    with pytest.raises(ValueError, match=SERIAL):
+    with pytest.raises(TokenSerialMismatchError, match=SERIAL):
         tokens.serial = "000000000000"
 
 

@@ -32,6 +32,7 @@ from enphase_local.errors import (
 )
 from enphase_local.simulator import FakeCloud
 from enphase_local.simulator.cloud import CloudStats
+from tests.blocking import blocking_calls
 from tests.tokens.fakes import Clock, ScriptedSource
 from tests.tokens.jwt import OTHER_SERIAL, SERIAL, T0, make_jwt
 from tests.tokens.simcloud import PASSWORD, USERNAME, client, own
@@ -104,6 +105,16 @@ async def test_file_source_sees_an_atomic_replacement(tmp_path: Path) -> None:
     assert (await source.get(SERIAL)).secret() == second
 
 
+async def test_file_source_reads_in_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "token.txt"
+    path.write_text(make_jwt())
+    source = TokenFileSource(path)
+    with blocking_calls() as seen:
+        await source.get(SERIAL)  # read
+        await source.get(SERIAL)  # only looked at: unchanged
+    assert seen == []
+
+
 async def test_file_source_missing_file(tmp_path: Path) -> None:
     source = TokenFileSource(tmp_path / "absent.txt")
     with pytest.raises(AuthenticationError, match=r"absent\.txt"):
@@ -117,6 +128,12 @@ async def test_file_source_malformed_token(tmp_path: Path) -> None:
     with pytest.raises(InvalidTokenError, match=r"token\.txt") as caught:
         await TokenFileSource(path).get(SERIAL)
     assert broken not in str(caught.value)
+
+
+async def test_file_source_path_with_a_nul_byte(tmp_path: Path) -> None:
+    with pytest.raises(AuthenticationError, match="null byte") as caught:
+        await TokenFileSource(tmp_path / "tok\0en.txt").get(SERIAL)
+    assert isinstance(caught.value.__cause__, ValueError)
 
 
 async def test_file_source_binary_file(tmp_path: Path) -> None:
