@@ -39,6 +39,7 @@ def test_per_poll(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert per_poll.main(["--rounds", "2", "--polls", "1", "--sets", SET, "--json", str(out)]) == 0
     assert "per_poll: enphase_local CPU per GET" in capsys.readouterr().out
     result = _read(out)
+    assert result["target_x_pyenphase"] == per_poll.TARGET_X_PYENPHASE
     [measured] = result["sets"]
     clients = measured["clients"]
     expected = {per_poll.OURS, per_poll.RAW_OURS}
