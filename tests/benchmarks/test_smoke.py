@@ -102,13 +102,26 @@ def test_memory_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "memory.json"
-    argv = ["--gateways", "2", "--servers", "1", "--seconds", "0.5", "--options", "default"]
+    argv = ["--gateways", "2", "--servers", "1", "--seconds", "0.5"]
+    argv += ["--options", "default", "burst"]
     assert memory.main([*argv, "--json", str(out)]) == 0
     assert "memory: " in capsys.readouterr().out
-    [row] = _read(out)["options"]
-    assert row["option"] == "default"
-    assert row["gateways"] == 2
-    assert math.isfinite(row["rss_kib_per_gateway"])
+    result = _read(out)
+    assert result["target_kib_per_gateway"] == memory.TARGET_KIB
+    rows = {row["option"]: row for row in result["options"]}
+    assert set(rows) == {"default", "burst"}
+    assert all(row["gateways"] == 2 for row in rows.values())
+    assert all(math.isfinite(row["rss_kib_per_gateway"]) for row in rows.values())
+
+
+def test_memory_summary_sets_the_burst_beside_the_spread_start() -> None:
+    rows = {"default": 100.0, "burst": 150.0, "asyncio-buffer": 300.0}
+    line = memory._summary(
+        {option: {"rss_kib_per_gateway": kib} for option, kib in rows.items()}, 1024
+    )
+    assert "100 KiB RSS per polled gateway at 1024 gateways spread (target <= 128 KiB)" in line
+    assert "150 KiB started at once (the burst costs +50 KiB a gateway, +50 MiB in all)" in line
+    assert "300 KiB with asyncio's 256 KiB TLS buffers" in line
 
 
 def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
