@@ -129,7 +129,10 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--sizes", "2", "--servers", "1", "--seconds", "0.5", "--warm-up", "0.5"]
     assert scale.main([*argv, "--json", str(out)]) == 0
     assert "scale: " in capsys.readouterr().out
-    [row] = _read(out)["sizes"]
+    result = _read(out)
+    assert result["live_intervals_s"] == dict(scale.PLAN.live)
+    assert result["target_gateways"] == scale.TARGET_GATEWAYS
+    [row] = result["sizes"]
     assert row["gateways"] == 2
     assert row["failures"] == 0
     assert row["client_cpu_share"] > 0
@@ -137,8 +140,20 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_steady_lateness_counts_from_the_best_kept_grid_point() -> None:
     starts = {("a", "meter_readings"): [100.2, 110.0, 120.5, 140.1]}
-    lateness = scale.steady_lateness(starts, 10.0)
+    lateness = scale.steady_lateness(starts, {"meter_readings": 10.0})
     assert lateness == pytest.approx([0.2, 0.0, 0.5, 0.1])
+
+
+def test_steady_lateness_keeps_each_endpoint_on_its_own_interval() -> None:
+    starts = {
+        ("a", "meter_readings"): [101.0, 109.5, 119.2],
+        ("a", "live_data"): [100.0, 405.0],
+    }
+    intervals = {"meter_readings": 9.5, "live_data": 300.0}
+    # Polls before ``since`` anchor their grid but are not counted (the meter readings' 1 s);
+    # on a 9.5 s grid the live data poll at 405 s would be 1 s late, on its own 5 s.
+    lateness = scale.steady_lateness(starts, intervals, since=105.0)
+    assert sorted(lateness) == pytest.approx([0.0, 0.2, 5.0])
 
 
 def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
