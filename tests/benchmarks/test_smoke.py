@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks import (
+    lines,
     memory,
     memory_probe,
     overhead,
@@ -198,3 +200,34 @@ def test_politeness_ages_and_report_delays() -> None:
     assert cycles == [15.0, 20.0, 20.0]
     assert sorted(every) == [15.0, 20.0, 20.0, 120.0, 420.0]
     assert missed == 1
+
+
+def _git(root: Path, *arguments: str) -> None:
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    command = ["git", *identity, *arguments]
+    subprocess.run(command, cwd=root, check=True, capture_output=True)  # noqa: S603 - our git commands
+
+
+def test_lines_counts_the_package_now_and_at_a_revision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / lines.PACKAGE
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n\n   \ny = 2\n", encoding="utf-8")
+    (package / "sub" / "b.py").write_text('"""Doc."""\n', encoding="utf-8")
+    (package / "notes.txt").write_text("not counted\n", encoding="utf-8")
+    _git(tmp_path, "init", "--quiet")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "--quiet", "-m", "before")
+    (package / "sub" / "b.py").unlink()
+    (package / "c.py").write_text("\tz = 3\nw = 4\n", encoding="utf-8")
+    out = tmp_path / "lines.json"
+    argv = ["--root", str(tmp_path), "--before", "HEAD", "--json", str(out)]
+    assert lines.main(argv) == 0
+    assert "lines: 4 non-blank lines in enphase_local/ (+1 since HEAD, 3 then)" in (
+        capsys.readouterr().out
+    )
+    assert _read(out)["trees"] == [
+        {"tree": "HEAD", "files": 2, "lines": 3},
+        {"tree": "working tree", "files": 2, "lines": 4},
+    ]
