@@ -35,7 +35,9 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/enphase-local demo
 
-# make bench: every benchmark against pyenphase and raw aiohttp (a few minutes).
+# make bench: every benchmark against pyenphase and raw aiohttp (about 35 minutes, 25 of
+# them scale's ten-minute windows). BEFORE=REV also counts the library's lines at REV.
+BEFORE ?=
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.startup
@@ -46,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.memory
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.politeness
+	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -7,7 +7,7 @@ endpoints), lets connections settle, and reports what it keeps per gateway: resi
 another, each against a baseline taken after a warm-up poll. Options:
 
 - ``default``: a :class:`~enphase_local.GatewaySession` per gateway, as the poller makes them
-  (keep-alive, 32 KiB TLS read buffer);
+  (keep-alive, TLS read buffer shrunk to ``transport.TLS_READ_BUFFER_BYTES``);
 - ``asyncio-buffer``: the same with asyncio's own 256 KiB TLS read buffer per connection
   (the module constant raised for the run), the cost this library avoids;
 - ``no-keep-alive``: ``keep_alive=False``, nothing kept open between polls;
@@ -47,6 +47,7 @@ from benchmarks.harness import (
     run_child,
     write_json,
 )
+from benchmarks.memory import TARGET_KIB
 from enphase_local import GatewaySession, transport
 from enphase_local import endpoints as ep
 from enphase_local.endpoints import Endpoint
@@ -182,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if default is not None:
         print(
             f"\nmemory_probe: enphase_local keeps {default['rss_kib_per_gateway']:.0f} KiB RSS "
-            f"per polled gateway ({args.gateways} gateways; memory target 256 KiB, moonshot "
-            "102 KiB, at 1,000 gateways with the poller)"
+            f"per polled gateway ({args.gateways} gateways; memory target {TARGET_KIB} KiB "
+            "at 1,000 gateways with the poller)"
         )
     write_json(args.json, {"benchmark": "memory_probe", "gateways": args.gateways, "options": rows})
     return 0

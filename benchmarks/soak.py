@@ -600,7 +600,7 @@ def _unlock_database(conn: sqlite3.Connection) -> None:
 
 def _evidence(counters: Counters) -> int:
     """Requests the gateway refused for their token, or that the client gave up waiting for
-    (a hang the session's own retry got past leaves no error event)."""
+    (counted at the gateway, whichever call of the client sent them)."""
     return counters.auth_failures + counters.unanswered
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks import (
+    lines,
     memory,
     memory_probe,
     overhead,
@@ -39,6 +41,7 @@ def test_per_poll(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert per_poll.main(["--rounds", "2", "--polls", "1", "--sets", SET, "--json", str(out)]) == 0
     assert "per_poll: enphase_local CPU per GET" in capsys.readouterr().out
     result = _read(out)
+    assert result["target_x_pyenphase"] == per_poll.TARGET_X_PYENPHASE
     [measured] = result["sets"]
     clients = measured["clients"]
     expected = {per_poll.OURS, per_poll.RAW_OURS}
@@ -101,13 +104,26 @@ def test_memory_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "memory.json"
-    argv = ["--gateways", "2", "--servers", "1", "--seconds", "0.5", "--options", "default"]
+    argv = ["--gateways", "2", "--servers", "1", "--seconds", "0.5"]
+    argv += ["--options", "default", "burst"]
     assert memory.main([*argv, "--json", str(out)]) == 0
     assert "memory: " in capsys.readouterr().out
-    [row] = _read(out)["options"]
-    assert row["option"] == "default"
-    assert row["gateways"] == 2
-    assert math.isfinite(row["rss_kib_per_gateway"])
+    result = _read(out)
+    assert result["target_kib_per_gateway"] == memory.TARGET_KIB
+    rows = {row["option"]: row for row in result["options"]}
+    assert set(rows) == {"default", "burst"}
+    assert all(row["gateways"] == 2 for row in rows.values())
+    assert all(math.isfinite(row["rss_kib_per_gateway"]) for row in rows.values())
+
+
+def test_memory_summary_sets_the_burst_beside_the_spread_start() -> None:
+    rows = {"default": 100.0, "burst": 150.0, "asyncio-buffer": 300.0}
+    line = memory._summary(
+        {option: {"rss_kib_per_gateway": kib} for option, kib in rows.items()}, 1024
+    )
+    assert "100 KiB RSS per polled gateway at 1024 gateways spread (target <= 128 KiB)" in line
+    assert "150 KiB started at once (the burst costs +50 KiB a gateway, +50 MiB in all)" in line
+    assert "300 KiB with asyncio's 256 KiB TLS buffers" in line
 
 
 def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +131,10 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--sizes", "2", "--servers", "1", "--seconds", "0.5", "--warm-up", "0.5"]
     assert scale.main([*argv, "--json", str(out)]) == 0
     assert "scale: " in capsys.readouterr().out
-    [row] = _read(out)["sizes"]
+    result = _read(out)
+    assert result["live_intervals_s"] == dict(scale.PLAN.live)
+    assert result["target_gateways"] == scale.TARGET_GATEWAYS
+    [row] = result["sizes"]
     assert row["gateways"] == 2
     assert row["failures"] == 0
     assert row["client_cpu_share"] > 0
@@ -123,8 +142,20 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_steady_lateness_counts_from_the_best_kept_grid_point() -> None:
     starts = {("a", "meter_readings"): [100.2, 110.0, 120.5, 140.1]}
-    lateness = scale.steady_lateness(starts, 10.0)
+    lateness = scale.steady_lateness(starts, {"meter_readings": 10.0})
     assert lateness == pytest.approx([0.2, 0.0, 0.5, 0.1])
+
+
+def test_steady_lateness_keeps_each_endpoint_on_its_own_interval() -> None:
+    starts = {
+        ("a", "meter_readings"): [101.0, 109.5, 119.2],
+        ("a", "live_data"): [100.0, 405.0],
+    }
+    intervals = {"meter_readings": 9.5, "live_data": 300.0}
+    # Polls before ``since`` anchor their grid but are not counted (the meter readings' 1 s);
+    # on a 9.5 s grid the live data poll at 405 s would be 1 s late, on its own 5 s.
+    lateness = scale.steady_lateness(starts, intervals, since=105.0)
+    assert sorted(lateness) == pytest.approx([0.0, 0.2, 5.0])
 
 
 def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -169,3 +200,34 @@ def test_politeness_ages_and_report_delays() -> None:
     assert cycles == [15.0, 20.0, 20.0]
     assert sorted(every) == [15.0, 20.0, 20.0, 120.0, 420.0]
     assert missed == 1
+
+
+def _git(root: Path, *arguments: str) -> None:
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    command = ["git", *identity, *arguments]
+    subprocess.run(command, cwd=root, check=True, capture_output=True)  # noqa: S603 - our git commands
+
+
+def test_lines_counts_the_package_now_and_at_a_revision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / lines.PACKAGE
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n\n   \ny = 2\n", encoding="utf-8")
+    (package / "sub" / "b.py").write_text('"""Doc."""\n', encoding="utf-8")
+    (package / "notes.txt").write_text("not counted\n", encoding="utf-8")
+    _git(tmp_path, "init", "--quiet")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "--quiet", "-m", "before")
+    (package / "sub" / "b.py").unlink()
+    (package / "c.py").write_text("\tz = 3\nw = 4\n", encoding="utf-8")
+    out = tmp_path / "lines.json"
+    argv = ["--root", str(tmp_path), "--before", "HEAD", "--json", str(out)]
+    assert lines.main(argv) == 0
+    assert "lines: 4 non-blank lines in enphase_local/ (+1 since HEAD, 3 then)" in (
+        capsys.readouterr().out
+    )
+    assert _read(out)["trees"] == [
+        {"tree": "HEAD", "files": 2, "lines": 3},
+        {"tree": "working tree", "files": 2, "lines": 4},
+    ]
