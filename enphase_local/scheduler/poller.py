@@ -125,6 +125,7 @@ class Poller:
         session_options: Mapping[str, Any] | None = None,
         drain_timeout_s: float = 5.0,
         rng: random.Random | None = None,
+        start_spread_s: float | None = None,
     ) -> None:
         """Describe what to poll; nothing is sent before :meth:`start`.
 
@@ -140,6 +141,10 @@ class Poller:
             session_options: keyword arguments for the sessions the poller creates.
             drain_timeout_s: how long closing waits for coroutine callbacks.
             rng: random source of the jitter (seed it for repeatable tests).
+            start_spread_s: the seconds over which the gateways' first polls are spread
+                (each within its shortest live interval); by default half a second per
+                gateway, so one gateway is read at once and hundreds over the interval. 0
+                starts them all together.
         """
         self._plan = plan or PollPlan()
         self._clock: Clock = clock or SystemClock()
@@ -156,7 +161,7 @@ class Poller:
         self._retired_dropped = self._retired_errors = 0
         self._undelivered = 0
         self._owned: list[PolledSession] = []
-        self._workers = self._make_workers(gateways, dict(session_options or {}))
+        self._workers = self._make_workers(gateways, dict(session_options or {}), start_spread_s)
         self._tasks: list[asyncio.Task[None]] = []
         self._state = "new"
 
@@ -164,14 +169,19 @@ class Poller:
         return f"Poller({len(self._workers)} gateway(s), {self._state})"
 
     def _make_workers(
-        self, gateways: Iterable[GatewayInput], session_options: dict[str, Any]
+        self,
+        gateways: Iterable[GatewayInput],
+        session_options: dict[str, Any],
+        start_spread_s: float | None,
     ) -> list[GatewayWorker]:
         workers: list[GatewayWorker] = []
         seen: set[str] = set()
         items = list(gateways)
         # The first polls of many gateways are spread out (the whole live interval for
         # hundreds); one gateway, or a handful, start at once.
-        spread = _START_SPREAD_PER_GATEWAY_S * len(items)
+        spread = (
+            _START_SPREAD_PER_GATEWAY_S * len(items) if start_spread_s is None else start_spread_s
+        )
         for item in items:
             session, plan = self._session_for(item, session_options)
             worker = GatewayWorker(

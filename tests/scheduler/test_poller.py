@@ -140,6 +140,12 @@ async def test_a_lone_gateway_is_read_at_once_and_many_are_spread(clock: ManualC
     assert starts[-1] - starts[0] > 5  # forty gateways over the 10 s live interval
     assert starts[-1] - starts[0] < 10
 
+    together = [FakeGateway(clock, f"burst-{n}.local") for n in range(40)]
+    poller, _ = make_poller(together, clock, start_spread_s=0)
+    async with poller:
+        await clock.advance(15)
+    assert len({g.times("info")[0] for g in together}) == 1  # all at the same moment
+
 
 async def test_plan_per_gateway(clock: ManualClock) -> None:
     fast, default = FakeGateway(clock, "fast.local"), FakeGateway(clock, "slow.local")
