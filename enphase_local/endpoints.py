@@ -1,8 +1,9 @@
 """The gateway's endpoints, each one small declaration.
 
-A declaration names the path, how the body is parsed into a model, and the cadence group the
-scheduler polls it in. The session exposes each as a coroutine method (``gateway.meters()``);
-adding an endpoint is adding a declaration, a model and that one-line method.
+A declaration names the path, the model the body becomes, how it is parsed, and the cadence
+group the scheduler polls it in; the parser is built here from the model and the path. The
+session exposes each as a coroutine method (``gateway.meters()``); adding an endpoint is
+adding a declaration, a model and that one-line method.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from enphase_local.models import (
     MeterReading,
     Production,
 )
-from enphase_local.parsing.parsers import DIRECT
 
 T = TypeVar("T")
 
@@ -42,8 +42,9 @@ class Cadence(enum.Enum):
     LIVE = "live"
 
 
-def _direct_parser(parse: Callable[..., T]) -> Callable[..., T]:
-    return DIRECT.get(parse, parse)
+def _structurer_parse(endpoint: Endpoint[T]) -> Callable[..., T]:
+    # The structurer's own bound ``parse``: no wrapper call between the session and it.
+    return endpoint.structurer(endpoint.model, endpoint.path).parse
 
 
 @attrs.frozen(kw_only=True)
@@ -54,15 +55,19 @@ class Endpoint(Generic[T]):
     name: str
     #: The short name the command line uses, e.g. ``readings``.
     cli_name: str
-    #: The URL path, e.g. ``/ivp/meters/readings``.
+    #: The URL path, e.g. ``/ivp/meters/readings``; parse errors name it.
     path: str
     #: How often its data changes.
     cadence: Cadence
-    #: Turns the body bytes into the model; ``strict`` makes unknown keys errors. A ``parse_*``
-    #: function that only calls its structurer is stored as the structurer's own ``parse``.
-    parse: Callable[..., T] = attrs.field(repr=False, converter=_direct_parser)
-    #: False only for ``/info``, which never needs a token.
-    needs_auth: bool = True
+    #: What the body becomes: a model class, or ``tuple[Model, ...]`` for a JSON array.
+    model: type[T]
+    #: Builds the parser of a JSON body from ``model`` and ``path``.
+    structurer: type[parsing.Structurer[Any]] = attrs.field(default=parsing.Structurer, repr=False)
+    #: Turns the body bytes into the model; ``strict`` makes unknown keys errors. Built from
+    #: ``structurer`` unless given (``/info`` has an XML parser of its own).
+    parse: Callable[..., T] = attrs.field(
+        default=attrs.Factory(_structurer_parse, takes_self=True), repr=False, eq=False
+    )
     #: True when the body is XML rather than JSON.
     xml: bool = False
 
@@ -70,10 +75,10 @@ class Endpoint(Generic[T]):
 INFO: Endpoint[Info] = Endpoint(
     name="info",
     cli_name="info",
-    path="/info",
+    path=parsing.INFO_PATH,  # declared beside the XML parser, which names it in errors
     cadence=Cadence.CONFIG,
+    model=Info,
     parse=parsing.parse_info,
-    needs_auth=False,
     xml=True,
 )
 DEVICE_LIST: Endpoint[DeviceList] = Endpoint(
@@ -81,63 +86,65 @@ DEVICE_LIST: Endpoint[DeviceList] = Endpoint(
     cli_name="devices",
     path="/ivp/ensemble/device_list",
     cadence=Cadence.CONFIG,
-    parse=parsing.parse_device_list,
+    model=DeviceList,
 )
 METERS: Endpoint[tuple[Meter, ...]] = Endpoint(
     name="meters",
     cli_name="meters",
     path="/ivp/meters",
     cadence=Cadence.CONFIG,
-    parse=parsing.parse_meters,
+    model=tuple[Meter, ...],
 )
 METER_READINGS: Endpoint[tuple[MeterReading, ...]] = Endpoint(
     name="meter_readings",
     cli_name="readings",
     path="/ivp/meters/readings",
     cadence=Cadence.LIVE,
-    parse=parsing.parse_meter_readings,
+    model=tuple[MeterReading, ...],
 )
 PRODUCTION: Endpoint[Production] = Endpoint(
     name="production",
     cli_name="production",
     path="/api/v1/production",
     cadence=Cadence.PERIODIC,
-    parse=parsing.parse_production,
+    model=Production,
 )
 ENERGY: Endpoint[Energy] = Endpoint(
     name="energy",
     cli_name="energy",
     path="/ivp/pdm/energy",
     cadence=Cadence.PERIODIC,
-    parse=parsing.parse_energy,
+    model=Energy,
 )
 INVERTERS: Endpoint[tuple[Inverter, ...]] = Endpoint(
     name="inverters",
     cli_name="inverters",
     path="/api/v1/production/inverters",
     cadence=Cadence.PERIODIC,
-    parse=parsing.parse_inverters,
+    model=tuple[Inverter, ...],
+    structurer=parsing.SkippingStructurer,
 )
 LIVE_DATA: Endpoint[LiveData] = Endpoint(
     name="live_data",
     cli_name="livedata",
     path="/ivp/livedata/status",
     cadence=Cadence.LIVE,
-    parse=parsing.parse_live_data,
+    model=LiveData,
 )
 CONSUMPTION_REPORTS: Endpoint[tuple[ConsumptionReport, ...]] = Endpoint(
     name="consumption_reports",
     cli_name="consumption",
     path="/ivp/meters/reports/consumption",
     cadence=Cadence.LIVE,
-    parse=parsing.parse_consumption_reports,
+    model=tuple[ConsumptionReport, ...],
+    structurer=parsing.OneOrManyStructurer,
 )
 GRID_READINGS: Endpoint[tuple[GridReading, ...]] = Endpoint(
     name="grid_readings",
     cli_name="grid",
     path="/ivp/meters/gridReading",
     cadence=Cadence.LIVE,
-    parse=parsing.parse_grid_readings,
+    model=tuple[GridReading, ...],
 )
 
 #: Every readable endpoint, in the order of the vendor brief.
@@ -157,7 +164,8 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
 #: Endpoints by their command-line name.
 BY_CLI_NAME: dict[str, Endpoint[Any]] = {e.cli_name: e for e in ENDPOINTS}
 
-#: The path of the live-stream switch (``POST {"enable": 1}``).
-LIVE_STREAM_PATH = "/ivp/livedata/stream"
+#: The path of the live-stream switch (``POST {"enable": 1}``), declared beside the parser of
+#: its reply, :func:`~enphase_local.parsing.parse_stream_status`.
+LIVE_STREAM_PATH = parsing.LIVE_STREAM_PATH
 #: The path that checks a token and hands out a ``sessionId`` cookie.
 CHECK_JWT_PATH = "/auth/check_jwt"

@@ -16,6 +16,7 @@ from lxml import etree
 from enphase_local.errors import PayloadError
 from enphase_local.models import BuildInfo, Info, Package
 
+#: The path of the gateway's description, named in errors.
 INFO_PATH = "/info"
 
 _ROOT = "envoy_info"

@@ -1,4 +1,9 @@
-"""Bodies to models: the generated fast path first, the detailed converter on failure."""
+"""Bodies to models: the generated fast path first, the detailed converter on failure.
+
+The endpoint table (:mod:`enphase_local.endpoints`) builds one structurer per endpoint from
+its model and path; the two subclasses serve endpoints whose bodies need more than
+structuring as they come.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from enphase_local.parsing.converter import STRUCTURE_FAILURES, describe_failure
 from enphase_local.parsing.fastpath import StructureFn, structure_fn
 
 T = TypeVar("T")
+
+_LOGGER = logging.getLogger("enphase_local.parsing")
 
 
 class Structurer(Generic[T]):
@@ -72,17 +79,28 @@ class Structurer(Generic[T]):
         path, message = describe_failure(data, self.tp, strict=strict)
         return PayloadError(message, endpoint=self.endpoint, path=path)
 
-    def skipping_bad_items(self, data: list[Any], logger: logging.Logger) -> T:
-        """Structure a JSON array leniently; items that do not fit are logged and left out.
 
-        Only for a ``tuple[Model, ...]`` structurer.
-        """
+class SkippingStructurer(Structurer[T]):
+    """Structures a JSON array of models; when lenient, items that do not fit are left out.
+
+    Each item left out is logged, so one odd microinverter does not hide all the others; in
+    strict mode it is an error. Only for a ``tuple[Model, ...]``.
+    """
+
+    __slots__ = ()
+
+    def parse(self, body: bytes, strict: bool = False) -> T:
+        """Decode and structure a body; see the class."""
+        data = json_body.decode_json(body, self.endpoint)
+        if strict or type(data) is not list:
+            return self.structure(data, strict)
         try:
             whole: T = (self._lenient or self._fn(False))(data)
         except STRUCTURE_FAILURES:
-            pass
-        else:
-            return whole
+            return self._fitting_items(data)
+        return whole
+
+    def _fitting_items(self, data: list[Any]) -> T:
         item_type = get_args(self.tp)[0]
         item_fn = structure_fn(item_type, strict=False)
         kept = []
@@ -91,7 +109,7 @@ class Structurer(Generic[T]):
                 kept.append(item_fn(item))
             except STRUCTURE_FAILURES:
                 path, message = describe_failure(item, item_type, strict=False)
-                logger.warning(
+                _LOGGER.warning(
                     "%s: skipping item %d that does not fit: %s (at $[%d]%s)",
                     self.endpoint,
                     index,
@@ -101,3 +119,26 @@ class Structurer(Generic[T]):
                 )
         result: T = tuple(kept)  # type: ignore[assignment] # T is tuple[Model, ...] here
         return result
+
+
+class OneOrManyStructurer(Structurer[T]):
+    """Structures a JSON array of models, or one model object as a tuple of one.
+
+    The gateway sends an array of consumption reports; the vendor brief shows a single
+    object. Only for a ``tuple[Model, ...]``.
+    """
+
+    __slots__ = ("_one",)
+
+    def __init__(self, tp: type[T], endpoint: str) -> None:
+        """Structure into ``tp``, a ``tuple[Model, ...]``, for ``endpoint``."""
+        super().__init__(tp, endpoint)
+        self._one: Structurer[Any] = Structurer(get_args(tp)[0], endpoint)
+
+    def parse(self, body: bytes, strict: bool = False) -> T:
+        """Decode and structure a body; see the class."""
+        data = json_body.decode_json(body, self.endpoint)
+        if type(data) is dict:
+            result: T = (self._one.structure(data, strict),)  # type: ignore[assignment] # as above
+            return result
+        return self.structure(data, strict)

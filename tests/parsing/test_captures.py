@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local import parsing
 from enphase_local.models import (
     ConsumptionReport,
@@ -151,13 +152,13 @@ def _check_reports(
 #: Capture file name -> (parser, check of the parsed model against the raw body).
 ENDPOINTS: dict[str, tuple[Callable[..., Any], Check]] = {
     "info": (parsing.parse_info, _check_info),
-    "ivp_meters": (parsing.parse_meters, _check_meters),
-    "ivp_meters_readings": (parsing.parse_meter_readings, _check_readings),
-    "api_v1_production": (parsing.parse_production, _check_production),
-    "api_v1_production_inverters": (parsing.parse_inverters, _check_inverters),
-    "ivp_pdm_energy": (parsing.parse_energy, _check_energy),
-    "ivp_meters_gridReading": (parsing.parse_grid_readings, _check_grid),
-    "ivp_meters_reports": (parsing.parse_consumption_reports, _check_reports),
+    "ivp_meters": (ep.METERS.parse, _check_meters),
+    "ivp_meters_readings": (ep.METER_READINGS.parse, _check_readings),
+    "api_v1_production": (ep.PRODUCTION.parse, _check_production),
+    "api_v1_production_inverters": (ep.INVERTERS.parse, _check_inverters),
+    "ivp_pdm_energy": (ep.ENERGY.parse, _check_energy),
+    "ivp_meters_gridReading": (ep.GRID_READINGS.parse, _check_grid),
+    "ivp_meters_reports": (ep.CONSUMPTION_REPORTS.parse, _check_reports),
 }
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.parsing.converter import describe_failure
-from enphase_local.parsing.parsers import parse_live_data
 from enphase_local.parsing.structuring import Structurer
 
 from .samples import LIVE_DATA, json_body, mutable
@@ -64,7 +64,7 @@ def test_odd_keys_are_quoted_in_the_path() -> None:
     body = mutable(LIVE_DATA)
     body["counters"]["two words"] = "many"
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == "$.counters['two words']"
 
 
@@ -72,7 +72,7 @@ def test_message_carries_endpoint_problem_and_path() -> None:
     body = mutable(LIVE_DATA)
     body["tasks"]["task_id"] = "27672012"
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert str(caught.value) == (
         "/ivp/livedata/status: expected an integer, got a string (at $.tasks.task_id)"
     )

@@ -20,7 +20,7 @@ from attrs.exceptions import FrozenInstanceError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enphase_local import parsing
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import (
     ConsumptionReport,
@@ -198,8 +198,8 @@ def test_every_model_class_of_the_samples_is_checked() -> None:
 def test_factory_defaults_are_fresh_per_instance() -> None:
     body = mutable(LIVE_DATA)
     del body["counters"]
-    first = parsing.parse_live_data(json_body(body))
-    second = parsing.parse_live_data(json_body(body))
+    first = ep.LIVE_DATA.parse(json_body(body))
+    second = ep.LIVE_DATA.parse(json_body(body))
     assert first.counters == {}
     assert first.counters is not second.counters
 
@@ -207,11 +207,11 @@ def test_factory_defaults_are_fresh_per_instance() -> None:
 @pytest.mark.parametrize("strict", [False, True])
 def test_an_array_is_not_an_object_even_when_every_field_has_a_default(strict: bool) -> None:
     with pytest.raises(PayloadError) as caught:
-        parsing.parse_device_list(b'{"devices": [], "usb": []}', strict=strict)
+        ep.DEVICE_LIST.parse(b'{"devices": [], "usb": []}', strict=strict)
     assert caught.value.path == "$.usb"
     assert str(caught.value).startswith("/ivp/ensemble/device_list: expected an object")
     with pytest.raises(PayloadError) as caught:
-        parsing.parse_grid_readings(b"[[]]", strict=strict)
+        ep.GRID_READINGS.parse(b"[[]]", strict=strict)
     assert caught.value.path == "$[0]"
 
 
@@ -219,7 +219,7 @@ def test_bad_values_deep_in_a_fast_parsed_body_name_their_path() -> None:
     body = mutable(METER_READINGS)
     body[0]["channels"][1]["voltage"] = "230"
     with pytest.raises(PayloadError) as caught:
-        parsing.parse_meter_readings(json_body(body))
+        ep.METER_READINGS.parse(json_body(body))
     assert caught.value.path == "$[0].channels[1].voltage"
     assert caught.value.endpoint == "/ivp/meters/readings"
     assert isinstance(caught.value.__cause__, STRUCTURE_FAILURES)

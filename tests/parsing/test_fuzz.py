@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from enphase_local import endpoints as ep
 from enphase_local import parsing
 from enphase_local.errors import PayloadError
 
@@ -30,16 +31,16 @@ from .samples import (
 )
 
 JSON_PARSERS: dict[str, tuple[Callable[..., Any], Any]] = {
-    "device_list": (parsing.parse_device_list, DEVICE_LIST),
-    "meters": (parsing.parse_meters, METERS),
-    "meter_readings": (parsing.parse_meter_readings, METER_READINGS),
-    "production": (parsing.parse_production, PRODUCTION),
-    "energy": (parsing.parse_energy, ENERGY),
-    "inverters": (parsing.parse_inverters, INVERTERS),
-    "live_data": (parsing.parse_live_data, LIVE_DATA),
+    "device_list": (ep.DEVICE_LIST.parse, DEVICE_LIST),
+    "meters": (ep.METERS.parse, METERS),
+    "meter_readings": (ep.METER_READINGS.parse, METER_READINGS),
+    "production": (ep.PRODUCTION.parse, PRODUCTION),
+    "energy": (ep.ENERGY.parse, ENERGY),
+    "inverters": (ep.INVERTERS.parse, INVERTERS),
+    "live_data": (ep.LIVE_DATA.parse, LIVE_DATA),
     "stream_status": (parsing.parse_stream_status, {"sc_stream": "enabled"}),
-    "consumption_reports": (parsing.parse_consumption_reports, [CONSUMPTION_REPORT]),
-    "grid_readings": (parsing.parse_grid_readings, GRID_READINGS),
+    "consumption_reports": (ep.CONSUMPTION_REPORTS.parse, [CONSUMPTION_REPORT]),
+    "grid_readings": (ep.GRID_READINGS.parse, GRID_READINGS),
 }
 
 json_values = st.recursive(
@@ -125,7 +126,7 @@ def test_numbers_survive_and_negative_zero_is_normalised(power: float, voltage: 
     body = mutable(METER_READINGS)
     body[0]["activePower"] = power
     body[0]["channels"][0]["voltage"] = voltage
-    reading = parsing.parse_meter_readings(json_body(body), strict=True)[0]
+    reading = ep.METER_READINGS.parse(json_body(body), strict=True)[0]
     assert reading.active_power_w == float(power)
     assert reading.channels[0].voltage_v == float(voltage)
     assert math.copysign(1.0, reading.active_power_w) == math.copysign(1.0, power + 0.0)

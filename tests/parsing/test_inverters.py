@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import Inverter
-from enphase_local.parsing import parse_inverters
 
 from .samples import INVERTERS, json_body, mutable
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("json_backend")
 
 
 def test_brief_sample() -> None:
-    first, second = parse_inverters(json_body(INVERTERS), strict=True)
+    first, second = ep.INVERTERS.parse(json_body(INVERTERS), strict=True)
     assert first == Inverter(
         serial_number="121935144671",
         last_report_at=datetime(2022, 6, 2, 12, 10, 36, tzinfo=UTC),
@@ -32,14 +32,14 @@ def test_device_type_absent_on_older_firmware() -> None:
     body = mutable(INVERTERS)
     for item in body:
         del item["devType"]
-    assert [inverter.device_type for inverter in parse_inverters(json_body(body))] == [
+    assert [inverter.device_type for inverter in ep.INVERTERS.parse(json_body(body))] == [
         None,
         None,
     ]
 
 
 def test_empty_list() -> None:
-    assert parse_inverters(b"[]") == ()
+    assert ep.INVERTERS.parse(b"[]") == ()
 
 
 def test_bad_entry_is_logged_and_skipped_in_lenient_mode(
@@ -48,7 +48,7 @@ def test_bad_entry_is_logged_and_skipped_in_lenient_mode(
     body = mutable(INVERTERS)
     body.insert(1, {**body[0], "lastReportWatts": "15"})
     with caplog.at_level(logging.WARNING, logger="enphase_local.parsing"):
-        inverters = parse_inverters(json_body(body))
+        inverters = ep.INVERTERS.parse(json_body(body))
     assert [inverter.serial_number for inverter in inverters] == [
         "121935144671",
         "121935144672",
@@ -62,7 +62,7 @@ def test_bad_entry_is_logged_and_skipped_in_lenient_mode(
 def test_entry_that_is_not_an_object_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
     body = [*mutable(INVERTERS), None]
     with caplog.at_level(logging.WARNING, logger="enphase_local.parsing"):
-        assert len(parse_inverters(json_body(body))) == 2
+        assert len(ep.INVERTERS.parse(json_body(body))) == 2
     assert "$[2]" in caplog.text
 
 
@@ -70,16 +70,16 @@ def test_bad_entry_is_an_error_in_strict_mode() -> None:
     body = mutable(INVERTERS)
     body[1]["maxReportWatts"] = None
     with pytest.raises(PayloadError) as caught:
-        parse_inverters(json_body(body), strict=True)
+        ep.INVERTERS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[1].maxReportWatts"
 
 
 def test_extra_key_lenient_and_strict() -> None:
     body = mutable(INVERTERS)
     body[0]["phase"] = "L1"
-    assert len(parse_inverters(json_body(body))) == 2
+    assert len(ep.INVERTERS.parse(json_body(body))) == 2
     with pytest.raises(PayloadError) as caught:
-        parse_inverters(json_body(body), strict=True)
+        ep.INVERTERS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[0].phase"
 
 
@@ -87,7 +87,7 @@ def test_object_instead_of_list_is_an_error() -> None:
     # What a 3.x gateway answers when digest auth fails.
     body = b'{"status": 401, "error": "", "info": "Authentication required", "moreInfo": ""}'
     with pytest.raises(PayloadError, match="expected an array") as caught:
-        parse_inverters(body)
+        ep.INVERTERS.parse(body)
     assert caught.value.path == "$"
 
 
@@ -95,5 +95,5 @@ def test_boolean_device_type_is_an_error() -> None:
     body = mutable(INVERTERS)
     body[0]["devType"] = True
     with pytest.raises(PayloadError) as caught:
-        parse_inverters(json_body(body), strict=True)
+        ep.INVERTERS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[0].devType"

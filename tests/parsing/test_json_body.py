@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
-from enphase_local.parsing import parse_meters, parse_production
 from enphase_local.parsing.json_body import decode_json
 
 pytestmark = pytest.mark.usefixtures("json_backend")
@@ -50,7 +50,7 @@ def test_parsers_report_not_json_as_decode_json_does(body: bytes) -> None:
     with pytest.raises(PayloadError) as expected:
         decode_json(body, "/ivp/meters")
     with pytest.raises(PayloadError) as caught:
-        parse_meters(body)
+        ep.METERS.parse(body)
     assert str(caught.value) == str(expected.value)
     assert caught.value.path == "$"
     assert type(caught.value.__cause__) is type(expected.value.__cause__)
@@ -67,7 +67,7 @@ def test_negative_zero_becomes_positive_zero() -> None:
         b'{"wattsNow": -0.0, "wattHoursToday": 0, "wattHoursSevenDays": -0.0,'
         b' "wattHoursLifetime": 1}'
     )
-    production = parse_production(body)
+    production = ep.PRODUCTION.parse(body)
     assert production.power_w == 0.0
     assert math.copysign(1.0, production.power_w) == 1.0
     assert math.copysign(1.0, production.energy_seven_days_wh) == 1.0
@@ -80,7 +80,7 @@ def test_number_too_large_for_a_float_is_payload_error(number: bytes) -> None:
         b' "wattHoursLifetime": 1}'
     )
     with pytest.raises(PayloadError):
-        parse_production(body)
+        ep.PRODUCTION.parse(body)
 
 
 @pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"[1e400]"])
@@ -96,10 +96,10 @@ def test_huge_integer_where_a_float_is_expected_is_payload_error() -> None:
         b' "wattHoursLifetime": 1}'
     )
     with pytest.raises(PayloadError):
-        parse_production(body)
+        ep.PRODUCTION.parse(body)
 
 
 def test_deeply_nested_value_inside_a_model_is_payload_error() -> None:
     body = b'[{"eid": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]"
     with pytest.raises(PayloadError):
-        parse_meters(body)
+        ep.METERS.parse(body)

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import LiveConnection, LivePower, LiveStreamState, LiveTasks
-from enphase_local.parsing import parse_live_data, parse_stream_status
+from enphase_local.parsing import parse_stream_status
 
 from .samples import LIVE_DATA, json_body, mutable
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("json_backend")
 
 
 def test_brief_sample() -> None:
-    live = parse_live_data(json_body(LIVE_DATA), strict=True)
+    live = ep.LIVE_DATA.parse(json_body(LIVE_DATA), strict=True)
     assert live.connection == LiveConnection(
         mqtt_state="connected",
         provisioning_state="configured",
@@ -45,7 +46,7 @@ def test_brief_sample() -> None:
 
 
 def test_milli_units_become_watts_and_volt_amperes() -> None:
-    meters = parse_live_data(json_body(LIVE_DATA)).meters
+    meters = ep.LIVE_DATA.parse(json_body(LIVE_DATA)).meters
     # The brief spells the pv keys _kw/_kva, but the values are milliwatts all the same.
     assert meters.pv == LivePower(
         active_power_w=329.549,
@@ -75,7 +76,7 @@ def test_older_firmware_sends_only_aggregates() -> None:
     meters["pv"] = {"agg_p_mw": 1500000, "agg_s_mva": 1600000}
     meters["grid"] = {"agg_p_mw": -500000, "agg_s_mva": 520000}
     del meters["generator"]
-    parsed = parse_live_data(json_body(body), strict=True).meters
+    parsed = ep.LIVE_DATA.parse(json_body(body), strict=True).meters
     assert parsed.pv == LivePower(active_power_w=1500.0, apparent_power_va=1600.0)
     assert parsed.grid is not None
     assert parsed.grid.active_power_w == -500.0
@@ -89,12 +90,12 @@ def test_older_firmware_sends_only_aggregates() -> None:
 def test_null_phase_values_are_none() -> None:
     body = mutable(LIVE_DATA)
     body["meters"]["grid"]["agg_p_ph_c_mw"] = None
-    grid = parse_live_data(json_body(body), strict=True).meters.grid
+    grid = ep.LIVE_DATA.parse(json_body(body), strict=True).meters.grid
     assert grid is not None
     assert grid.active_power_c_w is None
     body["meters"]["grid"]["agg_p_mw"] = None
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == "$.meters.grid.agg_p_mw"
 
 
@@ -102,14 +103,14 @@ def test_stream_disabled_and_unknown() -> None:
     body = mutable(LIVE_DATA)
     body["connection"]["sc_stream"] = "disabled"
     body["connection"]["sc_debug"] = "paused"
-    live = parse_live_data(json_body(body))
+    live = ep.LIVE_DATA.parse(json_body(body))
     assert live.connection.stream_state is LiveStreamState.DISABLED
     assert live.connection.debug_stream_state is LiveStreamState.UNKNOWN
     assert live.stream_enabled is False
 
 
 def test_minimal_body() -> None:
-    live = parse_live_data(b'{"connection": {}, "meters": {"last_update": 0}}', strict=True)
+    live = ep.LIVE_DATA.parse(b'{"connection": {}, "meters": {"last_update": 0}}', strict=True)
     assert live.connection.stream_state is LiveStreamState.UNKNOWN
     assert live.meters.pv is None
     assert live.tasks is None
@@ -119,14 +120,14 @@ def test_minimal_body() -> None:
 def test_dry_contacts_are_accepted() -> None:
     body = mutable(LIVE_DATA)
     body["meters"]["dry_contacts"] = {"": {"dry_contact_id": "", "dry_contact_status": 0}}
-    assert parse_live_data(json_body(body), strict=True).meters.soc_pct == 100.0
+    assert ep.LIVE_DATA.parse(json_body(body), strict=True).meters.soc_pct == 100.0
 
 
 def test_is_split_phase_must_be_a_flag() -> None:
     body = mutable(LIVE_DATA)
     body["meters"]["is_split_phase"] = 2
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == "$.meters.is_split_phase"
 
 
@@ -142,7 +143,7 @@ def test_wrong_power_types(section: str, key: str, value: object, path: str) -> 
     body = mutable(LIVE_DATA)
     body["meters"][section][key] = value
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == path
 
 
@@ -150,7 +151,7 @@ def test_bad_counter_names_its_key() -> None:
     body = mutable(LIVE_DATA)
     body["counters"]["rest_Meters"] = 7.5
     with pytest.raises(PayloadError, match="integer") as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == "$.counters.rest_Meters"
 
 
@@ -158,28 +159,28 @@ def test_counters_must_be_an_object() -> None:
     body = mutable(LIVE_DATA)
     body["counters"] = [1, 2]
     with pytest.raises(PayloadError) as caught:
-        parse_live_data(json_body(body))
+        ep.LIVE_DATA.parse(json_body(body))
     assert caught.value.path == "$.counters"
 
 
 def test_missing_meters() -> None:
     with pytest.raises(PayloadError, match="missing") as caught:
-        parse_live_data(b'{"connection": {"sc_stream": "disabled"}}')
+        ep.LIVE_DATA.parse(b'{"connection": {"sc_stream": "disabled"}}')
     assert caught.value.path == "$.meters"
 
 
 def test_extra_keys_lenient_and_strict() -> None:
     body = mutable(LIVE_DATA)
     body["meters"]["grid"]["agg_q_mvar"] = 1
-    parse_live_data(json_body(body))
+    ep.LIVE_DATA.parse(json_body(body))
     with pytest.raises(PayloadError, match="unexpected key") as caught:
-        parse_live_data(json_body(body), strict=True)
+        ep.LIVE_DATA.parse(json_body(body), strict=True)
     assert caught.value.path == "$.meters.grid.agg_q_mvar"
 
 
 def test_model_is_hashable_despite_counters() -> None:
-    live = parse_live_data(json_body(LIVE_DATA))
-    assert hash(live) == hash(parse_live_data(json_body(LIVE_DATA)))
+    live = ep.LIVE_DATA.parse(json_body(LIVE_DATA))
+    assert hash(live) == hash(ep.LIVE_DATA.parse(json_body(LIVE_DATA)))
 
 
 @pytest.mark.parametrize(

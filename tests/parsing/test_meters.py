@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import (
     MeasurementType,
@@ -16,7 +17,6 @@ from enphase_local.models import (
     MeterState,
     PhaseMode,
 )
-from enphase_local.parsing import parse_meter_readings, parse_meters
 
 from .samples import METER_READINGS, METERS, json_body, mutable
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("json_backend")
 
 
 def test_meters_brief_sample() -> None:
-    meters = parse_meters(json_body(METERS), strict=True)
+    meters = ep.METERS.parse(json_body(METERS), strict=True)
     assert meters == (
         Meter(
             eid=704643328,
@@ -57,7 +57,7 @@ def test_meters_three_phase_disabled_with_flags() -> None:
         statusFlags=["negative-production", "production-imbalance"],
     )
     body[1].update(measurementType="total-consumption", meteringStatus="not-metering")
-    production, consumption = parse_meters(json_body(body))
+    production, consumption = ep.METERS.parse(json_body(body))
     assert production.state is MeterState.DISABLED
     assert production.phase_mode is PhaseMode.THREE
     assert production.phase_count == 3
@@ -72,7 +72,7 @@ def test_meters_unknown_enum_values_become_unknown() -> None:
     body[0].update(
         state="sleeping", measurementType="tidal", phaseMode="four", meteringStatus="odd"
     )
-    meter = parse_meters(json_body(body), strict=True)[0]
+    meter = ep.METERS.parse(json_body(body), strict=True)[0]
     assert meter.state is MeterState.UNKNOWN
     assert meter.measurement_type is MeasurementType.UNKNOWN
     assert meter.phase_mode is PhaseMode.UNKNOWN
@@ -80,21 +80,21 @@ def test_meters_unknown_enum_values_become_unknown() -> None:
 
 
 def test_meters_empty_list_on_non_metered_gateway() -> None:
-    assert parse_meters(b"[]\n") == ()
+    assert ep.METERS.parse(b"[]\n") == ()
 
 
 def test_meters_missing_status_flags_is_empty() -> None:
     body = mutable(METERS)
     del body[1]["statusFlags"]
-    assert parse_meters(json_body(body), strict=True)[1].status_flags == ()
+    assert ep.METERS.parse(json_body(body), strict=True)[1].status_flags == ()
 
 
 def test_meters_extra_key_lenient_and_strict() -> None:
     body = mutable(METERS)
     body[1]["newField"] = {"x": 1}
-    assert len(parse_meters(json_body(body))) == 2
+    assert len(ep.METERS.parse(json_body(body))) == 2
     with pytest.raises(PayloadError) as caught:
-        parse_meters(json_body(body), strict=True)
+        ep.METERS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[1].newField"
     assert caught.value.endpoint == "/ivp/meters"
 
@@ -116,7 +116,7 @@ def test_meters_wrong_types(field: str, value: object, path: str) -> None:
     body = mutable(METERS)
     body[1][field] = value
     with pytest.raises(PayloadError) as caught:
-        parse_meters(json_body(body))
+        ep.METERS.parse(json_body(body))
     assert caught.value.path == path
 
 
@@ -124,7 +124,7 @@ def test_meters_missing_required_key() -> None:
     body = mutable(METERS)
     del body[0]["measurementType"]
     with pytest.raises(PayloadError, match="missing") as caught:
-        parse_meters(json_body(body))
+        ep.METERS.parse(json_body(body))
     assert caught.value.path == "$[0].measurementType"
 
 
@@ -139,11 +139,11 @@ def test_meters_missing_required_key() -> None:
 )
 def test_meters_wrong_shape(body: bytes, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
-        parse_meters(body)
+        ep.METERS.parse(body)
 
 
 def test_readings_brief_sample() -> None:
-    production, storage = parse_meter_readings(json_body(METER_READINGS), strict=True)
+    production, storage = ep.METER_READINGS.parse(json_body(METER_READINGS), strict=True)
     assert production.eid == 704643328
     assert production.timestamp == datetime(2022, 6, 3, 1, 11, 1, tzinfo=UTC)
     assert production.active_power_w == 132.118
@@ -169,7 +169,7 @@ def test_readings_brief_sample() -> None:
 
 
 def test_readings_negative_zero_is_positive_zero() -> None:
-    storage = parse_meter_readings(json_body(METER_READINGS))[1]
+    storage = ep.METER_READINGS.parse(json_body(METER_READINGS))[1]
     values = [storage.active_power_w, storage.reactive_power_var, storage.instantaneous_demand_w]
     values += [channel.active_power_w for channel in storage.channels]
     assert values == [0.0] * 6
@@ -179,7 +179,7 @@ def test_readings_negative_zero_is_positive_zero() -> None:
 def test_readings_integers_become_floats() -> None:
     body = mutable(METER_READINGS)
     body[0]["activePower"] = 250
-    reading = parse_meter_readings(json_body(body))[0]
+    reading = ep.METER_READINGS.parse(json_body(body))[0]
     assert reading.active_power_w == 250.0
     assert type(reading.active_power_w) is float
 
@@ -187,11 +187,11 @@ def test_readings_integers_become_floats() -> None:
 def test_readings_without_channels() -> None:
     body = mutable(METER_READINGS)
     del body[0]["channels"]
-    assert parse_meter_readings(json_body(body), strict=True)[0].channels == ()
+    assert ep.METER_READINGS.parse(json_body(body), strict=True)[0].channels == ()
 
 
 def test_readings_empty_list() -> None:
-    assert parse_meter_readings(b"[]") == ()
+    assert ep.METER_READINGS.parse(b"[]") == ()
 
 
 def test_readings_three_phase() -> None:
@@ -199,7 +199,7 @@ def test_readings_three_phase() -> None:
     for index, channel in enumerate(body[0]["channels"]):
         channel["voltage"] = 230.0 + index
         channel["activePower"] = 1000.0 * (index + 1)
-    reading: MeterReading = parse_meter_readings(json_body(body))[0]
+    reading: MeterReading = ep.METER_READINGS.parse(json_body(body))[0]
     assert [channel.voltage_v for channel in reading.channels] == [230.0, 231.0, 232.0]
     assert sum(channel.active_power_w for channel in reading.channels) == 6000.0
 
@@ -217,7 +217,7 @@ def test_readings_wrong_type_names_the_path(value: object, message: str) -> None
     body = mutable(METER_READINGS)
     body[1]["channels"][2]["voltage"] = value
     with pytest.raises(PayloadError, match=message) as caught:
-        parse_meter_readings(json_body(body))
+        ep.METER_READINGS.parse(json_body(body))
     assert caught.value.path == "$[1].channels[2].voltage"
     assert caught.value.endpoint == "/ivp/meters/readings"
 
@@ -225,9 +225,9 @@ def test_readings_wrong_type_names_the_path(value: object, message: str) -> None
 def test_readings_extra_key_in_channel_strict() -> None:
     body = mutable(METER_READINGS)
     body[0]["channels"][1]["phase"] = "L2"
-    assert len(parse_meter_readings(json_body(body))[0].channels) == 3
+    assert len(ep.METER_READINGS.parse(json_body(body))[0].channels) == 3
     with pytest.raises(PayloadError, match="unexpected key") as caught:
-        parse_meter_readings(json_body(body), strict=True)
+        ep.METER_READINGS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[0].channels[1].phase"
 
 
@@ -235,7 +235,7 @@ def test_readings_bad_timestamp() -> None:
     body = mutable(METER_READINGS)
     body[0]["timestamp"] = "2022-06-03"
     with pytest.raises(PayloadError, match="timestamp") as caught:
-        parse_meter_readings(json_body(body))
+        ep.METER_READINGS.parse(json_body(body))
     assert caught.value.path == "$[0].timestamp"
 
 
@@ -243,10 +243,10 @@ def test_readings_timestamp_out_of_range() -> None:
     body = mutable(METER_READINGS)
     body[0]["timestamp"] = 10**20
     with pytest.raises(PayloadError) as caught:
-        parse_meter_readings(json_body(body))
+        ep.METER_READINGS.parse(json_body(body))
     assert caught.value.path == "$[0].timestamp"
 
 
 def test_readings_truncated_body() -> None:
     with pytest.raises(PayloadError, match="not valid JSON"):
-        parse_meter_readings(json_body(METER_READINGS)[:-40])
+        ep.METER_READINGS.parse(json_body(METER_READINGS)[:-40])

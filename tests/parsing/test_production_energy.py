@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import Energy, Production
-from enphase_local.parsing import parse_energy, parse_production
 
 from .samples import ENERGY, PRODUCTION, json_body, mutable
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("json_backend")
 
 
 def test_production_brief_sample() -> None:
-    assert parse_production(json_body(PRODUCTION), strict=True) == Production(
+    assert ep.PRODUCTION.parse(json_body(PRODUCTION), strict=True) == Production(
         power_w=227.0,
         energy_today_wh=21674.0,
         energy_seven_days_wh=719543.0,
@@ -25,15 +25,15 @@ def test_production_brief_sample() -> None:
 def test_production_float_values() -> None:
     body = mutable(PRODUCTION)
     body["wattsNow"] = 227.5
-    assert parse_production(json_body(body)).power_w == 227.5
+    assert ep.PRODUCTION.parse(json_body(body)).power_w == 227.5
 
 
 def test_production_extra_key_lenient_and_strict() -> None:
     body = mutable(PRODUCTION)
     body["wattsMax"] = 4000
-    assert parse_production(json_body(body)).power_w == 227.0
+    assert ep.PRODUCTION.parse(json_body(body)).power_w == 227.0
     with pytest.raises(PayloadError) as caught:
-        parse_production(json_body(body), strict=True)
+        ep.PRODUCTION.parse(json_body(body), strict=True)
     assert caught.value.path == "$.wattsMax"
 
 
@@ -42,7 +42,7 @@ def test_production_missing_counter(key: str) -> None:
     body = mutable(PRODUCTION)
     del body[key]
     with pytest.raises(PayloadError, match="missing") as caught:
-        parse_production(json_body(body))
+        ep.PRODUCTION.parse(json_body(body))
     assert caught.value.path == f"$.{key}"
 
 
@@ -50,18 +50,18 @@ def test_production_boolean_is_not_a_number() -> None:
     body = mutable(PRODUCTION)
     body["wattsNow"] = False
     with pytest.raises(PayloadError, match="boolean") as caught:
-        parse_production(json_body(body))
+        ep.PRODUCTION.parse(json_body(body))
     assert caught.value.path == "$.wattsNow"
 
 
 def test_production_array_is_wrong_shape() -> None:
     with pytest.raises(PayloadError, match="expected an object") as caught:
-        parse_production(json_body([PRODUCTION]))
+        ep.PRODUCTION.parse(json_body([PRODUCTION]))
     assert caught.value.path == "$"
 
 
 def test_energy_all_sources() -> None:
-    energy = parse_energy(json_body(ENERGY), strict=True)
+    energy = ep.ENERGY.parse(json_body(ENERGY), strict=True)
     assert energy.production_inverters == Production(
         power_w=596.0,
         energy_today_wh=13251.0,
@@ -78,15 +78,15 @@ def test_energy_all_sources() -> None:
 
 def test_energy_without_meters() -> None:
     body = {"production": {"pcu": ENERGY["production"]["pcu"]}}
-    energy = parse_energy(json_body(body), strict=True)
+    energy = ep.ENERGY.parse(json_body(body), strict=True)
     assert energy.production_inverters is not None
     assert energy.production_meter is None
     assert energy.consumption_meter is None
 
 
 def test_energy_empty_and_null_sections() -> None:
-    assert parse_energy(b"{}", strict=True) == Energy()
-    assert parse_energy(b'{"production": null, "consumption": {}}', strict=True) == Energy()
+    assert ep.ENERGY.parse(b"{}", strict=True) == Energy()
+    assert ep.ENERGY.parse(b'{"production": null, "consumption": {}}', strict=True) == Energy()
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_energy_empty_and_null_sections() -> None:
 def test_energy_bad_shapes(change: dict[str, object], path: str) -> None:
     body = {**mutable(ENERGY), **change}
     with pytest.raises(PayloadError) as caught:
-        parse_energy(json_body(body))
+        ep.ENERGY.parse(json_body(body))
     assert caught.value.path == path
     assert caught.value.endpoint == "/ivp/pdm/energy"
 
@@ -118,7 +118,7 @@ def test_energy_bad_shapes(change: dict[str, object], path: str) -> None:
 )
 def test_energy_extra_keys_strict(change: dict[str, object], path: str) -> None:
     body = {**mutable(ENERGY), **change}
-    parse_energy(json_body(body))
+    ep.ENERGY.parse(json_body(body))
     with pytest.raises(PayloadError, match="unexpected key") as caught:
-        parse_energy(json_body(body), strict=True)
+        ep.ENERGY.parse(json_body(body), strict=True)
     assert caught.value.path == path

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import GridChannel, ReportType, ReportValues
-from enphase_local.parsing import parse_consumption_reports, parse_grid_readings
 
 from .samples import CONSUMPTION_REPORT, GRID_READINGS, json_body, mutable
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("json_backend")
 
 def test_report_array() -> None:
     production = {**mutable(CONSUMPTION_REPORT), "reportType": "production"}
-    reports = parse_consumption_reports(json_body([production, CONSUMPTION_REPORT]), strict=True)
+    reports = ep.CONSUMPTION_REPORTS.parse(json_body([production, CONSUMPTION_REPORT]), strict=True)
     assert [report.report_type for report in reports] == [
         ReportType.PRODUCTION,
         ReportType.NET_CONSUMPTION,
@@ -43,7 +43,7 @@ def test_report_array() -> None:
 
 
 def test_single_report_object_as_in_the_brief() -> None:
-    (report,) = parse_consumption_reports(json_body(CONSUMPTION_REPORT), strict=True)
+    (report,) = ep.CONSUMPTION_REPORTS.parse(json_body(CONSUMPTION_REPORT), strict=True)
     assert report.report_type is ReportType.NET_CONSUMPTION
     assert len(report.lines) == 2
 
@@ -53,7 +53,7 @@ def test_total_consumption_and_unknown_types() -> None:
         {**mutable(CONSUMPTION_REPORT), "reportType": "total-consumption"},
         {**mutable(CONSUMPTION_REPORT), "reportType": "storage"},
     ]
-    parsed = parse_consumption_reports(json_body(reports))
+    parsed = ep.CONSUMPTION_REPORTS.parse(json_body(reports))
     assert [report.report_type for report in parsed] == [
         ReportType.TOTAL_CONSUMPTION,
         ReportType.UNKNOWN,
@@ -61,14 +61,14 @@ def test_total_consumption_and_unknown_types() -> None:
 
 
 def test_report_empty_list() -> None:
-    assert parse_consumption_reports(b"[]") == ()
+    assert ep.CONSUMPTION_REPORTS.parse(b"[]") == ()
 
 
 def test_report_wrong_type_in_line() -> None:
     body = [mutable(CONSUMPTION_REPORT)]
     body[0]["lines"][1]["rmsCurrent"] = "0.4"
     with pytest.raises(PayloadError) as caught:
-        parse_consumption_reports(json_body(body))
+        ep.CONSUMPTION_REPORTS.parse(json_body(body))
     assert caught.value.path == "$[0].lines[1].rmsCurrent"
     assert caught.value.endpoint == "/ivp/meters/reports/consumption"
 
@@ -77,25 +77,25 @@ def test_single_report_error_path_has_no_index() -> None:
     body = mutable(CONSUMPTION_REPORT)
     del body["cumulative"]["freqHz"]
     with pytest.raises(PayloadError, match="missing") as caught:
-        parse_consumption_reports(json_body(body))
+        ep.CONSUMPTION_REPORTS.parse(json_body(body))
     assert caught.value.path == "$.cumulative.freqHz"
 
 
 def test_report_extra_key_strict() -> None:
     body = [{**mutable(CONSUMPTION_REPORT), "phase": "L1"}]
-    assert len(parse_consumption_reports(json_body(body))) == 1
+    assert len(ep.CONSUMPTION_REPORTS.parse(json_body(body))) == 1
     with pytest.raises(PayloadError) as caught:
-        parse_consumption_reports(json_body(body), strict=True)
+        ep.CONSUMPTION_REPORTS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[0].phase"
 
 
 def test_report_wrong_top_level() -> None:
     with pytest.raises(PayloadError, match="expected an array"):
-        parse_consumption_reports(b'"report"')
+        ep.CONSUMPTION_REPORTS.parse(b'"report"')
 
 
 def test_grid_three_phase_export() -> None:
-    (reading,) = parse_grid_readings(json_body(GRID_READINGS), strict=True)
+    (reading,) = ep.GRID_READINGS.parse(json_body(GRID_READINGS), strict=True)
     assert reading.channels[0] == GridChannel(
         phase="L1",
         active_power_w=-658.588,
@@ -112,28 +112,28 @@ def test_grid_three_phase_export() -> None:
 def test_grid_negative_zero() -> None:
     body = mutable(GRID_READINGS)
     body[0]["channels"][2].update(activePower=-0.0, reactivePower=-0.0)
-    channel = parse_grid_readings(json_body(body))[0].channels[2]
+    channel = ep.GRID_READINGS.parse(json_body(body))[0].channels[2]
     assert str(channel.active_power_w) == "0.0"
     assert str(channel.reactive_power_var) == "0.0"
 
 
 def test_grid_empty() -> None:
-    assert parse_grid_readings(b"[]") == ()
-    assert parse_grid_readings(b'[{"channels": []}]', strict=True)[0].channels == ()
+    assert ep.GRID_READINGS.parse(b"[]") == ()
+    assert ep.GRID_READINGS.parse(b'[{"channels": []}]', strict=True)[0].channels == ()
 
 
 def test_grid_wrong_types() -> None:
     body = mutable(GRID_READINGS)
     body[0]["channels"][1]["phase"] = 2
     with pytest.raises(PayloadError, match="string") as caught:
-        parse_grid_readings(json_body(body))
+        ep.GRID_READINGS.parse(json_body(body))
     assert caught.value.path == "$[0].channels[1].phase"
 
 
 def test_grid_extra_key_strict() -> None:
     body = mutable(GRID_READINGS)
     body[0]["channels"][0]["apparentPower"] = 660.0
-    assert len(parse_grid_readings(json_body(body))[0].channels) == 3
+    assert len(ep.GRID_READINGS.parse(json_body(body))[0].channels) == 3
     with pytest.raises(PayloadError) as caught:
-        parse_grid_readings(json_body(body), strict=True)
+        ep.GRID_READINGS.parse(json_body(body), strict=True)
     assert caught.value.path == "$[0].channels[0].apparentPower"

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from enphase_local import endpoints as ep
 from enphase_local import parsing
 from enphase_local.models import (
     ConsumptionReport,
@@ -77,22 +78,19 @@ class Target:
         return isinstance(result, tuple) and all(isinstance(item, self.model) for item in result)
 
 
-INFO = Target("info", "/info", parsing.parse_info, Info, xml=True)
-DEVICE_LIST = Target("device_list", "/ivp/ensemble/device_list", parsing.parse_device_list,
-                     DeviceList)  # fmt: skip
-METERS = Target("meters", "/ivp/meters", parsing.parse_meters, Meter, many=True)
-READINGS = Target("readings", "/ivp/meters/readings", parsing.parse_meter_readings,
-                  MeterReading, many=True)  # fmt: skip
-PRODUCTION = Target("production", "/api/v1/production", parsing.parse_production, Production)
-ENERGY = Target("energy", "/ivp/pdm/energy", parsing.parse_energy, Energy)
-INVERTERS = Target("inverters", "/api/v1/production/inverters", parsing.parse_inverters,
-                   Inverter, many=True)  # fmt: skip
-LIVE_DATA = Target("live_data", "/ivp/livedata/status", parsing.parse_live_data, LiveData)
-STREAM = Target("stream", "/ivp/livedata/stream", parsing.parse_stream_status, LiveStreamState)
-REPORTS = Target("reports", "/ivp/meters/reports/consumption",
-                 parsing.parse_consumption_reports, ConsumptionReport, many=True)  # fmt: skip
-GRID = Target("grid", "/ivp/meters/gridReading", parsing.parse_grid_readings, GridReading,
-              many=True)  # fmt: skip
+INFO = Target("info", ep.INFO.path, ep.INFO.parse, Info, xml=True)
+DEVICE_LIST = Target("device_list", ep.DEVICE_LIST.path, ep.DEVICE_LIST.parse, DeviceList)
+METERS = Target("meters", ep.METERS.path, ep.METERS.parse, Meter, many=True)
+READINGS = Target("readings", ep.METER_READINGS.path, ep.METER_READINGS.parse, MeterReading,
+                  many=True)  # fmt: skip
+PRODUCTION = Target("production", ep.PRODUCTION.path, ep.PRODUCTION.parse, Production)
+ENERGY = Target("energy", ep.ENERGY.path, ep.ENERGY.parse, Energy)
+INVERTERS = Target("inverters", ep.INVERTERS.path, ep.INVERTERS.parse, Inverter, many=True)
+LIVE_DATA = Target("live_data", ep.LIVE_DATA.path, ep.LIVE_DATA.parse, LiveData)
+STREAM = Target("stream", ep.LIVE_STREAM_PATH, parsing.parse_stream_status, LiveStreamState)
+REPORTS = Target("reports", ep.CONSUMPTION_REPORTS.path, ep.CONSUMPTION_REPORTS.parse,
+                 ConsumptionReport, many=True)  # fmt: skip
+GRID = Target("grid", ep.GRID_READINGS.path, ep.GRID_READINGS.parse, GridReading, many=True)
 
 #: Every target, by name.
 TARGETS = {t.name: t for t in (INFO, DEVICE_LIST, METERS, READINGS, PRODUCTION, ENERGY,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from enphase_local import endpoints as ep
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import EnphaseError
 from enphase_local.models import (
@@ -25,7 +26,6 @@ from enphase_local.models import (
     PhaseMode,
     Production,
 )
-from enphase_local.parsing import parse_live_data
 from enphase_local.scheduler import ManualClock
 from tests.parsing import samples
 
@@ -68,7 +68,7 @@ def live_data(stream: LiveStreamState) -> LiveData:
     """The appendix's live data with the given stream state."""
     body = samples.mutable(samples.LIVE_DATA)
     body["connection"]["sc_stream"] = stream.value
-    return parse_live_data(samples.json_body(body))
+    return ep.LIVE_DATA.parse(samples.json_body(body))
 
 
 class FakeGateway:

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from enphase_local import models, parsing
+from enphase_local import endpoints as ep
+from enphase_local import models
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import ErrorEvent
 from enphase_local.models import MeasurementType, MeterState
@@ -225,8 +226,8 @@ def test_tracker_keeps_gateways_apart_and_names_them_by_host_before_serial() -> 
 @skip_without_captures()
 def test_real_capture_with_three_cts_and_a_battery() -> None:
     folder = next(p for p in capture_sets() if p.name == "8.2.127_with_3cts_and_battery_split")
-    meters = parsing.parse_meters((folder / "ivp_meters").read_bytes())
-    readings = parsing.parse_meter_readings((folder / "ivp_meters_readings").read_bytes())
+    meters = ep.METERS.parse((folder / "ivp_meters").read_bytes())
+    readings = ep.METER_READINGS.parse((folder / "ivp_meters_readings").read_bytes())
     sample = derive_power(SERIAL, T0, meters=tuple(reversed(meters)), readings=readings)
     assert sample is not None
     assert sample.production_w == pytest.approx(1714.424)

@@ -1,0 +1,85 @@
+"""The endpoint table: one row per endpoint, and each parser built from its own row."""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Any
+
+import pytest
+
+from enphase_local import endpoints as ep
+from enphase_local.errors import PayloadError
+from enphase_local.parsing import Structurer
+from tests.helpers import info_xml
+from tests.parsing import samples
+
+#: Each endpoint with a body in the vendor brief's shape.
+BODIES: list[tuple[ep.Endpoint[Any], bytes]] = [
+    (ep.INFO, info_xml()),
+    (ep.DEVICE_LIST, samples.json_body(samples.DEVICE_LIST)),
+    (ep.METERS, samples.json_body(samples.METERS)),
+    (ep.METER_READINGS, samples.json_body(samples.METER_READINGS)),
+    (ep.PRODUCTION, samples.json_body(samples.PRODUCTION)),
+    (ep.ENERGY, samples.json_body(samples.ENERGY)),
+    (ep.INVERTERS, samples.json_body(samples.INVERTERS)),
+    (ep.LIVE_DATA, samples.json_body(samples.LIVE_DATA)),
+    (ep.CONSUMPTION_REPORTS, samples.json_body([samples.CONSUMPTION_REPORT])),
+    (ep.GRID_READINGS, samples.json_body(samples.GRID_READINGS)),
+]
+JSON_BODIES = [(endpoint, body) for endpoint, body in BODIES if not endpoint.xml]
+JSON_ENDPOINTS = [endpoint for endpoint, _ in JSON_BODIES]
+
+
+def _is_model(value: object, model: Any) -> bool:
+    """Whether ``value`` is a ``model``: a class, or ``tuple[Item, ...]``."""
+    if typing.get_origin(model) is tuple:
+        item = typing.get_args(model)[0]
+        return isinstance(value, tuple) and all(isinstance(v, item) for v in value)
+    return isinstance(value, model)
+
+
+def test_every_endpoint_has_a_body() -> None:
+    assert [endpoint for endpoint, _ in BODIES] == list(ep.ENDPOINTS)
+
+
+@pytest.mark.parametrize(("endpoint", "body"), BODIES, ids=[e.name for e, _ in BODIES])
+def test_parse_gives_the_declared_model(endpoint: ep.Endpoint[Any], body: bytes) -> None:
+    parsed = endpoint.parse(body, strict=True)
+    assert _is_model(parsed, endpoint.model)
+    assert parsed
+
+
+@pytest.mark.parametrize("endpoint", JSON_ENDPOINTS, ids=lambda e: e.name)
+def test_json_parsers_are_their_own_rows_structurers(endpoint: ep.Endpoint[Any]) -> None:
+    # The session calls the structurer's own bound parse: no wrapper call per body.
+    structurer = getattr(endpoint.parse, "__self__", None)
+    assert type(structurer) is endpoint.structurer
+    assert isinstance(structurer, Structurer)
+    assert structurer.tp == endpoint.model
+    assert structurer.endpoint == endpoint.path
+
+
+@pytest.mark.parametrize("endpoint", ep.ENDPOINTS, ids=lambda e: e.name)
+def test_errors_name_the_declared_path(endpoint: ep.Endpoint[Any]) -> None:
+    with pytest.raises(PayloadError) as caught:
+        endpoint.parse(b"{not a body", strict=False)
+    assert caught.value.endpoint == endpoint.path
+
+
+@pytest.mark.parametrize(("endpoint", "body"), JSON_BODIES, ids=[e.name for e in JSON_ENDPOINTS])
+def test_unknown_keys_are_errors_only_when_strict(endpoint: ep.Endpoint[Any], body: bytes) -> None:
+    data = json.loads(body)
+    (data[0] if isinstance(data, list) else data)["brandNewField"] = 1
+    extra = samples.json_body(data)
+    assert endpoint.parse(extra, strict=False) == endpoint.parse(body, strict=False)
+    with pytest.raises(PayloadError, match="brandNewField"):
+        endpoint.parse(extra, strict=True)
+
+
+def test_names_and_paths_are_declared_once() -> None:
+    for field in ("name", "cli_name", "path"):
+        values = [getattr(endpoint, field) for endpoint in ep.ENDPOINTS]
+        assert len(set(values)) == len(values), field
+    other_paths = {ep.LIVE_STREAM_PATH, ep.CHECK_JWT_PATH}
+    assert other_paths.isdisjoint(endpoint.path for endpoint in ep.ENDPOINTS)
