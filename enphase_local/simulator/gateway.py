@@ -31,7 +31,7 @@ from enphase_local.simulator.clock import SimClock
 from enphase_local.simulator.device import CHECK_JWT, Device, Reply, SimulatedDevice
 from enphase_local.simulator.faults import Faults
 from enphase_local.simulator.physics import Plant
-from enphase_local.simulator.profiles import Profile
+from enphase_local.simulator.profiles import Profile, TlsSetup
 from enphase_local.simulator.server import Listener
 
 _LOGGER = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class SimulatedGateway:
         port: int = 0,
         installer_only: frozenset[str] = frozenset(),
         http_redirect: str | None = None,
+        tls: TlsSetup = TlsSetup.MODERN,
     ) -> None:
         if http_redirect not in (None, "https", "localhost"):
             raise ValueError("http_redirect must be None, 'https' or 'localhost'")
@@ -117,9 +118,10 @@ class SimulatedGateway:
         self.serial = device.serial
         self._clock = clock
         self._tz = tz
+        self._tls = tls
         #: The TLS certificate (None for plain-HTTP legacy gateways).
         self.certificate: Certificate | None = (
-            make_certificate(f"envoy-{device.serial}") if device.https else None
+            make_certificate(f"envoy-{device.serial}", setup=tls) if device.https else None
         )
         #: Fault switches.
         self.faults = Faults()
@@ -272,7 +274,7 @@ class SimulatedGateway:
         """
         if self.certificate is None:
             raise ValueError("a plain-HTTP gateway has no certificate to replace")
-        self.certificate = make_certificate(f"envoy-{self.device.serial}")
+        self.certificate = make_certificate(f"envoy-{self.device.serial}", setup=self._tls)
         self._listener.set_ssl_context(self.certificate.server_context())
         if self._listener.running:
             await self._listener.stop()
