@@ -1,15 +1,20 @@
 # make test: set up (when needed) and run lint, type checks and the whole test suite.
 # make demo: set up (when needed) and run the demo against the built-in simulator.
+# make test-min: the session, simulator and end-to-end suites at the lowest allowed versions.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MIN_VENV ?= .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+MIN_STAMP := $(MIN_VENV)/.installed
+NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
 
-.PHONY: test lint typecheck pytest broker demo bench clean
+.PHONY: test test-min lint typecheck pytest broker demo bench clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
+	$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -32,6 +37,21 @@ pytest: $(STAMP) broker
 
 test: lint typecheck pytest
 
+# Every direct dependency (runtime and the test extras) at the lowest version pyproject.toml
+# allows, its own dependencies at their newest: uv's lowest-direct resolution. The venv is
+# rebuilt from scratch whenever pyproject.toml changes, so no newer version lingers in it.
+$(MIN_STAMP): pyproject.toml
+	$(NEED_PYTHON)
+	$(PYTHON) -m venv --clear $(MIN_VENV)
+	$(MIN_BIN)/python -m pip install --quiet uv
+	$(MIN_BIN)/uv pip install --quiet --python $(MIN_BIN)/python --resolution lowest-direct \
+		-e '.[test]'
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(MIN_BIN)/pytest tests/session tests/simulator tests/e2e \
+		tests/benchmarks/test_transport_tuning.py
+
 demo: $(STAMP)
 	$(BIN)/enphase-local demo
 
@@ -51,4 +71,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(MIN_VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -29,6 +29,13 @@ TLS_READ_BUFFER_BYTES = 16 * 1024
 KEEP_ALIVE_IDLE_S = 15.0
 #: Seconds a looked-up address of the gateway is reused for new connections.
 DNS_CACHE_S = 60
+#: Cipher suites and OpenSSL security level of the gateway TLS context. Python's own list
+#: keeps only forward-secret suites without SHA-1 MACs, at security level 2 (DH groups of
+#: 2048 bits or more); an old embedded TLS stack may offer nothing else. OpenSSL's default
+#: suites (less PSK and SRP, which need credentials we never hold) still put the
+#: forward-secret AEAD ones first, so a gateway that can negotiate one does; level 1 takes
+#: 1024-bit DH groups. The pinned fingerprint, not the handshake, authenticates a gateway.
+GATEWAY_CIPHERS = "DEFAULT:!PSK:!SRP:@SECLEVEL=1"
 
 
 @attrs.frozen(kw_only=True)
@@ -201,14 +208,17 @@ def gateway_ssl_context() -> ssl.SSLContext:
     chain nor the host name can be checked; pinning the fingerprint is the secure option.
     The context holds no CA certificates: OpenSSL still builds and checks the chain when
     verification is off (it only ignores the result), and against the system's CA store
-    that costs about a fifth of a new connection's client CPU. One context is shared by
-    every session.
+    that costs about a fifth of a new connection's client CPU. It accepts the weaker
+    handshakes of older TLS stacks (:data:`GATEWAY_CIPHERS`); TLS 1.2 stays the oldest
+    version, as every firmware that serves HTTPS speaks it. One context is shared by every
+    session.
     """
     global _INSECURE_CONTEXT  # noqa: PLW0603 - a process-wide cache of an immutable-in-use object
     if _INSECURE_CONTEXT is None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        context.set_ciphers(GATEWAY_CIPHERS)
         _INSECURE_CONTEXT = context
     return _INSECURE_CONTEXT
 

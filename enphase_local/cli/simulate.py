@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enphase_local.simulator.profiles import PROFILES
+from enphase_local.simulator.profiles import PROFILES, TlsSetup
 
 if TYPE_CHECKING:
     from enphase_local.simulator.harness import Simulation
@@ -59,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=sorted(PROFILES),
         default="metered",
         help="kind of gateway (default metered)",
+    )
+    parser.add_argument(
+        "--tls",
+        choices=[setup.value for setup in TlsSetup],
+        default=TlsSetup.MODERN.value,
+        help="TLS setup of the HTTPS gateways: legacy is the weak handshake of an old "
+        "embedded TLS stack (default modern)",
     )
     parser.add_argument(
         "--speed",
@@ -173,6 +180,7 @@ async def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         tz=dt.datetime.now().astimezone().tzinfo or dt.UTC,
         replay=replay,
+        tls=args.tls,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

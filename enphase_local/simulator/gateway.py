@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import weakref
 from http import HTTPStatus
 
 import attrs
@@ -30,12 +31,10 @@ from enphase_local.simulator.clock import SimClock
 from enphase_local.simulator.device import CHECK_JWT, Device, Reply, SimulatedDevice
 from enphase_local.simulator.faults import Faults
 from enphase_local.simulator.physics import Plant
-from enphase_local.simulator.profiles import Profile
+from enphase_local.simulator.profiles import Profile, TlsSetup
 from enphase_local.simulator.server import Listener
 
 _LOGGER = logging.getLogger(__name__)
-_DROP_CONTENT_TYPE = web.ResponseKey("enphase_sim_drop_content_type", bool)
-_DROP_SERVER = web.ResponseKey("enphase_sim_drop_server", bool)
 _REQUEST_LOG_SIZE = 10_000
 
 
@@ -110,6 +109,7 @@ class SimulatedGateway:
         port: int = 0,
         installer_only: frozenset[str] = frozenset(),
         http_redirect: str | None = None,
+        tls: TlsSetup = TlsSetup.MODERN,
     ) -> None:
         if http_redirect not in (None, "https", "localhost"):
             raise ValueError("http_redirect must be None, 'https' or 'localhost'")
@@ -118,9 +118,10 @@ class SimulatedGateway:
         self.serial = device.serial
         self._clock = clock
         self._tz = tz
+        self._tls = tls
         #: The TLS certificate (None for plain-HTTP legacy gateways).
         self.certificate: Certificate | None = (
-            make_certificate(f"envoy-{device.serial}") if device.https else None
+            make_certificate(f"envoy-{device.serial}", setup=tls) if device.https else None
         )
         #: Fault switches.
         self.faults = Faults()
@@ -155,6 +156,10 @@ class SimulatedGateway:
             else None
         )
         self._restart: asyncio.Task[None] | None = None
+        # Responses that go out without the Content-Type or Server header aiohttp adds (weak:
+        # typed response keys would need aiohttp 3.14, string keys warn there).
+        self._without_content_type: weakref.WeakSet[web.StreamResponse] = weakref.WeakSet()
+        self._without_server: weakref.WeakSet[web.StreamResponse] = weakref.WeakSet()
         self._online = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -269,7 +274,7 @@ class SimulatedGateway:
         """
         if self.certificate is None:
             raise ValueError("a plain-HTTP gateway has no certificate to replace")
-        self.certificate = make_certificate(f"envoy-{self.device.serial}")
+        self.certificate = make_certificate(f"envoy-{self.device.serial}", setup=self._tls)
         self._listener.set_ssl_context(self.certificate.server_context())
         if self._listener.running:
             await self._listener.stop()
@@ -300,7 +305,7 @@ class SimulatedGateway:
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        app.on_response_prepare.append(_strip_headers)
+        app.on_response_prepare.append(self._strip_headers)
         return app
 
     def _make_redirect_app(self) -> web.Application:
@@ -486,15 +491,23 @@ class SimulatedGateway:
 
     def _decorate(self, response: web.StreamResponse, reply: Reply) -> None:
         if reply.content_type is None:
-            response[_DROP_CONTENT_TYPE] = True
+            self._without_content_type.add(response)
         else:
             response.headers[hdrs.CONTENT_TYPE] = reply.content_type
         for name, value in (*reply.headers, *self.device.base_headers):
             response.headers.add(name, value)
         if hdrs.SERVER not in response.headers:
-            response[_DROP_SERVER] = True
+            self._without_server.add(response)
         if not self.device.keep_alive:
             response.force_close()
+
+    async def _strip_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Remove the headers aiohttp adds that the real device does not send."""
+        del request
+        if response in self._without_content_type:
+            response.headers.popall(hdrs.CONTENT_TYPE, None)
+        if response in self._without_server:
+            response.headers.popall(hdrs.SERVER, None)
 
     async def _truncated(
         self, request: web.Request, reply: Reply, *, drop_connection: bool
@@ -510,15 +523,6 @@ class SimulatedGateway:
         if request.transport is not None:
             request.transport.close()  # the device drops the connection mid-body
         return response
-
-
-async def _strip_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Remove the headers aiohttp adds that the real device does not send."""
-    del request
-    if response.get(_DROP_CONTENT_TYPE):
-        response.headers.popall(hdrs.CONTENT_TYPE, None)
-    if response.get(_DROP_SERVER):
-        response.headers.popall(hdrs.SERVER, None)
 
 
 def _error_reply(status: HTTPStatus) -> Reply:

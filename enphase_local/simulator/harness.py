@@ -32,7 +32,7 @@ from enphase_local.simulator.cloud import CloudAccount, FakeCloud
 from enphase_local.simulator.control import ControlApi
 from enphase_local.simulator.device import Device, SimulatedDevice
 from enphase_local.simulator.gateway import SimulatedGateway
-from enphase_local.simulator.profiles import get_profile
+from enphase_local.simulator.profiles import TlsSetup, get_profile
 from enphase_local.simulator.replay import ReplayDevice
 from enphase_local.simulator.server import Listener
 from enphase_local.simulator.tokens import TokenMinter
@@ -58,7 +58,8 @@ class Simulation:
     gateway per capture set folder given. ``speed`` and ``start_time`` set
     the shared clock (``speed=0`` freezes it: tests move it with ``clock.advance``).
     ``http_redirect`` (``"https"`` or ``"localhost"``) also opens a plain-HTTP port per
-    HTTPS gateway that answers 301, as port 80 of 7.x firmware does.
+    HTTPS gateway that answers 301, as port 80 of 7.x firmware does. ``tls`` is the TLS setup
+    every HTTPS gateway presents (``"modern"``, or ``"legacy"``: see :class:`TlsSetup`).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class Simulation:
         owner_token_lifetime_s: float = OWNER_LIFETIME_S,
         installer_only: Sequence[str] = (),
         http_redirect: str | None = None,
+        tls: TlsSetup | str = TlsSetup.MODERN,
         host: str = "127.0.0.1",
     ) -> None:
         if isinstance(start_time, dt.datetime):
@@ -87,6 +89,7 @@ class Simulation:
         #: Helpers that mint good and bad tokens.
         self.tokens = TokenMinter(self.issuer, owner_lifetime_s=owner_token_lifetime_s)
         devices = self._devices(gateways, profile, replay, tz)
+        setup = TlsSetup(tls)
         #: The gateways, in order.
         self.gateways = [
             SimulatedGateway(
@@ -97,6 +100,7 @@ class Simulation:
                 host=host,
                 installer_only=frozenset(installer_only),
                 http_redirect=http_redirect,
+                tls=setup,
             )
             for device in devices
         ]

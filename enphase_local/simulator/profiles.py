@@ -8,6 +8,9 @@
                  IQ Batteries on CAN (listed by ``/ivp/ensemble/device_list``); its readings
                  come in another order than its meters, as on 8.3.
 ``legacy``       firmware 5.0 over plain HTTP, no tokens; digest auth on the inverters endpoint.
+
+Any HTTPS profile can present either TLS setup (:class:`TlsSetup`): ``modern`` (the default)
+or ``legacy``, the weak handshake of an old embedded TLS stack.
 """
 
 from __future__ import annotations
@@ -35,6 +38,17 @@ METER_EIDS = {
 }
 #: Channel eids are the meter's eid plus this offset plus the phase number (1-3).
 CHANNEL_EID_OFFSET = 1073741840
+
+
+class TlsSetup(enum.StrEnum):
+    """What a simulated gateway presents in its TLS handshake."""
+
+    #: A P-256 key; TLS 1.2 and 1.3 with OpenSSL's defaults.
+    MODERN = "modern"
+    #: What an old embedded TLS stack may offer: a 1024-bit RSA key, TLS 1.2 at most, and only
+    #: DHE over a 1024-bit group with AES-CBC and a SHA-1 MAC. Python's default client policy
+    #: refuses it (no shared cipher, and a group below its security level).
+    LEGACY = "legacy"
 
 
 @attrs.frozen(kw_only=True)

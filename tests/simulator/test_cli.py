@@ -9,9 +9,12 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+
+from enphase_local.transport import gateway_ssl_context
 
 _MAIN = "from enphase_local.cli import main; raise SystemExit(main())"
 
@@ -77,6 +80,23 @@ async def test_json_line_then_clean_shutdown_on_sigint(tmp_path: Path) -> None:
     assert await process.stderr.read() == b""
 
 
+async def test_tls_option_sets_the_gateways_handshake() -> None:
+    process = await _start("--json", "--tls", "legacy")
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            line = await process.stdout.readline()
+        url = urlsplit(json.loads(line)["gateways"][0]["url"])
+        assert url.hostname is not None
+        _, writer = await asyncio.open_connection(url.hostname, url.port, ssl=gateway_ssl_context())
+        assert writer.get_extra_info("cipher")[0] == "DHE-RSA-AES128-SHA"
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        status = await _stop(process, signal.SIGINT)
+    assert status == 0
+
+
 async def test_human_output_and_sigterm() -> None:
     process = await _start("--profile", "legacy")
     try:
@@ -95,7 +115,14 @@ async def test_human_output_and_sigterm() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--gateways", "0"], ["--profile", "nope"], ["--speed", "-1"], ["--speed", "nan"]]
+    "args",
+    [
+        ["--gateways", "0"],
+        ["--profile", "nope"],
+        ["--speed", "-1"],
+        ["--speed", "nan"],
+        ["--tls", "ancient"],
+    ],
 )
 async def test_bad_arguments_exit_with_usage(args: list[str]) -> None:
     process = await _start(*args)
