@@ -365,10 +365,11 @@ class Plant:
         pv = self._pv_w(t, hour, day_of_year, ordinal)
         load = self._load_w(t, hour)
         generator = 0.0
-        if self.relay.connected(t):
-            storage = self._storage_w(pv, load)
-        else:
+        islanded = not self.relay.connected(t)
+        if islanded:
             pv, load, storage, generator = self._off_grid(pv, load)
+        else:
+            storage = self._storage_w(pv, load)
         tilt = 0.12 * _wander(t, self._seed + 7, (1500, 4100))
         load_shares = [1.0 / phases] * phases
         load_shares[0] += tilt / phases
@@ -379,18 +380,23 @@ class Plant:
         for i in range(phases):
             pv_i = pv * (0.5 + 0.01 * (-1) ** i if phases == 2 else 1 / phases)
             load_i = load * load_shares[i]
-            storage_i = storage / phases
+            generator_i = generator / phases
+            pv_var, load_var = -0.03 * pv_i, reactive_ratio * load_i
+            # Off grid nothing flows to the grid on any phase: the batteries (through the
+            # System Controller's neutral-forming transformer) balance each phase.
+            storage_i = load_i - pv_i - generator_i if islanded else storage / phases
+            storage_var = load_var - pv_var if islanded else 0.05 * abs(storage_i)
             flows.append(
                 PhaseFlow(
                     pv_w=pv_i,
                     load_w=load_i,
                     storage_w=storage_i,
-                    pv_var=-0.03 * pv_i,
-                    load_var=reactive_ratio * load_i,
-                    storage_var=0.05 * abs(storage_i),
+                    pv_var=pv_var,
+                    load_var=load_var,
+                    storage_var=storage_var,
                     voltage_v=nominal
                     * (1 + 0.008 * _wander(t, self._seed + 20 + i, (37, 271, 1130))),
-                    generator_w=generator / phases,
+                    generator_w=generator_i,
                 )
             )
         frequency = self.profile.frequency_hz + 0.015 * _wander(t, self._seed + 9, (97, 600))
