@@ -247,6 +247,29 @@ def _total(values: list[float]) -> float:
     return math.fsum(values)
 
 
+def summed(measures: list[Measure]) -> Measure:
+    """A CT as a whole: powers and currents add up, and so do the phase voltages (the device
+    adds them)."""
+    total = Measure(None, MeterType.PRODUCTION, measures[0].frequency_hz)
+    total.p = _total([m.p for m in measures])
+    total.q = _total([m.q for m in measures])
+    total.s = _total([m.s for m in measures])
+    total.v = _total([m.v for m in measures])
+    total.i = _total([m.i for m in measures])
+    return total
+
+
+def summed_counter(counters: list[EnergyCounter]) -> EnergyCounter:
+    """The registers of a CT as a whole."""
+    return EnergyCounter(
+        delivered_wh=_total([c.delivered_wh for c in counters]),
+        received_wh=_total([c.received_wh for c in counters]),
+        apparent_vah=_total([c.apparent_vah for c in counters]),
+        lagging_varh=_total([c.lagging_varh for c in counters]),
+        leading_varh=_total([c.leading_varh for c in counters]),
+    )
+
+
 def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
     """``/ivp/meters/readings``: per CT an aggregate and three channels."""
     items = []
@@ -264,20 +287,7 @@ def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
             )
             for k, m in enumerate(measures)
         ]
-        aggregate_counter = EnergyCounter(
-            delivered_wh=_total([c.delivered_wh for c in counters]),
-            received_wh=_total([c.received_wh for c in counters]),
-            apparent_vah=_total([c.apparent_vah for c in counters]),
-            lagging_varh=_total([c.lagging_varh for c in counters]),
-            leading_varh=_total([c.leading_varh for c in counters]),
-        )
-        aggregate = Measure(None, meter, flows.frequency_hz)
-        aggregate.p = _total([m.p for m in measures])
-        aggregate.q = _total([m.q for m in measures])
-        aggregate.s = _total([m.s for m in measures])
-        aggregate.v = _total([m.v for m in measures])  # the device adds phase voltages
-        aggregate.i = _total([m.i for m in measures])
-        item = _channel_dict(eid, now, aggregate_counter, aggregate)
+        item = _channel_dict(eid, now, summed_counter(counters), summed(measures))
         assert isinstance(item, dict)
         item["channels"] = channels
         items.append(item)

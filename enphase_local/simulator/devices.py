@@ -13,6 +13,7 @@ import math
 
 from enphase_local.simulator.bodies import inverter_reports, phase_measures
 from enphase_local.simulator.ensemble import esub_serial
+from enphase_local.simulator.physics import REPORT_INTERVAL_S
 from enphase_local.simulator.profiles import CHANNEL_EID_OFFSET, METER_EIDS, MeterType
 from enphase_local.simulator.snapshot import Snapshot
 from enphase_local.simulator.wire import JsonValue, compact, dumps
@@ -26,8 +27,6 @@ _ESUB_ID = 0x33000100
 _ID_STEP = 0x100
 #: A device's (first) channel eid is its id plus this (as a meter's channel 1).
 _CHANNEL = CHANNEL_EID_OFFSET + 1
-#: Microinverters report every this many seconds (``duration`` of a reading).
-_REPORT_S = 300
 #: CT readings are kept per quarter hour.
 _QUARTER_S = 900
 #: The CTs ``device_data`` lists, as ``EIM1`` and ``EIM2``.
@@ -74,10 +73,10 @@ def _pcu_reading(snapshot: Snapshot, index: int, eid: int, report: tuple[int, in
         "eid": eid,
         "interval_type": 0,
         "endDate": when,
-        "duration": _REPORT_S,
+        "duration": REPORT_INTERVAL_S,
         "flags": 0,
         "flags_hex": "0x0000000000000000",
-        "joulesProduced": watts * _REPORT_S,
+        "joulesProduced": watts * REPORT_INTERVAL_S,
         "acVoltageINmV": round(1000 * phase.voltage_v),
         "acFrequencyINmHz": round(1000 * flows.frequency_hz),
         "dcVoltageINmV": round(1000 * dc_v),

@@ -78,17 +78,24 @@ def battery_power(snapshot: Snapshot) -> list[tuple[int, int]]:
     return list(zip(real, apparent, strict=True))
 
 
+def _room_c(snapshot: Snapshot) -> float:
+    """The temperature where the equipment hangs: warmest in the afternoon."""
+    return 22.0 + 4.0 * math.sin(2 * math.pi * (snapshot.local.hour - 9) / 24)
+
+
 def _temperature_c(snapshot: Snapshot, index: int, power_mw: int) -> int:
     """A battery's temperature: the room's, warmed by the power it carries."""
-    room = 22.0 + 4.0 * math.sin(2 * math.pi * (snapshot.local.hour - 9) / 24)
     load = abs(power_mw) / 1000 / snapshot.profile.battery_power_w
-    return round(room + 8.0 * load + index % 2)
+    return round(_room_c(snapshot) + 8.0 * load + index % 2)
 
 
 # --- /ivp/ensemble/inventory --------------------------------------------------------------
 
 
-def _common(snapshot: Snapshot, part: str, serial: str, state: int, label: str) -> JsonValue:
+def _common(
+    snapshot: Snapshot, part: str, serial: str, state: int, label: str
+) -> dict[str, JsonValue]:
+    """The keys every ensemble device starts with."""
     installed = snapshot.plant.installed_at
     return {
         "part_num": part,
@@ -109,7 +116,6 @@ def _encharge(snapshot: Snapshot) -> list[JsonValue]:
     powers = battery_power(snapshot)
     for k, (serial, (power, _)) in enumerate(zip(iq_serials(snapshot), powers, strict=True)):
         device = _common(snapshot, "836-01865-r01", serial, 6, "ENCHG_STATE_READY")
-        assert isinstance(device, dict)
         temperature = _temperature_c(snapshot, k, power)
         device.update(
             {
@@ -150,12 +156,11 @@ def _enpower(snapshot: Snapshot) -> JsonValue:
         24 if closed else 25,
         "ENPWR_STATE_OPER_CLOSED" if closed else "ENPWR_STATE_OPER_OPEN",
     )
-    assert isinstance(device, dict)
     device.update(
         {
             "img_pnum_running": _CONTROLLER_FIRMWARE,
             "communicating": True,
-            "temperature": 80 + round(snapshot.soc / 50),
+            "temperature": round(_room_c(snapshot) * 9 / 5 + 40),  # in °F, warm inside
             "comm_level_sub_ghz": 5,
             "comm_level_2_4_ghz": 5,
             "mains_admin_state": "closed" if relay.commanded_closed else "open",
@@ -173,7 +178,6 @@ def _collar(snapshot: Snapshot) -> JsonValue:
     """The IQ Meter Collar: no capture holds one, so its keys follow pyenphase's model."""
     closed = snapshot.connected
     device = _common(snapshot, "865-00400-r05", f"1227{snapshot.serial[-6:]}01", 2, "ON_GRID")
-    assert isinstance(device, dict)
     device.update(
         {
             "img_pnum_running": _CONTROLLER_FIRMWARE,
@@ -191,7 +195,6 @@ def _collar(snapshot: Snapshot) -> JsonValue:
 def _combiner(snapshot: Snapshot) -> JsonValue:
     """The IQ Combiner 6C controller beside a collar (keys from pyenphase's model)."""
     device = _common(snapshot, "800-02403-r08", controller_serial(snapshot), 1, "ACTIVE")
-    assert isinstance(device, dict)
     device.update(
         {"fw_version": "0.2.4200_rel/31.40", "dmir_version": "1.0", "communicating": True}
     )

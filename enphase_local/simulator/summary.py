@@ -13,7 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from enphase_local.simulator.bodies import BUILD_EPOCH, Measure, inverter_reports, phase_measures
+from enphase_local.simulator.bodies import (
+    BUILD_EPOCH,
+    Measure,
+    inverter_reports,
+    phase_measures,
+    summed,
+    summed_counter,
+)
 from enphase_local.simulator.devices import battery_state
 from enphase_local.simulator.physics import EnergyCounter
 from enphase_local.simulator.profiles import MeterType
@@ -75,27 +82,6 @@ def _line(
     }
 
 
-def _sum(measures: list[Measure], frequency_hz: float) -> Measure:
-    """The CT as a whole: powers and currents add up, and so do the phase voltages."""
-    total = Measure(None, MeterType.PRODUCTION, frequency_hz)
-    total.p = sum(m.p for m in measures)
-    total.q = sum(m.q for m in measures)
-    total.s = sum(m.s for m in measures)
-    total.v = sum(m.v for m in measures)
-    total.i = sum(m.i for m in measures)
-    return total
-
-
-def _total(counters: list[EnergyCounter]) -> EnergyCounter:
-    return EnergyCounter(
-        delivered_wh=sum(c.delivered_wh for c in counters),
-        received_wh=sum(c.received_wh for c in counters),
-        apparent_vah=sum(c.apparent_vah for c in counters),
-        lagging_varh=sum(c.lagging_varh for c in counters),
-        leading_varh=sum(c.leading_varh for c in counters),
-    )
-
-
 def _eim(snapshot: Snapshot, meter: MeterType, kind: str, details: bool) -> dict[str, object]:
     plant, flows = snapshot.plant, snapshot.flows
     net = meter is MeterType.NET_CONSUMPTION
@@ -111,9 +97,7 @@ def _eim(snapshot: Snapshot, meter: MeterType, kind: str, details: bool) -> dict
         "measurementType": meter.value,
         "readingTime": snapshot.now,
     }
-    section |= _line(
-        _sum(measures, flows.frequency_hz), _total(counters), (today, week, lifetime), net=net
-    )
+    section |= _line(summed(measures), summed_counter(counters), (today, week, lifetime), net=net)
     if details:
         section["lines"] = [
             _line(m, c, (today * w, week * w, lifetime * w), net=net)
