@@ -70,14 +70,17 @@ ALL_PATHS = (
 def expected(path: str, firmware: str) -> tuple[int, str | None]:
     """What a gateway of this firmware answers, from the captures (see firmware.py)."""
     legacy = firmware in ("5", "3.7")
-    ss_404 = ERR_404 if firmware == "5" else ERROR_404  # 5.0.62 vs 3.x forms
+    not_found = ERROR_404 if legacy else ERR_404
+    ss_not_found = ERR_404 if firmware == "5" else ERROR_404  # 5.0.62 vs 3.x forms
+    admin = (200, None) if firmware == "8.3" else WEB  # 8.3 sends the tariff untyped
+    newest = firmware in ("8.2", "8.3")  # device_data and pvReading: 8.x only
     table: dict[str, tuple[int, str | None]] = {
         **dict.fromkeys(ENSEMBLE_PATHS, ERROR_404 if legacy else IVP),
-        **dict.fromkeys(SS_PATHS, ss_404 if legacy else IVP),
-        "/admin/lib/tariff": ERROR_404 if firmware == "3.7" else WEB,
-        "/admin/lib/acb_config": ERROR_404 if legacy else WEB,
-        "/ivp/pdm/device_data": (ERROR_404 if legacy else ERR_404) if firmware[0] < "8" else IVP,
-        "/ivp/meters/pvReading": (ERROR_404 if legacy else ERR_404) if firmware[0] < "8" else IVP,
+        **dict.fromkeys(SS_PATHS, ss_not_found if legacy else IVP),
+        "/admin/lib/tariff": ERROR_404 if firmware == "3.7" else admin,
+        "/admin/lib/acb_config": ERROR_404 if legacy else admin,
+        "/ivp/pdm/device_data": IVP if newest else not_found,
+        "/ivp/meters/pvReading": IVP if newest else not_found,
         "/production.json": WEB,  # 3.7: its "Page Not Found" page, status 200, as JSON
         "/production.json?details=1": WEB,
         "/inventory.json": ERROR_404 if firmware == "3.7" else WEB,
@@ -85,10 +88,7 @@ def expected(path: str, firmware: str) -> tuple[int, str | None]:
         "/home": ERROR_404 if legacy else WEB,
         "/production": (401, "text/html") if firmware == "5" else WEB,
     }
-    status, content_type = table[path]
-    if content_type == "application/json" and path.startswith("/admin/") and firmware == "8.3":
-        content_type = None  # 8.3 sends the tariff untyped
-    return status, content_type
+    return table[path]
 
 
 @pytest.fixture(autouse=True)
@@ -289,3 +289,18 @@ async def test_old_firmware_serves_production_as_a_page(
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/html"
         assert "<title>production</title>" in await response.text()
+
+
+async def test_seven_x_counts_the_requests_it_serves(
+    enphase_simulation: Simulation, http: aiohttp.ClientSession
+) -> None:
+    gateway = by_name(enphase_simulation, "three-phase")
+    before = (await get_json(http, gateway, "/ivp/ensemble/status"))["counters"]
+    for _ in range(2):
+        await get_json(http, gateway, "/ivp/ensemble/power")
+    after = (await get_json(http, gateway, "/ivp/ensemble/status"))["counters"]
+    assert after["rest_StatusGet"] == before["rest_StatusGet"] + 1
+    assert after["rest_Power"] == before["rest_Power"] + 2
+    assert "counters" not in await get_json(
+        http, by_name(enphase_simulation, "metered"), "/ivp/ensemble/status"
+    )
