@@ -5,6 +5,7 @@ Each microinverter's detail agrees with ``/api/v1/production/inverters``: its po
 are those of its last report, its peak the same maximum, its energy its share of what all the
 inverters measured. Microinverters removed from the site stay listed: as gone (``modGone``)
 in ``device_data``, and in ``/inventory.json?deleted=1``.
+Part numbers are made up (``99`` in the middle), not those of real devices.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _CHANNEL = CHANNEL_EID_OFFSET + 1
 _QUARTER_S = 900
 #: The CTs ``device_data`` lists, as ``EIM1`` and ``EIM2``.
 _EIMS = (MeterType.PRODUCTION, MeterType.NET_CONSUMPTION)
-_PCU_FIRMWARE = "521-00005-r01-v02.60.00", "549-00040-r01-v02.60.00"
+_PCU_FIRMWARE = "521-99005-r01-v02.70.00", "549-99040-r01-v02.70.00"
 
 
 def battery_state(storage_w: float) -> str:
@@ -244,7 +245,7 @@ def _microinverters(snapshot: Snapshot) -> list[JsonValue]:
     for k, ((serial, when, watts, _), device_id) in enumerate(
         zip(reports, _pcu_ids(snapshot)[1], strict=True)
     ):
-        device = _listed(snapshot, "800-01391-r03", serial, 2, 1)
+        device = _listed(snapshot, "800-99391-r01", serial, 2, 1)
         device |= {
             "last_rpt_date": str(when),
             "chaneid": device_id + _CHANNEL,
@@ -266,7 +267,7 @@ def _removed(snapshot: Snapshot) -> list[JsonValue]:
     for serial, device_id in zip(
         snapshot.plant.removed_serials, _pcu_ids(snapshot)[0], strict=True
     ):
-        device = _listed(snapshot, "800-00631-r02", serial, 3, 1)
+        device = _listed(snapshot, "800-99631-r01", serial, 3, 1)
         device |= {
             "device_status": [
                 "envoy.cond_flags.pcu_ctrl.dc-pwr-low",
@@ -285,7 +286,7 @@ def _ac_batteries(snapshot: Snapshot) -> list[JsonValue]:
     state = battery_state(snapshot.flows.storage_w)
     listed: list[JsonValue] = []
     for k, serial in enumerate(plant.battery_serials[: profile.ac_batteries]):
-        device = _listed(snapshot, "800-00930-r03", serial, 2, 11)
+        device = _listed(snapshot, "800-99930-r01", serial, 2, 11)
         device |= {
             "chaneid": _ACB_ID + k * _ID_STEP + _CHANNEL,
             "device_control": [{"gficlearset": False}],
@@ -308,7 +309,7 @@ def _esubs(snapshot: Snapshot) -> list[JsonValue]:
     """The System Controller's communications board."""
     if not snapshot.profile.system_controller:
         return []
-    device = _listed(snapshot, "800-01855-r01", esub_serial(snapshot), 1, 19)
+    device = _listed(snapshot, "800-99855-r01", esub_serial(snapshot), 1, 19)
     device |= {
         "chaneid": _ESUB_ID + _CHANNEL,
         "device_control": [{"gficlearset": False}],

@@ -5,6 +5,7 @@ power that the live data report (in whole mW, so their parts add up to it exactl
 reports the site's charge, the relay and the System Controller report what the grid relay
 does, and the dry contacts follow the relay and the charge. A site without the hardware
 answers as such gateways do: ``[]``, ``{"devices:": []}``, zeros, ``present: 0``.
+Part numbers are made up (``99`` in the middle), not those of real devices.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _encharge(snapshot: Snapshot) -> list[JsonValue]:
     devices: list[JsonValue] = []
     powers = battery_power(snapshot)
     for k, (serial, (power, _)) in enumerate(zip(iq_serials(snapshot), powers, strict=True)):
-        device = _common(snapshot, "836-01865-r01", serial, 6, "ENCHG_STATE_READY")
+        device = _common(snapshot, "836-99501-r01", serial, 6, "ENCHG_STATE_READY")
         temperature = _temperature_c(snapshot, k, power)
         device.update(
             {
@@ -151,7 +152,7 @@ def _enpower(snapshot: Snapshot) -> JsonValue:
     closed = snapshot.connected
     device = _common(
         snapshot,
-        "860-01801-r73",
+        "860-99801-r01",
         controller_serial(snapshot),
         24 if closed else 25,
         "ENPWR_STATE_OPER_CLOSED" if closed else "ENPWR_STATE_OPER_OPEN",
@@ -177,7 +178,7 @@ def _enpower(snapshot: Snapshot) -> JsonValue:
 def _collar(snapshot: Snapshot) -> JsonValue:
     """The IQ Meter Collar: no capture holds one, so its keys follow pyenphase's model."""
     closed = snapshot.connected
-    device = _common(snapshot, "865-00400-r05", f"1227{snapshot.serial[-6:]}01", 2, "ON_GRID")
+    device = _common(snapshot, "865-99400-r01", f"1227{snapshot.serial[-6:]}01", 2, "ON_GRID")
     device.update(
         {
             "img_pnum_running": _CONTROLLER_FIRMWARE,
@@ -194,7 +195,7 @@ def _collar(snapshot: Snapshot) -> JsonValue:
 
 def _combiner(snapshot: Snapshot) -> JsonValue:
     """The IQ Combiner 6C controller beside a collar (keys from pyenphase's model)."""
-    device = _common(snapshot, "800-02403-r08", controller_serial(snapshot), 1, "ACTIVE")
+    device = _common(snapshot, "800-99403-r01", controller_serial(snapshot), 1, "ACTIVE")
     device.update(
         {"fw_version": "0.2.4200_rel/31.40", "dmir_version": "1.0", "communicating": True}
     )
@@ -345,13 +346,13 @@ def _submodules(snapshot: Snapshot, serial: str, kind: int) -> dict[str, JsonVal
     """A battery's management unit and inverter, or the controller's relay and comms boards."""
     if kind == 13:
         boards = [
-            (f"{serial[:-2]}91", "620-00291-r02", 16),
-            (f"{serial[:-2]}92", "800-01335-r01", 14),
+            (f"{serial[:-2]}91", "620-99291-r01", 16),
+            (f"{serial[:-2]}92", "800-99335-r01", 14),
         ]
     else:
         boards = [
-            (f"{serial[:-2]}91", "800-01346-r02", 18),
-            (esub_serial(snapshot), "800-01855-r01", 20),
+            (f"{serial[:-2]}91", "800-99346-r01", 18),
+            (esub_serial(snapshot), "800-99855-r01", 20),
         ]
     return {
         board: {
@@ -359,8 +360,8 @@ def _submodules(snapshot: Snapshot, serial: str, kind: int) -> dict[str, JsonVal
             "admin_state": 1,
             "part_number": part,
             "assembly_number": part,
-            "dmir": {"part_number": "546-00003-01", "assembly_number": "01"},
-            "procload": {"part_number": "522-00003-01", "assembly_number": _CONTROLLER_FIRMWARE},
+            "dmir": {"part_number": "546-99003-01", "assembly_number": "01"},
+            "procload": {"part_number": "522-99003-01", "assembly_number": _CONTROLLER_FIRMWARE},
         }
         for board, part, board_kind in boards
     }
@@ -376,13 +377,13 @@ def _status_device(
     firmware = _BATTERY_FIRMWARE if kind == 13 else _CONTROLLER_FIRMWARE
     entry |= {
         "msg_retry_count": 0,
-        "part_number": "830-01760-r46" if kind == 13 else "861-01381-r05",
-        "assembly_number": "890-00023-r40" if kind == 13 else "883-01381-r06",
+        "part_number": "830-99760-r01" if kind == 13 else "861-99381-r01",
+        "assembly_number": "890-99023-r01" if kind == 13 else "883-99381-r01",
         "app_fw_version": firmware,
-        "zb_fw_version": "100F",
-        "zb_bootloader_vers": "1.B.5",
-        "ibl_fw_version": "1.3.413",
-        "swift_asic_fw_version": "001.002.1.7.2" if kind == 13 else "",
+        "zb_fw_version": "1010",
+        "zb_bootloader_vers": "1.C.1",
+        "ibl_fw_version": "1.3.500",
+        "swift_asic_fw_version": "001.002.1.9.0" if kind == 13 else "",
         "bmu_fw_version": "3.8.70" if kind == 13 else "",
     }
     modules = _submodules(snapshot, serial, kind)
