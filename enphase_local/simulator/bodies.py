@@ -9,7 +9,9 @@ third, all-zero channel (with the frequency filled in), as real ones do.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
+from enphase_local.simulator.firmware import Change, has
 from enphase_local.simulator.physics import EnergyCounter, Flows, PhaseFlow, Plant
 from enphase_local.simulator.profiles import (
     CHANNEL_EID_OFFSET,
@@ -36,6 +38,10 @@ LEGACY_DIGEST_401 = dumps(
 )
 #: Body of an installer-only page on legacy firmware (``text/plain``).
 LEGACY_INSTALLER_401 = b"Error: 401"
+#: Body of a digest 401 on a legacy web page such as ``/production`` (``text/html``).
+LEGACY_PAGE_401 = b"<html><body><h2>401 Unauthorized</h2></body></html>\n"
+#: When the simulated firmware was built, Unix seconds (``/info`` and ``/home``).
+BUILD_EPOCH = 1700000000
 
 #: The old firmware's HTML error page, which it serves with status 200.
 PAGE_NOT_FOUND_HTML = b"""    <!DOCTYPE html PUBLIC "-//IETF//DTD HTML 2.0//EN">
@@ -137,9 +143,10 @@ def info_xml(profile: Profile, serial: str, now: int) -> bytes:
         f"{pad * 2}<euaid>4c8675</euaid>",
         f"{pad * 2}<seqnum>0</seqnum>",
         f"{pad * 2}<apiver>1</apiver>",
-        f"{pad * 2}<imeter>{'true' if profile.imeter else 'false'}</imeter>",
-        f"{pad}</device>",
     ]
+    if has(profile, Change.INFO_IMETER):
+        lines.append(f"{pad * 2}<imeter>{'true' if profile.imeter else 'false'}</imeter>")
+    lines.append(f"{pad}</device>")
     if profile.web_tokens:
         lines.append(f"{pad}<web-tokens>true</web-tokens>")
     for name, part, version, build in _PACKAGES:
@@ -153,7 +160,7 @@ def info_xml(profile: Profile, serial: str, now: int) -> bytes:
     lines += [
         f"{pad}<build_info>",
         f"{pad * 2}<build_id>simulated-envoy_uber-pkg:{profile.software}</build_id>",
-        f"{pad * 2}<build_time_gmt>1700000000</build_time_gmt>",
+        f"{pad * 2}<build_time_gmt>{BUILD_EPOCH}</build_time_gmt>",
         f"{pad}</build_info>",
         "</envoy_info>",
     ]
@@ -181,8 +188,11 @@ def meters(profile: Profile) -> bytes:
     )
 
 
-class _Measure:
-    """One CT channel's instantaneous values, computed once and rendered in several shapes."""
+class Measure:
+    """One CT channel's instantaneous values, computed once and rendered in several shapes.
+
+    ``p`` W, ``q`` VAr, ``s`` VA, ``v`` V, ``i`` A.
+    """
 
     def __init__(self, phase: PhaseFlow | None, meter: MeterType, frequency_hz: float) -> None:
         self.frequency_hz = frequency_hz
@@ -201,7 +211,7 @@ class _Measure:
         return self.p / self.s if self.s else 0.0
 
 
-def _channel_dict(eid: int, now: int, counter: EnergyCounter | None, m: _Measure) -> JsonValue:
+def _channel_dict(eid: int, now: int, counter: EnergyCounter | None, m: Measure) -> JsonValue:
     c = counter or EnergyCounter()
     return {
         "eid": eid,
@@ -222,14 +232,42 @@ def _channel_dict(eid: int, now: int, counter: EnergyCounter | None, m: _Measure
     }
 
 
-def _measures(flows: Flows, meter: MeterType) -> list[_Measure]:
+def phase_measures(flows: Flows, meter: MeterType) -> list[Measure]:
+    """What the CT of type ``meter`` measures on each phase in use."""
+    return [Measure(p, meter, flows.frequency_hz) for p in flows.phases]
+
+
+def _measures(flows: Flows, meter: MeterType) -> list[Measure]:
     """Three channels: the phases in use, then zero channels."""
-    used = [_Measure(p, meter, flows.frequency_hz) for p in flows.phases]
-    return used + [_Measure(None, meter, flows.frequency_hz)] * (3 - len(used))
+    used = phase_measures(flows, meter)
+    return used + [Measure(None, meter, flows.frequency_hz)] * (3 - len(used))
 
 
 def _total(values: list[float]) -> float:
     return math.fsum(values)
+
+
+def summed(measures: list[Measure]) -> Measure:
+    """A CT as a whole: powers and currents add up, and so do the phase voltages (the device
+    adds them)."""
+    total = Measure(None, MeterType.PRODUCTION, measures[0].frequency_hz)
+    total.p = _total([m.p for m in measures])
+    total.q = _total([m.q for m in measures])
+    total.s = _total([m.s for m in measures])
+    total.v = _total([m.v for m in measures])
+    total.i = _total([m.i for m in measures])
+    return total
+
+
+def summed_counter(counters: list[EnergyCounter]) -> EnergyCounter:
+    """The registers of a CT as a whole."""
+    return EnergyCounter(
+        delivered_wh=_total([c.delivered_wh for c in counters]),
+        received_wh=_total([c.received_wh for c in counters]),
+        apparent_vah=_total([c.apparent_vah for c in counters]),
+        lagging_varh=_total([c.lagging_varh for c in counters]),
+        leading_varh=_total([c.leading_varh for c in counters]),
+    )
 
 
 def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
@@ -249,20 +287,7 @@ def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
             )
             for k, m in enumerate(measures)
         ]
-        aggregate_counter = EnergyCounter(
-            delivered_wh=_total([c.delivered_wh for c in counters]),
-            received_wh=_total([c.received_wh for c in counters]),
-            apparent_vah=_total([c.apparent_vah for c in counters]),
-            lagging_varh=_total([c.lagging_varh for c in counters]),
-            leading_varh=_total([c.leading_varh for c in counters]),
-        )
-        aggregate = _Measure(None, meter, flows.frequency_hz)
-        aggregate.p = _total([m.p for m in measures])
-        aggregate.q = _total([m.q for m in measures])
-        aggregate.s = _total([m.s for m in measures])
-        aggregate.v = _total([m.v for m in measures])  # the device adds phase voltages
-        aggregate.i = _total([m.i for m in measures])
-        item = _channel_dict(eid, now, aggregate_counter, aggregate)
+        item = _channel_dict(eid, now, summed_counter(counters), summed(measures))
         assert isinstance(item, dict)
         item["channels"] = channels
         items.append(item)
@@ -293,7 +318,24 @@ def grid_readings(plant: Plant, flows: Flows) -> bytes:
     )
 
 
-def _report_line(counter: EnergyCounter, m: _Measure, signed: bool) -> dict[str, JsonValue]:
+def pv_readings(plant: Plant, flows: Flows) -> bytes:
+    """``/ivp/meters/pvReading``: per phase W, V, A, Hz of the production CT."""
+    if MeterType.PRODUCTION not in plant.profile.meters:
+        return dumps([])
+    channels: list[JsonValue] = [
+        {
+            "phase": f"L{k + 1}",
+            "activePower": m.p,
+            "voltage": m.v,
+            "current": m.i,
+            "freq": m.frequency_hz,
+        }
+        for k, m in enumerate(_measures(flows, MeterType.PRODUCTION))
+    ]
+    return dumps([{"channels": channels}])
+
+
+def _report_line(counter: EnergyCounter, m: Measure, signed: bool) -> dict[str, JsonValue]:
     sign = -1.0 if signed and m.p < 0 else 1.0
     return {
         "currW": m.p,
@@ -314,7 +356,7 @@ def _report_line(counter: EnergyCounter, m: _Measure, signed: bool) -> dict[str,
 
 def _report(plant: Plant, flows: Flows, now: int, meter: MeterType) -> JsonValue:
     counters = plant.counters[meter]
-    measures = [_Measure(p, meter, flows.frequency_hz) for p in flows.phases]
+    measures = [Measure(p, meter, flows.frequency_hz) for p in flows.phases]
     signed = meter is MeterType.NET_CONSUMPTION  # net reports sign S and I with the power
     lines = [_report_line(c, m, signed) for c, m in zip(counters, measures, strict=True)]
     cumulative: dict[str, JsonValue] = {}
@@ -404,7 +446,9 @@ def _pcu(plant: Plant, now: int) -> dict[str, JsonValue]:
 def _eim_production(plant: Plant, flows: Flows) -> dict[str, JsonValue]:
     if MeterType.PRODUCTION not in plant.profile.meters:
         return _ZERO
-    return _counters(*plant.served("production"), flows.pv_w)
+    # What the production CT reads: batteries on its circuit count too.
+    watts = sum(m.p for m in phase_measures(flows, MeterType.PRODUCTION))
+    return _counters(*plant.served("production"), watts)
 
 
 def production(plant: Plant, flows: Flows, now: int) -> bytes:
@@ -438,12 +482,17 @@ def energy(plant: Plant, flows: Flows, now: int) -> bytes:
 # --- live data and devices ----------------------------------------------------------------
 
 
+def milli(values: Iterable[float]) -> int:
+    """The sum of W (or VA) values in the live data's whole milli-units."""
+    return round(1000 * sum(values))
+
+
 def _live_meter(values: list[tuple[float, float]]) -> dict[str, JsonValue]:
     """Aggregate and per-phase (a, b, c) power in mW and mVA from (W, VA) pairs."""
     padded = values + [(0.0, 0.0)] * (3 - len(values))
     body: dict[str, JsonValue] = {
-        "agg_p_mw": round(1000 * sum(p for p, _ in values)),
-        "agg_s_mva": round(1000 * sum(s for _, s in values)),
+        "agg_p_mw": milli(p for p, _ in values),
+        "agg_s_mva": milli(s for _, s in values),
     }
     for letter, (p, _) in zip("abc", padded, strict=True):
         body[f"agg_p_ph_{letter}_mw"] = round(1000 * p)
@@ -452,10 +501,17 @@ def _live_meter(values: list[tuple[float, float]]) -> dict[str, JsonValue]:
     return body
 
 
-def _live_values(plant: Plant, flows: Flows, meter: MeterType) -> list[tuple[float, float]]:
+def live_values(plant: Plant, flows: Flows, meter: MeterType) -> list[tuple[float, float]]:
+    """Per phase (W, VA) of ``meter`` as the live data report them (none without CTs)."""
     if not plant.profile.meters:
         return []
-    return [(m.p, m.s) for m in (_Measure(p, meter, flows.frequency_hz) for p in flows.phases)]
+    return [(m.p, m.s) for m in phase_measures(flows, meter)]
+
+
+def _live_generator(plant: Plant, flows: Flows) -> list[tuple[float, float]]:
+    if not (plant.profile.meters and plant.profile.generator_w):
+        return []
+    return [(p.generator_w, p.generator_w) for p in flows.phases]
 
 
 def live_data(plant: Plant, flows: Flows, *, streaming: bool, counters: dict[str, int]) -> bytes:
@@ -463,6 +519,7 @@ def live_data(plant: Plant, flows: Flows, *, streaming: bool, counters: dict[str
     profile = plant.profile
     soc = round(plant.soc_pct)
     battery = profile.battery_count > 0
+    stored = round(plant.stored_wh)
     return dumps(
         {
             "connection": {
@@ -475,21 +532,21 @@ def live_data(plant: Plant, flows: Flows, *, streaming: bool, counters: dict[str
             "meters": {
                 "last_update": int(flows.time),
                 "soc": soc,
-                "main_relay_state": 1,
+                "main_relay_state": 1 if plant.relay.connected(flows.time) else 0,
                 "gen_relay_state": 5,
                 "backup_bat_mode": 1,
-                "backup_soc": 10 if battery else 0,
+                "backup_soc": plant.reserve_pct if battery else 0,
                 "is_split_phase": 1 if profile.phase_mode == "split" else 0,
                 "phase_count": profile.phase_count,
-                "enc_agg_soc": soc,
-                "enc_agg_energy": round(plant.stored_wh),
-                "acb_agg_soc": 0,
-                "acb_agg_energy": 0,
-                "pv": _live_meter(_live_values(plant, flows, MeterType.PRODUCTION)),
-                "storage": _live_meter(_live_values(plant, flows, MeterType.STORAGE)),
-                "grid": _live_meter(_live_values(plant, flows, MeterType.NET_CONSUMPTION)),
-                "load": _live_meter(_live_values(plant, flows, MeterType.TOTAL_CONSUMPTION)),
-                "generator": _live_meter([]),
+                "enc_agg_soc": soc if profile.iq_batteries else 0,
+                "enc_agg_energy": stored if profile.iq_batteries else 0,
+                "acb_agg_soc": soc if profile.ac_batteries else 0,
+                "acb_agg_energy": stored if profile.ac_batteries else 0,
+                "pv": _live_meter(live_values(plant, flows, MeterType.PRODUCTION)),
+                "storage": _live_meter(live_values(plant, flows, MeterType.STORAGE)),
+                "grid": _live_meter(live_values(plant, flows, MeterType.NET_CONSUMPTION)),
+                "load": _live_meter(live_values(plant, flows, MeterType.TOTAL_CONSUMPTION)),
+                "generator": _live_meter(_live_generator(plant, flows)),
             },
             "tasks": {"task_id": counters["task_id"], "timestamp": int(flows.time)},
             "counters": {
@@ -507,7 +564,7 @@ def live_data(plant: Plant, flows: Flows, *, streaming: bool, counters: dict[str
 
 def device_list(plant: Plant) -> bytes | None:
     """``/ivp/ensemble/device_list``, or None when there are no CAN devices (a 404)."""
-    if not plant.battery_serials:
+    if not plant.profile.iq_batteries:
         return None
     devices: list[JsonValue] = [
         {

@@ -14,6 +14,7 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``POST /cloud/tokens`` | ``{"status"}`` (``null`` restores) | ``/tokens`` answers this status |
 | ``GET /gateways/{serial}`` | | one gateway, as in ``/status`` |
 | ``POST .../faults/latency`` | ``{"seconds"}`` | add latency |
+| ``POST .../faults/slow`` | ``{"seconds"}`` | ``/production.json`` takes this long (others scale) |
 | ``POST .../faults/error`` | ``{"count", "status", "path"}`` | 504 burst |
 | ``POST .../faults/hang`` | ``{"count", "path"}`` | never answer |
 | ``POST .../faults/truncate`` | ``{"count", "path", "close_connection"}`` | cut bodies |
@@ -25,6 +26,8 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``PUT .../installer-only`` | ``{"paths": [...]}`` | installer-only paths |
 | ``POST .../tokens`` | ``{"role", "lifetime_s", "issued_at"}`` | mint a token: ``{"token"}`` |
 | ``POST .../stats/reset`` | | zero the counters |
+| ``POST .../battery`` | ``{"soc"}`` | set the batteries' charge, percent |
+| ``POST .../relay`` | ``{"state": "open"}`` or ``"closed"`` | take the site off grid or back |
 
 ``count`` is a number of requests, or ``null`` for "until cleared" (default 1).
 """
@@ -77,6 +80,7 @@ class ControlApi:
         gateway_routes: dict[tuple[str, str], _Route] = {
             ("GET", ""): self._gateway,
             ("POST", "/faults/latency"): self._latency,
+            ("POST", "/faults/slow"): self._slow,
             ("POST", "/faults/error"): self._error,
             ("POST", "/faults/hang"): self._hang,
             ("POST", "/faults/truncate"): self._truncate,
@@ -88,6 +92,8 @@ class ControlApi:
             ("PUT", "/installer-only"): self._installer_only,
             ("POST", "/tokens"): self._mint,
             ("POST", "/stats/reset"): self._reset_stats,
+            ("POST", "/battery"): self._battery,
+            ("POST", "/relay"): self._relay,
         }
         for (method, suffix), route in gateway_routes.items():
             app.router.add_route(method, "/gateways/{serial}" + suffix, self._for_gateway(route))
@@ -149,6 +155,18 @@ class ControlApi:
 
     async def _latency(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.faults.set_latency(float(body["seconds"]))
+
+    async def _slow(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        gateway.faults.set_slow(float(body["seconds"]))
+
+    async def _battery(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        gateway.set_battery_soc(float(body["soc"]))
+
+    async def _relay(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        state = body["state"]
+        if state not in ("open", "closed"):
+            raise ValueError("state must be 'open' or 'closed'")
+        gateway.set_grid_relay(state == "closed")
 
     async def _error(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.faults.fail(
@@ -233,6 +251,20 @@ def _describe(gateway: SimulatedGateway) -> dict[str, object]:
         },
         "faults": gateway.faults.active(),
         "installer_only": sorted(gateway.installer_only),
+        "site": _site(gateway),
+    }
+
+
+def _site(gateway: SimulatedGateway) -> dict[str, object] | None:
+    """What the control API can steer: the batteries' charge and the grid relay."""
+    plant = gateway.plant
+    if plant is None:
+        return None
+    now = gateway.local_time().timestamp()
+    return {
+        "battery_soc_pct": round(plant.soc_pct, 1),
+        "relay": plant.relay.state(now).value,
+        "generator_running": plant.generator.running,
     }
 
 

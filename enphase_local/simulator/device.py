@@ -9,18 +9,22 @@ faults.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import math
+import urllib.parse
 from collections.abc import Callable
 from typing import Protocol
 
 import attrs
 
-from enphase_local.simulator import bodies
+from enphase_local.simulator import bodies, catalog
 from enphase_local.simulator.clock import SimClock
+from enphase_local.simulator.firmware import Change, has, shows
 from enphase_local.simulator.physics import Flows, Plant
 from enphase_local.simulator.profiles import Profile
+from enphase_local.simulator.snapshot import BATTERY_REPORT_S, Snapshot
 
 #: The live stream switches itself off this many simulated seconds after being enabled.
 LIVE_STREAM_S = 900.0
@@ -29,6 +33,7 @@ INFO = "/info"
 CHECK_JWT = "/auth/check_jwt"
 INVERTERS = "/api/v1/production/inverters"
 LIVE_STREAM = "/ivp/livedata/stream"
+PRODUCTION_PAGE = "/production"
 _NO_CACHE = (("Pragma", "no-cache"), ("Expires", "1"), ("Cache-Control", "no-cache"))
 #: What openresty adds to every answer on firmware 7 and later.
 OPENRESTY_HEADERS = (
@@ -90,15 +95,29 @@ def json_reply(body: bytes, *, content_type: str | None = None) -> Reply:
     return Reply(body=body, content_type=content_type)
 
 
-def firmware_not_found(path: str, *, legacy: bool) -> Reply:
-    """A 404 in the form this firmware uses for ``path``."""
-    if legacy:
-        return Reply(
-            status=404, body=bodies.NOT_FOUND_ERROR, content_type=bodies.NOT_FOUND_ERROR_TYPE
-        )
-    if path.startswith("/ivp/"):
+def firmware_not_found(path: str, version: tuple[int, ...]) -> Reply:
+    """A 404 in the form firmware ``version`` uses for ``path``."""
+    legacy = version < (7,)
+    if path.startswith("/ivp/") and not legacy:
         return Reply(status=404, body=bodies.NOT_FOUND_ERR)
-    return Reply(status=404, body=bodies.openresty_page(404, "Not Found"), content_type="text/html")
+    if not legacy:
+        page = bodies.openresty_page(404, "Not Found")
+        return Reply(status=404, body=page, content_type="text/html")
+    if path.startswith(("/ivp/ss/", "/ivp/sc/")) and shows(version, Change.SS_ERR_404):
+        return Reply(status=404, body=bodies.NOT_FOUND_ERR)
+    return Reply(status=404, body=bodies.NOT_FOUND_ERROR, content_type=bodies.NOT_FOUND_ERROR_TYPE)
+
+
+def _dress(body: bytes, dress: catalog.Dress, profile: Profile) -> Reply:
+    """A 200 reply with the headers the front end sends for this kind of endpoint."""
+    if dress is catalog.Dress.IVP:
+        return Reply(body=body)
+    if dress is catalog.Dress.ADMIN:
+        untyped = has(profile, Change.TARIFF_NO_CONTENT_TYPE)
+        return Reply(body=body, content_type=None if untyped else "application/json")
+    if dress is catalog.Dress.HTML:
+        return Reply(body=body, content_type="text/html", headers=_NO_CACHE)
+    return Reply(body=body, content_type="application/json", headers=_NO_CACHE)
 
 
 class SimulatedDevice:
@@ -114,6 +133,9 @@ class SimulatedDevice:
         self.base_headers: tuple[tuple[str, str], ...] = OPENRESTY_HEADERS if profile.https else ()
         self._clock = clock
         self.plant = Plant(profile, serial, start=math.floor(clock.now()), tz=tz)
+        self._booted_at = clock.now()
+        self._rebooted = False
+        self._requests: collections.Counter[str] = collections.Counter()
         self._flows_cache: Flows | None = None
         self._stream_until: float | None = None
         self._live = self._flows()
@@ -124,6 +146,7 @@ class SimulatedDevice:
             "rest_status": 0,
         }
         self._routes = self._make_routes()
+        self._catalog = catalog.served(profile)
 
     def __repr__(self) -> str:
         return f"SimulatedDevice(profile={self.profile.name}, serial={self.serial})"
@@ -136,6 +159,8 @@ class SimulatedDevice:
             ("GET", "/ivp/meters"): lambda _: json_reply(bodies.meters(self.profile)),
             ("GET", "/ivp/meters/readings"): lambda _: self._ivp(bodies.meter_readings),
         }
+        if not has(self.profile, Change.API_PRODUCTION):
+            return {("GET", INFO): routes[("GET", INFO)]}
         if self.profile.legacy:
             return routes
         routes.update(
@@ -162,24 +187,55 @@ class SimulatedDevice:
         return path == INFO or (not self.web_tokens and not self.needs_digest(path))
 
     def needs_digest(self, path: str) -> bool:
-        """Legacy firmware protects the per-inverter data with digest auth."""
-        return self.profile.legacy and path == INVERTERS
+        """Legacy firmware protects the per-inverter data (and 5.x its production page) with
+        digest auth."""
+        if not self.profile.legacy:
+            return False
+        if path == PRODUCTION_PAGE:
+            page = self._catalog[PRODUCTION_PAGE].dress is catalog.Dress.HTML
+            return page and has(self.profile, Change.PRODUCTION_PAGE_DIGEST)
+        return path == INVERTERS and ("GET", INVERTERS) in self._routes
 
     def handle(self, method: str, path: str, query: str, body: bytes) -> Reply:
         """Answer an authorised request from the plant's present state."""
-        del query  # no endpoint of the brief takes parameters
+        self._requests[path] += 1
         route = self._routes.get((method, path))
-        if route is None:
+        if route is not None:
+            return route(body)
+        endpoint = self._catalog.get(path) if method == "GET" else None
+        if endpoint is None:
             return self.not_found(path)
-        return route(body)
+        snapshot = self.snapshot(dict(urllib.parse.parse_qsl(query)))
+        return _dress(endpoint.body(snapshot), endpoint.dress, self.profile)
 
     def not_found(self, path: str) -> Reply:
         """404 as this firmware sends it."""
-        return firmware_not_found(path, legacy=self.profile.legacy)
+        return firmware_not_found(path, self.profile.firmware_version)
 
     def reboot(self) -> None:
-        """A reboot switches the live stream off."""
+        """A reboot switches the live stream off and forgets the batteries' temperatures."""
         self._stream_until = None
+        self._booted_at = self._clock.now()
+        self._rebooted = True
+
+    # --- control --------------------------------------------------------------------------
+
+    def command_relay(self, closed: bool) -> None:
+        """Open the grid relay now (the site goes off grid), or start closing it."""
+        if not self.profile.grid_relay:
+            raise ValueError("this gateway has no System Controller or Meter Collar")
+        self._settle()
+        self.plant.relay.command(closed, self.now())
+
+    def set_soc(self, pct: float) -> None:
+        """Put this much charge in the batteries, percent."""
+        self._settle()
+        self.plant.set_soc(pct)
+
+    def _settle(self) -> None:
+        """Bring the plant to now before a state change, so that the past keeps its flows."""
+        self.plant.advance_to(self.now())
+        self._flows_cache = None
 
     # --- state ----------------------------------------------------------------------------
 
@@ -193,6 +249,21 @@ class SimulatedDevice:
             self.plant.advance_to(now)
             self._flows_cache = self.plant.flows_at(now)
         return self._flows_cache
+
+    def snapshot(self, query: dict[str, str] | None = None) -> Snapshot:
+        """The state a body is rendered from, now."""
+        flows = self._flows()
+        uptime = self._clock.now() - self._booted_at
+        return Snapshot(
+            profile=self.profile,
+            plant=self.plant,
+            flows=flows,
+            now=self.now(),
+            query=query or {},
+            uptime_s=uptime,
+            fresh_boot=self._rebooted and uptime < BATTERY_REPORT_S,
+            requests=dict(self._requests),
+        )
 
     @property
     def streaming(self) -> bool:

@@ -8,6 +8,11 @@ few minutes. Reboots and token revocation live on the gateway itself.
 
 Counted faults (``count`` requests, or every request until cleared when ``count`` is None)
 can be limited to one path.
+
+The older web back end is slow even on a healthy gateway: ``/production.json``,
+``/inventory.json`` and ``/home`` take seconds (:data:`SLOW_PATHS`). The delay scales with
+:attr:`Faults.slow_s`, small by default so that tests stay fast; 5 s is realistic, and up to
+about 30 s gives the 60-second answers some gateways give.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ class FaultKind(enum.StrEnum):
     TRUNCATE = "truncate"
     #: Answer with an HTML page, status 200, where JSON was expected.
     HTML = "html"
+
+
+#: Paths the web back end answers slowly, with their delay relative to ``/production.json``
+#: (a capture of 8.3.5169 took 5.0 s, 6.2 s and 9.3 s for these three, 11.1 s for the page).
+SLOW_PATHS = {"/production.json": 1.0, "/inventory.json": 1.25, "/home": 1.85, "/production": 2.2}
+#: Default delay of ``/production.json``, real seconds.
+SLOW_S = 0.05
 
 
 @attrs.define
@@ -82,18 +94,29 @@ class Faults:
         self._bursts: dict[FaultKind, _Burst] = {}
         #: Delay added to every answer, real seconds.
         self.latency_s = 0.0
+        #: Delay of ``/production.json``, real seconds (the other slow paths scale with it).
+        self.slow_s = SLOW_S
         #: The nightly unresponsive window, or None when switched off.
         self.nightly: NightlyWindow | None = None
 
     def __repr__(self) -> str:
         active = [k.value for k in self._bursts]
-        return f"Faults(latency_s={self.latency_s}, active={active}, nightly={self.nightly})"
+        return (
+            f"Faults(latency_s={self.latency_s}, slow_s={self.slow_s}, active={active}, "
+            f"nightly={self.nightly})"
+        )
 
     def set_latency(self, seconds: float) -> None:
         """Delay every answer by ``seconds`` (0 turns it off)."""
         if seconds < 0:
             raise ValueError("latency must not be negative")
         self.latency_s = seconds
+
+    def set_slow(self, seconds: float) -> None:
+        """Make ``/production.json`` take ``seconds`` (and the other slow paths in proportion)."""
+        if seconds < 0:
+            raise ValueError("the delay must not be negative")
+        self.slow_s = seconds
 
     def fail(self, count: int | None = 1, *, status: int = 504, path: str | None = None) -> None:
         """Answer the next ``count`` requests with an error page (openresty 504 by default)."""
@@ -134,6 +157,7 @@ class Faults:
         """Switch every fault off."""
         self._bursts.clear()
         self.latency_s = 0.0
+        self.slow_s = SLOW_S
         self.nightly = None
 
     def active(self) -> dict[str, object]:
@@ -144,6 +168,8 @@ class Faults:
         }
         if self.latency_s:
             state["latency_s"] = self.latency_s
+        if self.slow_s != SLOW_S:
+            state["slow_s"] = self.slow_s
         if self.nightly is not None:
             state["nightly"] = {
                 "start": self.nightly.start.isoformat(timespec="minutes"),
@@ -154,7 +180,7 @@ class Faults:
 
     def plan(self, path: str) -> FaultPlan:
         """Decide (and use up) the faults for one request to ``path``."""
-        plan = FaultPlan(latency_s=self.latency_s)
+        plan = FaultPlan(latency_s=self.latency_s + SLOW_PATHS.get(path, 0.0) * self.slow_s)
         if self._take(FaultKind.HANG, path):
             plan.hang = True
             return plan

@@ -296,6 +296,20 @@ class SimulatedGateway:
             raise TypeError("only simulated gateways can change firmware")
         self.device.profile = attrs.evolve(self.device.profile, software=software)
 
+    def set_battery_soc(self, pct: float) -> None:
+        """Put this much charge in the batteries, percent (as after a long outage)."""
+        self._simulated().set_soc(pct)
+
+    def set_grid_relay(self, closed: bool) -> None:
+        """Open the grid relay (the site goes off grid) or close it again (after synchronising
+        with the grid, as the System Controller does); only with a System Controller or Collar."""
+        self._simulated().command_relay(closed)
+
+    def _simulated(self) -> SimulatedDevice:
+        if not isinstance(self.device, SimulatedDevice):
+            raise TypeError("a replayed gateway has no plant to steer")
+        return self.device
+
     def local_time(self) -> dt.datetime:
         """The gateway's local (simulated) time."""
         return dt.datetime.fromtimestamp(self._clock.now(), self._tz)
@@ -476,6 +490,10 @@ class SimulatedGateway:
                 body=bodies.LEGACY_INSTALLER_401,
                 content_type="text/plain",
                 headers=challenge,
+            )
+        if not path.startswith("/api/"):  # a web page, such as 5.x's /production
+            return Reply(
+                status=401, body=bodies.LEGACY_PAGE_401, content_type="text/html", headers=challenge
             )
         return Reply(
             status=401,

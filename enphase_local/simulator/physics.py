@@ -21,6 +21,7 @@ import math
 
 import attrs
 
+from enphase_local.simulator.grid import VERY_LOW_SOC_PCT, Generator, GridRelay, island
 from enphase_local.simulator.profiles import MeterType, Profile
 
 #: Longest integration step, simulated seconds.
@@ -71,11 +72,13 @@ class PhaseFlow:
     storage_var: float
     #: Phase-to-neutral voltage, V.
     voltage_v: float
+    #: Standby generator power, W.
+    generator_w: float = 0.0
 
     @property
     def net_w(self) -> float:
         """Power drawn from the grid, W (negative while exporting)."""
-        return self.load_w - self.pv_w - self.storage_w
+        return self.load_w - self.pv_w - self.storage_w - self.generator_w
 
     @property
     def net_var(self) -> float:
@@ -125,6 +128,11 @@ class Flows:
     def net_w(self) -> float:
         """Total grid import, W (negative while exporting)."""
         return sum(p.net_w for p in self.phases)
+
+    @property
+    def generator_w(self) -> float:
+        """Total standby generator power, W."""
+        return sum(p.generator_w for p in self.phases)
 
 
 @attrs.define(kw_only=True)
@@ -200,9 +208,15 @@ class Plant:
         self._seed = int(hashlib.sha256(serial.encode()).hexdigest()[:16], 16)
         #: The microinverters.
         self.inverters = self._make_inverters(serial)
+        #: The gateway serial.
+        self.serial = serial
         #: Serial numbers of the batteries.
         self.battery_serials = tuple(
             f"4922{serial[-4:]}{k + 1:04d}" for k in range(profile.battery_count)
+        )
+        #: Serial numbers of microinverters removed from the site (the gateway lists them).
+        self.removed_serials = tuple(
+            f"1221{serial[-4:]}{k + 1:04d}" for k in range(profile.removed_inverter_count)
         )
         #: Peak AC production on a clear summer day, W.
         self.peak_w = 0.93 * profile.inverter_count * profile.inverter_rating_w
@@ -213,10 +227,19 @@ class Plant:
         self._battery_power_w = profile.battery_count * profile.battery_power_w
         #: Energy stored in the batteries, Wh.
         self.stored_wh = self.battery_capacity_wh * (0.35 + 0.4 * self._rand(3))
+        #: Charge the batteries keep for outages while on grid (``backup_soc``), percent.
+        self.reserve_pct = BATTERY_RESERVE_PCT
+        #: The grid relay (always closed on a site without System Controller or Collar).
+        self.relay = GridRelay()
+        #: The standby generator (rated 0 W on a site without one).
+        self.generator = Generator(rating_w=profile.generator_w)
         #: Simulated time the counters are at, Unix seconds.
         self.time = float(start)
+        years = 1.5 + 3.0 * self._rand(4)
+        #: When the system was installed, Unix seconds.
+        self.installed_at = math.floor(start - years * 365 * 86400)
         #: Energy registers per CT type and phase.
-        self.counters = self._seed_counters()
+        self.counters = self._seed_counters(years)
         #: Energy the microinverters measured, Wh.
         self.inverters_wh = self._production_total() * _PCU_GAIN
         self._next_midnight = self._midnight_after(self.time)
@@ -316,20 +339,37 @@ class Plant:
         if self.battery_capacity_wh <= 0:
             return 0.0
         surplus = pv - load
-        reserve_wh = self.battery_capacity_wh * BATTERY_RESERVE_PCT / 100
+        reserve_wh = self.battery_capacity_wh * self.reserve_pct / 100
         if surplus > 0 and self.stored_wh < self.battery_capacity_wh:
             return -min(surplus, self._battery_power_w)
         if surplus < 0 and self.stored_wh > reserve_wh:
             return min(-surplus, self._battery_power_w)
         return 0.0
 
+    def _off_grid(self, pv: float, load: float) -> tuple[float, float, float, float]:
+        """(pv, load, storage, generator) W balanced off grid by the batteries and generator."""
+        power = self._battery_power_w
+        flow = island(
+            pv,
+            load,
+            generator_w=self.generator.rating_w if self.generator.running else 0.0,
+            charge_w=power if self.stored_wh < self.battery_capacity_wh else 0.0,
+            discharge_w=power if self.soc_pct > VERY_LOW_SOC_PCT else 0.0,
+        )
+        return flow.pv_w, flow.load_w, flow.storage_w, flow.generator_w
+
     def flows_at(self, t: float) -> Flows:
-        """Power on every phase at ``t``, with the battery in its present state."""
+        """Power on every phase at ``t``, with the battery and the relay in their state."""
         phases = self.profile.phase_count
         hour, day_of_year, ordinal = self._when(t)
         pv = self._pv_w(t, hour, day_of_year, ordinal)
         load = self._load_w(t, hour)
-        storage = self._storage_w(pv, load)
+        generator = 0.0
+        islanded = not self.relay.connected(t)
+        if islanded:
+            pv, load, storage, generator = self._off_grid(pv, load)
+        else:
+            storage = self._storage_w(pv, load)
         tilt = 0.12 * _wander(t, self._seed + 7, (1500, 4100))
         load_shares = [1.0 / phases] * phases
         load_shares[0] += tilt / phases
@@ -340,17 +380,23 @@ class Plant:
         for i in range(phases):
             pv_i = pv * (0.5 + 0.01 * (-1) ** i if phases == 2 else 1 / phases)
             load_i = load * load_shares[i]
-            storage_i = storage / phases
+            generator_i = generator / phases
+            pv_var, load_var = -0.03 * pv_i, reactive_ratio * load_i
+            # Off grid nothing flows to the grid on any phase: the batteries (through the
+            # System Controller's neutral-forming transformer) balance each phase.
+            storage_i = load_i - pv_i - generator_i if islanded else storage / phases
+            storage_var = load_var - pv_var if islanded else 0.05 * abs(storage_i)
             flows.append(
                 PhaseFlow(
                     pv_w=pv_i,
                     load_w=load_i,
                     storage_w=storage_i,
-                    pv_var=-0.03 * pv_i,
-                    load_var=reactive_ratio * load_i,
-                    storage_var=0.05 * abs(storage_i),
+                    pv_var=pv_var,
+                    load_var=load_var,
+                    storage_var=storage_var,
                     voltage_v=nominal
                     * (1 + 0.008 * _wander(t, self._seed + 20 + i, (37, 271, 1130))),
+                    generator_w=generator_i,
                 )
             )
         frequency = self.profile.frequency_hz + 0.015 * _wander(t, self._seed + 9, (97, 600))
@@ -383,6 +429,7 @@ class Plant:
         else:
             self.stored_wh = max(0.0, self.stored_wh - storage * hours)
         self.time += dt_s
+        self.generator.update(self.soc_pct, self.relay.connected(self.time))
 
     def _midnight_at_or_before(self, t: float) -> float:
         local = dt.datetime.fromtimestamp(t, self.tz)
@@ -431,6 +478,10 @@ class Plant:
         week = getattr(self.last_seven_days(), field)
         return today, week, lifetime
 
+    def yesterday(self) -> DayTotals:
+        """Energy of the day before today."""
+        return self._history[-1]
+
     def last_seven_days(self) -> DayTotals:
         """Energy of today and the six days before it."""
         today = self.today()
@@ -446,6 +497,14 @@ class Plant:
         if self.battery_capacity_wh <= 0:
             return 0.0
         return 100.0 * self.stored_wh / self.battery_capacity_wh
+
+    def set_soc(self, pct: float) -> None:
+        """Put this much charge in the batteries, percent (as after a long outage)."""
+        if not 0 <= pct <= 100:
+            raise ValueError("the state of charge is a percentage, 0 to 100")
+        if self.battery_capacity_wh <= 0:
+            raise ValueError("this site has no battery")
+        self.stored_wh = self.battery_capacity_wh * pct / 100
 
     def inverter_report(self, inverter: Inverter, t: float) -> tuple[int, int]:
         """(time, watts) of the inverter's last report at or before ``t``.
@@ -475,8 +534,7 @@ class Plant:
 
     # --- plausible history for a site that has run for years ----------------------------
 
-    def _seed_counters(self) -> dict[MeterType, list[EnergyCounter]]:
-        years = 1.5 + 3.0 * self._rand(4)
+    def _seed_counters(self, years: float) -> dict[MeterType, list[EnergyCounter]]:
         days = 365 * years
         phases = self.profile.phase_count
         produced = self.peak_w * 4.2 * days / phases

@@ -3,11 +3,20 @@
 ``metered``      firmware 8.2, production + net-consumption CTs, split phase (US, 60 Hz).
 ``three-phase``  firmware 7.6, production + net-consumption CTs, three phase (EU, 50 Hz).
 ``standard``     firmware 8.3, no CTs: ``/ivp/meters`` and readings are ``[]``, the device
-                 list is ``{"err": "404 - Not Found"}``; production comes from the inverters.
+                 list is ``{"err": "404 - Not Found"}``; production comes from the inverters;
+                 two replaced microinverters are still listed as gone (``modGone``).
 ``battery``      firmware 8.3, production, net-consumption and storage CTs, split phase, two
-                 IQ Batteries on CAN (listed by ``/ivp/ensemble/device_list``); its readings
-                 come in another order than its meters, as on 8.3.
+                 IQ Batteries on CAN (listed by ``/ivp/ensemble/device_list``) and an IQ System
+                 Controller (Enpower) with the grid relay; its readings come in another order
+                 than its meters, as on 8.3.
+``generator``    firmware 8.3.5169, as ``battery`` with three IQ Batteries, the System
+                 Controller and a standby generator it starts off grid when charge runs low.
+``collar``       firmware 8.3, as ``battery`` but the grid relay is an IQ Meter Collar with an
+                 IQ Combiner 6C controller instead of a System Controller.
+``acb``          firmware 8.2.4382, production and net-consumption CTs, two AC Batteries (seen
+                 in ``/production.json`` and ``/inventory.json``, not in ``/ivp/ensemble/*``).
 ``legacy``       firmware 5.0 over plain HTTP, no tokens; digest auth on the inverters endpoint.
+``legacy-html``  firmware 3.7 over plain HTTP: production only as the HTML page ``/production``.
 
 Any HTTPS profile can present either TLS setup (:class:`TlsSetup`): ``modern`` (the default)
 or ``legacy``, the weak handshake of an old embedded TLS stack.
@@ -18,6 +27,8 @@ from __future__ import annotations
 import enum
 
 import attrs
+
+from enphase_local.simulator.firmware import parse_version
 
 
 class MeterType(enum.StrEnum):
@@ -49,6 +60,15 @@ class TlsSetup(enum.StrEnum):
     #: DHE over a 1024-bit group with AES-CBC and a SHA-1 MAC. Python's default client policy
     #: refuses it (no shared cipher, and a group below its security level).
     LEGACY = "legacy"
+
+
+class BatteryType(enum.StrEnum):
+    """Which kind of battery a site has."""
+
+    #: IQ Batteries (Encharge): ``/ivp/ensemble/*`` lists them.
+    IQ = "iq"
+    #: AC Batteries: ``/production.json`` and ``/inventory.json`` list them.
+    AC = "acb"
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +103,16 @@ class Profile:
     battery_capacity_wh: float = 4960.0
     #: Maximum charge or discharge power of one battery, W.
     battery_power_w: float = 3840.0
+    #: IQ Batteries or AC Batteries.
+    battery_type: BatteryType = BatteryType.IQ
+    #: Whether an IQ System Controller (Enpower) switches the site off and on grid.
+    system_controller: bool = False
+    #: Whether an IQ Meter Collar (with an IQ Combiner 6C controller) does it instead.
+    collar: bool = False
+    #: Rated power of a standby generator the System Controller starts, W (0: none).
+    generator_w: float = 0.0
+    #: Microinverters removed from the site that the gateway still lists as gone.
+    removed_inverter_count: int = 0
     #: Number of microinverters.
     inverter_count: int
     #: AC rating of one microinverter, W (reports never exceed it).
@@ -97,7 +127,7 @@ class Profile:
     @property
     def firmware_version(self) -> tuple[int, ...]:
         """Firmware version numbers, from ``software`` without its letter prefix."""
-        return tuple(int(part) for part in self.software.lstrip("DRM").split("."))
+        return parse_version(self.software)
 
     @property
     def firmware_major(self) -> int:
@@ -114,6 +144,21 @@ class Profile:
     def legacy(self) -> bool:
         """Firmware below 7: plain HTTP, digest auth, fewer endpoints."""
         return self.firmware_major < 7
+
+    @property
+    def iq_batteries(self) -> int:
+        """Number of IQ Batteries."""
+        return self.battery_count if self.battery_type is BatteryType.IQ else 0
+
+    @property
+    def ac_batteries(self) -> int:
+        """Number of AC Batteries."""
+        return self.battery_count if self.battery_type is BatteryType.AC else 0
+
+    @property
+    def grid_relay(self) -> bool:
+        """Whether the site can go off grid (a System Controller or a Meter Collar)."""
+        return self.system_controller or self.collar
 
 
 PROFILES: dict[str, Profile] = {
@@ -165,6 +210,7 @@ PROFILES: dict[str, Profile] = {
             meters=(),
             inverter_count=12,
             inverter_rating_w=295.0,
+            removed_inverter_count=2,
             keep_alive=False,
             login_redirect="/login.html",
             info_content_type=None,
@@ -182,10 +228,71 @@ PROFILES: dict[str, Profile] = {
             frequency_hz=60.0,
             meters=(MeterType.PRODUCTION, MeterType.NET_CONSUMPTION, MeterType.STORAGE),
             battery_count=2,
+            system_controller=True,
             inverter_count=20,
             inverter_rating_w=295.0,
             keep_alive=False,
             info_content_type=None,
+        ),
+        Profile(
+            name="generator",
+            software="D8.3.5169",
+            part_number="800-00647-r11",
+            https=True,
+            web_tokens=True,
+            imeter=True,
+            phase_mode="split",
+            phase_count=2,
+            nominal_voltage_v=120.0,
+            frequency_hz=60.0,
+            meters=(MeterType.PRODUCTION, MeterType.NET_CONSUMPTION, MeterType.STORAGE),
+            battery_count=3,
+            system_controller=True,
+            generator_w=10000.0,
+            inverter_count=20,
+            inverter_rating_w=295.0,
+            keep_alive=False,
+            login_redirect="/login.html",
+            info_content_type=None,
+        ),
+        Profile(
+            name="collar",
+            software="D8.3.5167",
+            part_number="800-00654-r08",
+            https=True,
+            web_tokens=True,
+            imeter=True,
+            phase_mode="split",
+            phase_count=2,
+            nominal_voltage_v=120.0,
+            frequency_hz=60.0,
+            meters=(MeterType.PRODUCTION, MeterType.NET_CONSUMPTION, MeterType.STORAGE),
+            battery_count=2,
+            collar=True,
+            inverter_count=16,
+            inverter_rating_w=295.0,
+            keep_alive=False,
+            info_content_type=None,
+        ),
+        Profile(
+            name="acb",
+            software="D8.2.4382",
+            part_number="800-00654-r06",
+            https=True,
+            web_tokens=True,
+            imeter=True,
+            phase_mode="split",
+            phase_count=2,
+            nominal_voltage_v=120.0,
+            frequency_hz=60.0,
+            meters=(MeterType.PRODUCTION, MeterType.NET_CONSUMPTION),
+            battery_count=2,
+            battery_capacity_wh=1200.0,
+            battery_power_w=270.0,
+            battery_type=BatteryType.AC,
+            inverter_count=10,
+            inverter_rating_w=240.0,
+            keep_alive=True,
         ),
         Profile(
             name="legacy",
@@ -201,6 +308,22 @@ PROFILES: dict[str, Profile] = {
             meters=(),
             inverter_count=20,
             inverter_rating_w=240.0,
+            keep_alive=False,
+        ),
+        Profile(
+            name="legacy-html",
+            software="D3.7.0",
+            part_number="800-00069-r05",
+            https=False,
+            web_tokens=False,
+            imeter=False,
+            phase_mode="split",
+            phase_count=2,
+            nominal_voltage_v=120.0,
+            frequency_hz=60.0,
+            meters=(),
+            inverter_count=24,
+            inverter_rating_w=215.0,
             keep_alive=False,
         ),
     )

@@ -26,6 +26,7 @@ from enphase_local.simulator.device import (
     Reply,
     firmware_not_found,
 )
+from enphase_local.simulator.firmware import parse_version
 
 #: Recorded headers that describe the recorded transfer, not the reply; never replayed.
 _TRANSFER_HEADERS = frozenset(
@@ -69,8 +70,7 @@ class ReplayDevice:
         self.software = root.findtext("device/software") or ""
         if not self.serial:
             raise ValueError(f"{folder}: info has no serial number")
-        major = int(self.software.lstrip("DRM").split(".")[0])
-        self.legacy = major < 7
+        self.legacy = parse_version(self.software) < (7,)
         self.https = not self.legacy
         self.web_tokens = not self.legacy
         self.login_redirect = "/home"
@@ -124,7 +124,7 @@ class ReplayDevice:
 
     def not_found(self, path: str) -> Reply:
         """404 as this firmware sends it."""
-        return firmware_not_found(path, legacy=self.legacy)
+        return firmware_not_found(path, parse_version(self.software))
 
     def reboot(self) -> None:
         """Nothing volatile to forget."""

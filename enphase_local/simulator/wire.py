@@ -2,6 +2,9 @@
 
 The device prints measurements with ``%.3f`` (``60.000``, ``-0.000``) and a few report fields
 with two decimals; Python's ``json`` cannot, so bodies are written by this small encoder.
+The older web back end (``/production.json``, ``/inventory.json``, ``/home``,
+``/admin/lib/*``) writes compact JSON with the shortest form of each float instead:
+:func:`compact`.
 """
 
 from __future__ import annotations
@@ -67,3 +70,8 @@ def _encode(value: JsonValue, indent: int, level: int) -> str:
 def dumps(value: JsonValue, *, indent: int = 4) -> bytes:
     """``value`` as pretty-printed JSON bytes with a trailing newline."""
     return (_encode(value, indent, 0) + "\n").encode("utf-8")
+
+
+def compact(value: object) -> bytes:
+    """``value`` as compact JSON bytes with a trailing newline (plain Python values only)."""
+    return (json.dumps(value, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")

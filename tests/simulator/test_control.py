@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from enphase_local.simulator.harness import Simulation
+from enphase_local.simulator.pytest_plugin import SimulationFactory
 
 from .conftest import NOON, fetch
 
@@ -136,4 +137,42 @@ async def test_bad_requests(enphase_simulation: Simulation, http: aiohttp.Client
     for method, path, body, expected in cases:
         status, answer = await control(http, enphase_simulation, method, path, body)
         assert status == expected, path
+        assert "error" in answer
+
+
+async def test_battery_relay_and_slow_pages(
+    enphase_simulation_factory: SimulationFactory, http: aiohttp.ClientSession
+) -> None:
+    simulation = await enphase_simulation_factory(
+        profile=["battery", "metered"], speed=0, start_time=NOON
+    )
+    battery, metered = simulation.gateways
+    base = f"/gateways/{battery.serial}"
+    assert (await control(http, simulation, "POST", base + "/battery", {"soc": 42.5}))[0] == 200
+    assert (await control(http, simulation, "POST", base + "/relay", {"state": "open"}))[0] == 200
+    await control(http, simulation, "POST", base + "/faults/slow", {"seconds": 0.5})
+    _, described = await control(http, simulation, "GET", base)
+    assert described["site"] == {
+        "battery_soc_pct": 42.5,
+        "relay": "open",
+        "generator_running": False,
+    }
+    assert described["faults"] == {"slow_s": 0.5}
+    power = (await fetch(http, battery, "/ivp/ensemble/power")).json()
+    assert {b["soc"] for b in power["devices:"]} == {42}
+    relay = (await fetch(http, battery, "/ivp/ensemble/relay")).json()
+    assert relay["mains_oper_state"] == "open"
+    await control(http, simulation, "POST", base + "/relay", {"state": "closed"})
+    _, described = await control(http, simulation, "GET", base)
+    assert described["site"]["relay"] == "open synchronizing"
+    cases: list[tuple[str, object]] = [
+        (f"/gateways/{metered.serial}/relay", {"state": "open"}),  # no System Controller
+        (f"/gateways/{metered.serial}/battery", {"soc": 50}),  # no battery
+        (base + "/relay", {"state": "ajar"}),
+        (base + "/battery", {"soc": 101}),
+        (base + "/faults/slow", {"seconds": -1}),
+    ]
+    for path, body in cases:
+        status, answer = await control(http, simulation, "POST", path, body)
+        assert status == 400, path
         assert "error" in answer

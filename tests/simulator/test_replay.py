@@ -13,6 +13,7 @@ from enphase_local.simulator.pytest_plugin import SimulationFactory
 from enphase_local.simulator.replay import ReplayDevice, capture_file_name
 from tests.conftest import capture_sets, skip_without_captures
 
+from .captures import TARGETS
 from .conftest import fetch
 
 pytestmark = skip_without_captures()
@@ -116,3 +117,44 @@ async def test_a_folder_of_sets_starts_one_gateway_each(
     assert [g.serial for g in simulation.gateways] == [
         ReplayDevice(folder).serial for folder in folders[:3]
     ]
+
+
+def _captured_files(folder: Path) -> list[str]:
+    """The answers a set holds (not its logs nor its notes)."""
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.endswith("_log.json") and not p.name.startswith("_")
+    )
+
+
+@pytest.mark.parametrize("folder", _sets(), ids=lambda p: p.name)
+async def test_every_captured_file_is_served_at_its_path(
+    folder: Path, enphase_simulation_factory: SimulationFactory, http: aiohttp.ClientSession
+) -> None:
+    simulation = await enphase_simulation_factory(replay=folder, speed=0)
+    gateway = simulation.gateways[0]
+    gateway.faults.set_slow(0.0)
+    names = _captured_files(folder)
+    assert set(names) <= set(TARGETS), set(names) - set(TARGETS)
+    for name in names:
+        answer = await fetch(http, gateway, TARGETS[name])
+        assert answer.body == (folder / name).read_bytes(), name
+
+
+async def test_query_strings_pick_their_own_capture(
+    enphase_simulation_factory: SimulationFactory, http: aiohttp.ClientSession
+) -> None:
+    folder = next(p for p in _sets() if p.name.startswith("8.3.5169"))
+    simulation = await enphase_simulation_factory(replay=folder, speed=0)
+    gateway = simulation.gateways[0]
+    gateway.faults.set_slow(0.0)
+    plain = await fetch(http, gateway, "/production.json")
+    details = await fetch(http, gateway, "/production.json?details=1")
+    assert plain.body == (folder / "production.json").read_bytes()
+    assert details.body == (folder / "production.json_details_1").read_bytes()
+    assert plain.body != details.body
+    assert "lines" in details.json()["production"][1]
+    deleted = await fetch(http, gateway, "/inventory.json?deleted=1")
+    assert deleted.body == (folder / "inventory.json_deleted_1").read_bytes()
+    assert (await fetch(http, gateway, "/inventory.json")).status == 404  # not captured

@@ -36,7 +36,18 @@ def test_profiles() -> None:
     assert get_profile("three-phase").firmware_major == 7
     with pytest.raises(ValueError, match="known: metered"):
         get_profile("nope")
-    assert set(PROFILES) == {"metered", "three-phase", "standard", "battery", "legacy"}
+    assert set(PROFILES) == {
+        "metered",
+        "three-phase",
+        "standard",
+        "battery",
+        "generator",
+        "collar",
+        "acb",
+        "legacy",
+        "legacy-html",
+    }
+    assert get_profile("legacy-html").firmware_version == (3, 7, 0)
 
 
 def test_capture_file_names() -> None:
