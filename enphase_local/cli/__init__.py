@@ -1,8 +1,9 @@
 """The ``enphase-local`` command: a thin shell over the public API.
 
 Each sub-command lives in its own module of this package and exposes
-``register(subparsers)``, which adds its parser and sets ``run`` to a coroutine
-function taking the parsed arguments and returning the exit status.
+``register(subparsers)``, which adds its parser and sets ``run`` to a function taking the
+parsed arguments and returning the exit status: a coroutine function for most commands, or a
+plain function for one that asks questions between its network steps (``init``).
 """
 
 from __future__ import annotations
@@ -10,14 +11,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
+COMMAND_MODULES = ("init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit status 2); the message says why."""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual, but prints an ``examples:`` epilog line by line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose help keeps the examples' line breaks (sub-parsers too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def examples(*pairs: tuple[str, str]) -> str:
+    """The epilog of a command's help: ``(what it does, command line)`` pairs."""
+    lines = ["examples:"]
+    for meaning, command in pairs:
+        lines += [f"  # {meaning}", f"  {command}"]
+    return "\n".join(lines)
 
 
 def positive_float(text: str) -> float:
@@ -33,7 +65,7 @@ def positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="enphase-local",
         description="Read Enphase IQ Gateways (Envoys) over their local API.",
     )
@@ -54,12 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        status: int = asyncio.run(args.run(args))
-    except EnphaseError as err:
+        outcome = args.run(args)
+        status: int = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
+    except (UsageError, EnphaseError) as err:
         if args.debug:
             raise
         print(f"enphase-local: error: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, UsageError) else 1
     except KeyboardInterrupt:
         return 130
     return status
