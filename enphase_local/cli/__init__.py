@@ -15,12 +15,35 @@ import inspect
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = ("init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
+
+#: What ``enphase-local`` alone prints: the commands in the order a newcomer needs them.
+OVERVIEW: Final = """\
+enphase-local reads Enphase IQ Gateways (Envoys) on your own network, without the cloud.
+
+First time? Run
+  enphase-local init
+It finds your gateways, gets a token, checks that a reading works and writes poll.toml.
+No gateway at hand? `enphase-local demo` polls three simulated ones.
+
+Commands:
+  init      find gateways, get their tokens and write a poll configuration
+  watch     show gateways live in the terminal
+  poll      poll gateways for months into SQLite, MQTT or Prometheus
+  get       read one endpoint once, as a table or JSON
+  report    chart the power a poll wrote to SQLite
+  token     fetch tokens from the Enphase cloud, or show what a token holds
+  trust     list, accept or forget pinned gateway certificates
+  simulate  run simulated gateways and a fake Enphase cloud to point tools at
+  demo      poll three simulated gateways, watch them, chart the day
+
+Run `enphase-local COMMAND --help` for a command's options and examples.
+"""
 
 
 class UsageError(Exception):
@@ -68,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
         prog="enphase-local",
         description="Read Enphase IQ Gateways (Envoys) over their local API.",
+        epilog=examples(
+            ("set up: find gateways, get tokens, write poll.toml", "enphase-local init"),
+            ("watch what poll.toml lists", "enphase-local watch --config poll.toml"),
+            ("try everything on simulated gateways", "enphase-local demo"),
+        ),
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -79,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``enphase-local`` script; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments:
+        print(OVERVIEW, end="")
+        return 0
+    args = build_parser().parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

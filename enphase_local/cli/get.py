@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from enphase_local.cli import examples
 from enphase_local.cli.tables import print_table
 from enphase_local.endpoints import BY_CLI_NAME
 from enphase_local.export import to_data, to_json
@@ -21,6 +22,18 @@ def register(subparsers: Any) -> None:
         help="read one endpoint of a gateway",
         description="Read one endpoint of a gateway and print it as a table (units in the "
         "headers, energies in kWh or MWh) or as exact JSON.",
+        epilog=examples(
+            (
+                "live CT readings as a table",
+                "enphase-local get readings --host envoy.local --token-file envoy.token",
+            ),
+            (
+                "production as exact JSON, its certificate trusted on first use",
+                "enphase-local get production --host envoy.local --token-file envoy.token "
+                "--trust-store --json",
+            ),
+            ("who the gateway is (no token needed)", "enphase-local get info --host envoy.local"),
+        ),
     )
     parser.add_argument(
         "endpoint",
