@@ -4,23 +4,36 @@ Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``run`` to a function taking the
 parsed arguments and returning the exit status: a coroutine function for most commands, or a
 plain function for one that asks questions between its network steps (``init``).
+
+Exit statuses: 0 done; 1 a gateway, the cloud or the data failed; 2 the command line or the
+configuration is wrong; 130 interrupted (Ctrl-C); 141 the reader of the output went away
+(``| head``), as for any program stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
+from enphase_local.config import ConfigError
 from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = ("init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
+
+#: Exit statuses (see the module's docstring).
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+EXIT_BROKEN_PIPE: Final = 141
 
 #: What ``enphase-local`` alone prints: the commands in the order a newcomer needs them.
 OVERVIEW: Final = """\
@@ -117,13 +130,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        outcome = args.run(args)
-        status: int = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
-    except (UsageError, EnphaseError) as err:
-        if args.debug:
-            raise
-        print(f"enphase-local: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, UsageError) else 1
+        return _run(args)
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # the shell's prompt starts on a line of its own
+        return EXIT_INTERRUPTED
+    except (UsageError, ConfigError) as err:
+        return _report(err, args, EXIT_USAGE)
+    except (EnphaseError, OSError) as err:
+        return _report(err, args, EXIT_FAILED)
+
+
+def _run(args: argparse.Namespace) -> int:
+    outcome = args.run(args)
+    status: int = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
     return status
+
+
+def _report(err: Exception, args: argparse.Namespace, status: int) -> int:
+    """One line on standard error (the traceback with ``--debug``); returns ``status``."""
+    if args.debug:
+        raise err
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        message = f"{err.filename}: {err.strerror}"
+    else:
+        message = str(err) or type(err).__name__
+    print(f"enphase-local: error: {message}", file=sys.stderr)
+    return status
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so the final flush cannot fail again."""
+    # A sys.stdout without a file descriptor (a test's capture) has nothing to flush there.
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)

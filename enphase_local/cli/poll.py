@@ -190,7 +190,7 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
         try:
             Token.parse(args.token)
         except InvalidTokenError as err:
-            raise InvalidTokenError(f"--token: {err}") from None
+            raise ConfigError(f"--token: {err}") from None
         token = StaticTokenSetting(token=args.token)
     elif args.token_file is not None:
         try:
