@@ -232,13 +232,15 @@ class Setup:
         """Every candidate probed and listed; the gateways chosen to set up."""
         args = self._args
         discovered = []
-        if args.discover if args.discover is not None else not args.host:
+        discover = args.discover if args.discover is not None else not args.host
+        if discover:
             where = "envoy.local, envoy-2.local, ..." + (" and mDNS" if self._zeroconf else "")
             print(f"Looking for gateways ({where})...", flush=True)
             discovered = self._await(self._prober.discover(zeroconf=self._zeroconf))
         listed = candidates(args.host, discovered)
         if not listed:
-            raise UsageError("no gateway found on the network: name one with --host")
+            where = "found on the network" if discover else "named"
+            raise UsageError(f"no gateway {where}: give its address with --host")
         found: dict[str, FoundGateway] = {}
         for candidate, result in zip(
             listed, self._await(probe_all(self._prober, listed)), strict=True
@@ -300,18 +302,18 @@ class Setup:
                 f"no token file given is for gateway {gateway.serial} (they are for "
                 f"{', '.join(sorted(self._file_tokens))})"
             )
-        tries = _TRIES if self._ask.interactive else 1
-        for attempt in range(1, tries + 1):
+        tries_left = _TRIES if self._ask.interactive else 1
+        while True:
+            tries_left -= 1
             try:
                 token, entry = self._new_token(gateway)
                 self._checked(token, gateway)
             except AuthenticationError as err:
-                if attempt == tries:
+                if not tries_left:
                     raise
                 print(f"  {err}")
-                continue
-            return token, entry
-        raise AssertionError("unreachable: the last try returns or raises")
+            else:
+                return token, entry
 
     def _checked(self, token: Token, gateway: FoundGateway) -> None:
         notes = check_token(token, gateway.serial)

@@ -90,32 +90,37 @@ class Prober:
 
     def __init__(self, *, resolver: AbstractResolver | None = None) -> None:
         self._resolver = resolver
+        self._owns_resolver = resolver is None
         self._http: aiohttp.ClientSession | None = None
 
+    def _names(self) -> AbstractResolver:
+        # aiohttp's resolvers are made inside the running loop, hence on first use.
+        if self._resolver is None:
+            self._resolver = aiohttp.DefaultResolver()
+        return self._resolver
+
     def _session(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the running loop, as aiohttp wants.
         if self._http is None:
-            resolver = self._resolver or aiohttp.DefaultResolver()
-            self._resolver = resolver
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=resolver),
+                connector=aiohttp.TCPConnector(resolver=self._names()),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._http
 
     async def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session, and the resolver if this prober made it."""
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._owns_resolver and self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
     async def lookup(self, name: str) -> list[str]:
         """The addresses ``name`` resolves to (empty when it does not): discovery's resolver."""
-        self._session()
-        assert self._resolver is not None
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                results = await self._resolver.resolve(name, 443, socket.AF_UNSPEC)
+                results = await self._names().resolve(name, 443, socket.AF_UNSPEC)
         except (OSError, TimeoutError):
             return []
         return list(dict.fromkeys(result["host"] for result in results))
@@ -165,10 +170,8 @@ class Prober:
         return seen.hex()
 
     async def _resolve(self, address: GatewayAddress) -> GatewayAddress:
-        self._session()
-        assert self._resolver is not None
         port = address.port or 443
-        results = await self._resolver.resolve(address.host, port, socket.AF_UNSPEC)
+        results = await self._names().resolve(address.host, port, socket.AF_UNSPEC)
         if not results:
             raise OSError(f"{address.host} does not resolve")
         first = results[0]

@@ -22,7 +22,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from enphase_local.auth.cache import TokenCache
-from enphase_local.cli import build_parser
+from enphase_local.cli import UsageError, build_parser
 from enphase_local.cli.init import Setup
 from enphase_local.cli.questions import Questions
 from enphase_local.config import EnlightenSetting, TokenFileSetting, load_config
@@ -319,3 +319,16 @@ async def test_ctrl_c_at_a_prompt_stops_without_a_traceback(
     assert status == 130
     assert "Traceback" not in shown
     assert os.listdir(tmp_path) == []
+
+
+async def test_nothing_found_on_the_network_asks_for_a_host(tmp_path: Path) -> None:
+    names = LoopbackNames({})
+    run = in_process(
+        ["--out", str(tmp_path / "poll.toml")],
+        Questions(interactive=False),
+        resolver=names,
+        zeroconf=False,
+    )
+    with pytest.raises(UsageError, match="no gateway found on the network: give its address"):
+        await asyncio.to_thread(run)
+    assert names.asked == ["envoy.local"]
