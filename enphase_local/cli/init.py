@@ -297,7 +297,7 @@ class Setup:
             path, token = given
             self._checked(token, gateway)
             return token, GatewayEntry(gateway=gateway, token_file=path)
-        if self._file_tokens and self._username is None:
+        if self._file_tokens and not self._login_chosen and not self._ask.interactive:
             raise TokenSerialMismatchError(
                 f"no token file given is for gateway {gateway.serial} (they are for "
                 f"{', '.join(sorted(self._file_tokens))})"
@@ -388,6 +388,8 @@ class Setup:
         self._cloud = None
         self._password = None
         self._login_chosen = False
+        if self._args.username is None:  # typed at a prompt: it may be the typo
+            self._username = None
 
     def _pasted_token(self, gateway: FoundGateway) -> tuple[Token, GatewayEntry]:
         path = token_file_for(self._out, gateway.serial)

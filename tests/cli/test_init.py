@@ -332,3 +332,29 @@ async def test_nothing_found_on_the_network_asks_for_a_host(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="no gateway found on the network: give its address"):
         await asyncio.to_thread(run)
     assert names.asked == ["envoy.local"]
+
+
+@SIMULATION
+async def test_a_mistyped_password_is_asked_again(
+    enphase_simulation: Simulation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway = enphase_simulation.gateways[0]
+    owner = enphase_simulation.owner
+    script = Script(
+        ("Trust this certificate", ""),
+        ("How should the token come?", ""),
+        ("Enlighten username", owner.username),
+        ("Enlighten password", "not the password"),
+        ("How should the token come?", ""),
+        ("Enlighten username", owner.username),
+        ("Enlighten password", owner.password),
+    )
+    out = tmp_path / "poll.toml"
+    run = in_process(
+        ["--host", gateway.url, *cloud_args(enphase_simulation), "--out", str(out)],
+        Questions(interactive=True, read_line=script, read_secret=script),
+    )
+    assert await asyncio.to_thread(run) == 0
+    assert script.exchanges == []
+    assert "not the password" not in capsys.readouterr().out
+    assert (tmp_path / "enlighten-password").read_text() == owner.password + "\n"
