@@ -2,9 +2,10 @@
 
 The steps, each usable on its own:
 
-1. :class:`Prober` finds candidates (``envoy.local``, ``envoy-2.local``..., mDNS, hosts
-   given) and probes each: the certificate's fingerprint from a bare handshake, then
-   ``/info`` pinned to it (serial, firmware, whether a token is needed).
+1. :meth:`Prober.discover` finds gateways (``envoy.local``, ``envoy-2.local``..., mDNS),
+   :func:`candidates` adds the hosts given, and :meth:`Prober.probe` reads each one: the
+   certificate's fingerprint from a bare handshake, then ``/info`` pinned to it (serial,
+   firmware, whether a token is needed).
 2. A token from Enlighten, a paste or a file; :func:`check_token` makes sure it is for that
    serial and still valid, and :meth:`Prober.reading` proves the gateway accepts it.
 3. :func:`config_text` and :func:`write_setup` write the configuration (pinned
