@@ -36,6 +36,7 @@ from enphase_local.errors import (
     AuthenticationError,
     CloudLoginError,
     EnphaseError,
+    PrivateFileError,
     TokenSerialMismatchError,
 )
 from enphase_local.onboarding import (
@@ -428,8 +429,8 @@ class Setup:
         try:
             for serial, token in tokens.items():
                 cache.put(serial, token)
-        except OSError as err:
-            _problem(f"cannot keep the tokens in {cache.path}: {err.strerror}; poll logs in")
+        except PrivateFileError as err:
+            _problem(f"{err}; poll will log in to Enlighten instead")
             return
         print(f"\nTokens from Enlighten are cached in {cache.path}.")
 
