@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from enphase_local.cli import positive_float
+from enphase_local.cli import examples, positive_float
 from enphase_local.cli.poll import configure_logging, print_summary, span, stop_on_signals
 from enphase_local.cli.watch import LiveView, show
 from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
@@ -49,6 +49,13 @@ def register(subparsers: Any) -> None:
             "clock, poll them into a SQLite file while showing them live, then chart "
             "production, consumption and net power. No real gateway needed; Ctrl-C ends "
             "early and still writes everything."
+        ),
+        epilog=examples(
+            ("a minute of a simulated summer day", "enphase-local demo"),
+            (
+                "five minutes, slower, into another folder",
+                "enphase-local demo --duration 300 --speed 300 --out my-demo",
+            ),
         ),
     )
     parser.add_argument(

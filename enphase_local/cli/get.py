@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from enphase_local.cli import examples
+from enphase_local.cli.tables import print_table
 from enphase_local.endpoints import BY_CLI_NAME
-from enphase_local.export import flatten, to_data, to_json
+from enphase_local.export import to_data, to_json
 from enphase_local.session import GatewaySession
 from enphase_local.trust import TrustStore, default_trust_path
 
@@ -18,7 +20,20 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "get",
         help="read one endpoint of a gateway",
-        description="Read one endpoint of a gateway and print it as a table or as JSON.",
+        description="Read one endpoint of a gateway and print it as a table (units in the "
+        "headers, energies in kWh or MWh) or as exact JSON.",
+        epilog=examples(
+            (
+                "live CT readings as a table",
+                "enphase-local get readings --host envoy.local --token-file envoy.token",
+            ),
+            (
+                "production as exact JSON, its certificate trusted on first use",
+                "enphase-local get production --host envoy.local --token-file envoy.token "
+                "--trust-store --json",
+            ),
+            ("who the gateway is (no token needed)", "enphase-local get info --host envoy.local"),
+        ),
     )
     parser.add_argument(
         "endpoint",
@@ -86,31 +101,3 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print_table(to_data(model), sys.stdout)
     return 0
-
-
-def print_table(data: Any, out: Any) -> None:
-    """Print unstructured data readably: one row per item for lists of flat records."""
-    if isinstance(data, list) and data and all(_is_flat(item) for item in data):
-        columns = list(dict.fromkeys(key for item in data for key in item))
-        rows = [[_cell(item.get(col)) for col in columns] for item in data]
-        widths = [max(len(col), *(len(row[i]) for row in rows)) for i, col in enumerate(columns)]
-        print("  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)), file=out)
-        for row in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
-        return
-    pairs = flatten(data)
-    width = max((len(path) for path, _ in pairs), default=0)
-    for path, value in pairs:
-        print(f"{path.ljust(width)}  {_cell(value)}", file=out)
-
-
-def _is_flat(item: Any) -> bool:
-    return isinstance(item, dict) and not any(isinstance(v, dict | list) for v in item.values())
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

@@ -34,6 +34,7 @@ import attrs
 
 from enphase_local.auth.token import Token
 from enphase_local.build import TokenSources, make_poller, make_sinks
+from enphase_local.cli import examples
 from enphase_local.cli.get import add_gateway_options
 from enphase_local.config import (
     ConfigError,
@@ -73,6 +74,22 @@ def register(subparsers: Any) -> None:
             "SQLite file (the default), on an MQTT broker (with Home Assistant discovery), "
             "and/or on a Prometheus /metrics endpoint. Give HOSTs with a token option, or a "
             "TOML file with --config."
+        ),
+        epilog=examples(
+            (
+                "the gateways `enphase-local init` set up, into its SQLite file",
+                "enphase-local poll --config poll.toml",
+            ),
+            (
+                "one gateway, to MQTT with Home Assistant discovery",
+                "enphase-local poll envoy.local --token-file envoy.token "
+                "--mqtt mqtt://broker.lan/enphase_local",
+            ),
+            (
+                "Prometheus metrics on port 9531 as well as SQLite",
+                "enphase-local poll --config poll.toml --sqlite enphase-local.sqlite "
+                "--prometheus 9531",
+            ),
         ),
     )
     add_target_options(parser)
@@ -173,7 +190,7 @@ def _gateways_from_args(args: argparse.Namespace) -> Iterator[GatewayConfig]:
         try:
             Token.parse(args.token)
         except InvalidTokenError as err:
-            raise InvalidTokenError(f"--token: {err}") from None
+            raise ConfigError(f"--token: {err}") from None
         token = StaticTokenSetting(token=args.token)
     elif args.token_file is not None:
         try:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from enphase_local.cli import examples
 from enphase_local.power import PowerSample
 from enphase_local.sinks.sqlite import read_power_samples
 
@@ -41,6 +42,14 @@ def register(subparsers: Any) -> None:
         description=(
             "Draw production, consumption and net power over time from the power samples in "
             "a SQLite file written by the poll command; one panel per gateway."
+        ),
+        epilog=examples(
+            ("everything poll wrote", "enphase-local report enphase-local.sqlite --out chart.png"),
+            (
+                "one gateway since this morning",
+                "enphase-local report enphase-local.sqlite --gateway 122125067699 "
+                "--since 2025-06-21T06:00 --out today.png",
+            ),
         ),
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="SQLite file written by poll")

@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from enphase_local.cli import examples
 from enphase_local.simulator.profiles import PROFILES, TlsSetup
 
 if TYPE_CHECKING:
@@ -49,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Run simulated IQ Gateways (HTTPS, real token checks, moving data) and a fake "
             "Enphase cloud on 127.0.0.1 until interrupted; print their URLs, serials, "
             "certificate fingerprints and tokens."
+        ),
+        epilog=examples(
+            ("one metered gateway and the fake cloud", "enphase-local simulate"),
+            (
+                "three battery sites, a configuration for poll and watch",
+                "enphase-local simulate --gateways 3 --profile battery --write-config sim.toml",
+            ),
+            ("an hour of simulated time per real minute", "enphase-local simulate --speed 60"),
         ),
     )
     parser.add_argument(

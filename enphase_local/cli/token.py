@@ -20,6 +20,7 @@ from typing import Any
 from enphase_local.auth.cache import TokenCache, default_cache_path
 from enphase_local.auth.cloud import DEFAULT_ENLIGHTEN_URL, DEFAULT_ENTREZ_URL, EnphaseCloud
 from enphase_local.auth.token import Token, utc_now
+from enphase_local.cli import examples
 from enphase_local.errors import InvalidTokenError, PrivateFileError
 
 
@@ -30,6 +31,14 @@ def register(subparsers: Any) -> None:
         help="fetch gateway tokens from the Enphase cloud, or inspect them",
         description="Fetch gateway tokens from the Enphase cloud into the token cache, "
         "or show what a token file or the cache holds.",
+        epilog=examples(
+            (
+                "a token for one gateway, the password typed at a prompt",
+                "enphase-local token fetch --serial 122125067699 --username you@example.com",
+            ),
+            ("what the cache holds (never the tokens themselves)", "enphase-local token show"),
+            ("the claims of a token file", "enphase-local token show envoy.token"),
+        ),
     )
     actions = parser.add_subparsers(dest="token_action", metavar="ACTION", required=True)
 
@@ -39,6 +48,17 @@ def register(subparsers: Any) -> None:
         description="Log in to Enlighten, fetch a token for each --serial from Entrez and "
         "save them to the token cache (mode 0600). Accounts with multi-factor "
         "authentication cannot fetch tokens this way.",
+        epilog=examples(
+            (
+                "a token for one gateway, the password typed at a prompt",
+                "enphase-local token fetch --serial 122125067699 --username you@example.com",
+            ),
+            (
+                "two gateways of one account, the password read from standard input",
+                "enphase-local token fetch --serial 122125067699 --serial 122125067700 "
+                "--username you@example.com --password-stdin",
+            ),
+        ),
     )
     fetch.add_argument(
         "--serial",
@@ -67,6 +87,10 @@ def register(subparsers: Any) -> None:
         help="print the claims and expiry of a token file or of the cache",
         description="Print the serial, role, user, issue and expiry times of a token file "
         "or of every token in a cache file. The token itself is printed only with --reveal.",
+        epilog=examples(
+            ("what the cache holds (never the tokens themselves)", "enphase-local token show"),
+            ("a token file's claims as JSON", "enphase-local token show envoy.token --json"),
+        ),
     )
     show.add_argument(
         "file", nargs="?", type=Path, help=f"token or cache file (default {_default_hint()})"

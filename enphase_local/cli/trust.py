@@ -13,6 +13,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from enphase_local.cli import examples
 from enphase_local.errors import GatewayConnectionError
 from enphase_local.transport import (
     normalize_fingerprint,
@@ -28,6 +29,14 @@ def register(subparsers: Any) -> None:
         "trust",
         help="list, accept or forget gateway certificates trusted on first use",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog=examples(
+            ("the gateways trusted so far", "enphase-local trust list"),
+            (
+                "trust a replaced gateway's new certificate",
+                "enphase-local trust accept envoy.local",
+            ),
+            ("forget a gateway that is gone", "enphase-local trust forget envoy-2.local"),
+        ),
     )
     parser.add_argument(
         "--store", type=Path, default=default_trust_path(), help="the trust store file"

@@ -21,7 +21,7 @@ from typing import Any, Final
 import attrs
 
 from enphase_local.build import TokenSources, make_poller
-from enphase_local.cli import positive_float
+from enphase_local.cli import examples, positive_float
 from enphase_local.cli.poll import (
     add_target_options,
     config_from_args,
@@ -59,6 +59,14 @@ def register(subparsers: Any) -> None:
         description=(
             "Poll gateways and show each one's state, production, consumption, net, grid and "
             "battery power, refreshed in place, until Ctrl-C. Nothing is stored: use poll."
+        ),
+        epilog=examples(
+            ("the gateways `enphase-local init` set up", "enphase-local watch --config poll.toml"),
+            ("one gateway", "enphase-local watch envoy.local --token-file envoy.token"),
+            (
+                "refreshed every 30 s",
+                "enphase-local watch --config poll.toml --refresh 30",
+            ),
         ),
     )
     add_target_options(parser)

@@ -327,7 +327,7 @@ def test_usage_mistakes_are_one_line(
 ) -> None:
     status = main(["poll", *args, "--sqlite", str(tmp_path / "never.sqlite")])
     out, err = capsys.readouterr()
-    assert status == 1
+    assert status == 2  # usage: the command line or the configuration
     assert out == ""
     assert err.startswith(f"enphase-local: error: {message}")
     assert len(err.splitlines()) == 1
