@@ -100,6 +100,16 @@ async def _measure(seconds: float, warm_up: float) -> dict[str, Any]:
         wall = time.monotonic() - wall_started
         cpu = time.process_time() - cpu_started
     steady = Percentiles.of(steady_lateness(starts, PLAN.live, since))
+    by_endpoint = {
+        name: Percentiles.of(
+            steady_lateness(
+                {key: series for key, series in starts.items() if key[1] == name},
+                PLAN.live,
+                since,
+            )
+        ).p99
+        for name in PLAN.live
+    }
     measured = collections.Counter(
         endpoint for (_, endpoint), series in starts.items() for start in series if start >= since
     )
@@ -110,6 +120,7 @@ async def _measure(seconds: float, warm_up: float) -> dict[str, Any]:
         "lateness_p99_s": steady.p99,
         "live_polls": steady.samples,
         "live_polls_by_endpoint": dict(measured),
+        "lateness_p99_s_by_endpoint": by_endpoint,
         "poller_lateness_p99_s": stats.lateness.p99,
         "latency_p99_s": stats.latency.p99,
         "requests_per_s": (stats.polls - polls_before) / wall,
@@ -194,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in rows
         ],
     )
+    for r in rows:
+        worst = ", ".join(
+            f"{name} {_seconds(p99):.3f} s" for name, p99 in r["lateness_p99_s_by_endpoint"].items()
+        )
+        print(f"{r['gateways']} gateways, p99 lateness by endpoint: {worst}")
     kept = [r["gateways"] for r in rows if _within_limits(r)]
     knee = next((r["gateways"] for r in rows if not _within_limits(r)), None)
     print(
