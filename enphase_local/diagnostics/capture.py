@@ -80,6 +80,8 @@ class Recorded:
     duration_s: float = 0.0
     #: Why nothing was recorded (no identifier in it), else None.
     problem: str | None = None
+    #: Whether the gateway answered (a refusal to the token's role too).
+    answered: bool = True
 
     @property
     def file_name(self) -> str:
@@ -126,8 +128,8 @@ class CaptureResult:
 
     @property
     def complete(self) -> bool:
-        """Whether every request was answered (with whatever status)."""
-        return all(r.status is not None for r in self.records)
+        """Whether the gateway answered every request (with whatever status)."""
+        return all(r.answered for r in self.records)
 
 
 def capture_order(endpoints: Iterable[Endpoint[Any]]) -> list[Endpoint[Any]]:
@@ -208,12 +210,14 @@ async def record(
     for endpoint in capture_order(endpoints):
         if silent >= _GIVE_UP_AFTER:
             recorded = Recorded(
-                target=endpoint.path, problem="not asked: the gateway stopped answering"
+                target=endpoint.path,
+                problem="not asked: the gateway stopped answering",
+                answered=False,
             )
         else:
             await asyncio.sleep(pause_s)
             recorded = await _record_one(session, endpoint.path)
-            silent = silent + 1 if recorded.status is None else 0
+            silent = 0 if recorded.answered else silent + 1
         token = session.token
         if token is not None and token not in tokens:
             tokens.append(token)
@@ -244,7 +248,12 @@ async def _record_one(session: GatewaySession, target: str) -> Recorded:
     except CertificateMismatchError:
         raise
     except (EndpointForbiddenError, GatewayConnectionError, ResponseTooLargeError) as err:
-        return Recorded(target=target, duration_s=time.monotonic() - started, problem=_problem(err))
+        return Recorded(
+            target=target,
+            duration_s=time.monotonic() - started,
+            problem=_problem(err),
+            answered=not isinstance(err, GatewayConnectionError),
+        )
     return Recorded(
         target=target,
         status=reply.status,
