@@ -4,8 +4,10 @@ Reads every endpoint the library knows, one request at a time (``--pause`` secon
 slow ones last), replaces serial numbers, the token, session cookies, MAC and IP addresses,
 e-mail addresses and the site's location with pseudonyms, checks that nothing identifying is
 left, and writes the folder ``--out`` (or ``--out``.zip with ``--zip``) that
-``enphase-local simulate --replay`` serves. Nothing else is written. Exit status 1 when an
-endpoint did not answer (the capture holds the rest), or when nothing could be written.
+``enphase-local simulate --replay`` serves. Nothing else is written: with ``--trust-store``
+the store pins a gateway it knows, and one it does not know yet is pinned for this run only.
+Exit status 1 when an endpoint did not answer (the capture holds the rest), or when nothing
+could be written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from enphase_local.cli.targets import add_target_options, gateways_from_args
 from enphase_local.diagnostics.capture import (
     DEFAULT_PAUSE_S,
     CaptureResult,
+    ReadOnlyTrust,
     Recorded,
     capture,
     output_path,
@@ -95,10 +98,13 @@ async def run(args: argparse.Namespace) -> int:
         f"capturing {gateway.host}: {len(ENDPOINTS)} endpoints, one every {args.pause:g} s",
         flush=True,
     )
+    options = gateway.session_options()
+    if "trust" in options:
+        options["trust"] = ReadOnlyTrust(gateway.trust_store)
     tokens = TokenSources()
     try:
         async with GatewaySession(
-            gateway.host, token=tokens.source(gateway.token), **gateway.session_options()
+            gateway.host, token=tokens.source(gateway.token), **options
         ) as session:
             result = await capture(
                 session,

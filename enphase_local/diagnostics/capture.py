@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +45,7 @@ from enphase_local.errors import (
     ResponseTooLargeError,
 )
 from enphase_local.session import GatewaySession
+from enphase_local.trust import TrustStore
 
 #: Paths the gateway's older web back end answers in seconds, not milliseconds (up to a
 #: minute for ``/home``): read last, so that a struggling gateway has given the rest first.
@@ -132,6 +133,15 @@ class CaptureResult:
         return all(r.answered for r in self.records)
 
 
+class ReadOnlyTrust(TrustStore):
+    """A trust store that pins what it holds and, for a gateway it does not hold yet, the
+    certificate seen on first contact for this run only: a capture writes nothing but itself."""
+
+    def remember(self, key: str, fingerprint: bytes) -> bytes:
+        """The recorded fingerprint, else ``fingerprint``; the file is left as it is."""
+        return self.get(key) or fingerprint
+
+
 def capture_order(endpoints: Iterable[Endpoint[Any]]) -> list[Endpoint[Any]]:
     """The endpoints in their table's order, the slow ones last."""
     return sorted(endpoints, key=lambda e: e.path.partition("?")[0] in SLOW_PATHS)
@@ -144,7 +154,6 @@ async def capture(
     as_zip: bool = False,
     pause_s: float = DEFAULT_PAUSE_S,
     enable_live_stream: bool = False,
-    endpoints: Sequence[Endpoint[Any]] = ENDPOINTS,
     on_record: Callable[[Recorded], None] | None = None,
 ) -> CaptureResult:
     """Record every endpoint, redact, check, and write the folder (or ``<out>.zip``).
@@ -159,7 +168,6 @@ async def capture(
         session,
         pause_s=pause_s,
         enable_live_stream=enable_live_stream,
-        endpoints=endpoints,
         on_record=on_record,
     )
     redactor, records = redact(recording)
@@ -198,7 +206,6 @@ async def record(
     *,
     pause_s: float = DEFAULT_PAUSE_S,
     enable_live_stream: bool = False,
-    endpoints: Sequence[Endpoint[Any]] = ENDPOINTS,
     on_record: Callable[[Recorded], None] | None = None,
 ) -> Recording:
     """Read ``/info``, then every endpoint (slow ones last), one at a time, ``pause_s`` apart."""
@@ -207,7 +214,7 @@ async def record(
     records: list[Recorded] = []
     tokens: list[Token] = []
     silent = 0
-    for endpoint in capture_order(endpoints):
+    for endpoint in capture_order(ENDPOINTS):
         if silent >= _GIVE_UP_AFTER:
             recorded = Recorded(
                 target=endpoint.path,

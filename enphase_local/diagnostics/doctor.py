@@ -23,7 +23,7 @@ import enum
 import socket
 import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -46,7 +46,7 @@ from enphase_local.errors import (
 )
 from enphase_local.models import Info, LiveData
 from enphase_local.replies import describe
-from enphase_local.session import GatewaySession
+from enphase_local.session import DEFAULT_TIMEOUT_S, GatewaySession
 from enphase_local.transport import (
     GatewayAddress,
     normalize_fingerprint,
@@ -130,17 +130,12 @@ class Patient:
     #: Allow plain HTTP for firmware that needs a token.
     allow_http: bool = False
     #: Seconds one request may take.
-    timeout_s: float = 60.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def diagnose(
-    patient: Patient,
-    *,
-    endpoints: Sequence[Endpoint[Any]] = ENDPOINTS,
-    clock: Callable[[], datetime] = utc_now,
-) -> AsyncGenerator[Check, None]:
+def diagnose(patient: Patient) -> AsyncGenerator[Check, None]:
     """Examine the gateway: each check is yielded as soon as it is made (``aclose()`` stops)."""
-    return _Visit(patient, clock).run(endpoints)
+    return _Visit(patient).run()
 
 
 def _check(
@@ -152,9 +147,8 @@ def _check(
 class _Visit:
     """The examination of one gateway, and what each step learned for the next."""
 
-    def __init__(self, patient: Patient, clock: Callable[[], datetime]) -> None:
+    def __init__(self, patient: Patient) -> None:
         self.patient = patient
-        self.clock = clock
         self.address: GatewayAddress | None = None
         #: Port 443 is closed and port 80 answers.
         self.plain_http = False
@@ -170,7 +164,7 @@ class _Visit:
         self.live: LiveData | None = None
         self.live_missing = False
 
-    async def run(self, endpoints: Sequence[Endpoint[Any]]) -> AsyncGenerator[Check, None]:
+    async def run(self) -> AsyncGenerator[Check, None]:
         for step in (self.resolve, self.reach):
             check = await step()
             yield check
@@ -186,12 +180,10 @@ class _Visit:
                 return
             yield await self.check_token()
             yield self.check_clock()
-            async for check in self.read_endpoints(session, endpoints):
+            async for check in self.read_endpoints(session):
                 yield check
 
-    async def read_endpoints(
-        self, session: GatewaySession, endpoints: Sequence[Endpoint[Any]]
-    ) -> AsyncIterator[Check]:
+    async def read_endpoints(self, session: GatewaySession) -> AsyncIterator[Check]:
         assert self.info is not None
         if not self.info.requires_token:
             yield _check("check_jwt", Verdict.NOTE, "no tokens below firmware 7")
@@ -205,7 +197,7 @@ class _Visit:
             if check.verdict is Verdict.FAIL:
                 yield _skipped(_GONE if self.silent else "the token must be accepted first")
                 return
-        for endpoint in endpoints:
+        for endpoint in ENDPOINTS:
             if self.silent:
                 yield _skipped(_GONE)
                 return
@@ -383,7 +375,7 @@ class _Visit:
         return await token.get(serial)
 
     def _judge_token(self, token: Token, serial: str) -> Check:
-        now = self.clock()
+        now = utc_now()
         kind = f"{token.role.value} token"
         fetch = f"enphase-local token fetch --serial {serial} (or enphase-local init)"
         if token.serial not in (serial, UNCOMMISSIONED):
@@ -413,7 +405,7 @@ class _Visit:
     def check_clock(self) -> Check:
         info = self.info
         assert info is not None
-        now = self.clock()
+        now = utc_now()
         token = self.token
         if token is not None and token.issued_at is not None:
             ahead = token.issued_at - now

@@ -18,6 +18,7 @@ from enphase_local.diagnostics.capture import (
     README,
     SLOW_PATHS,
     CaptureResult,
+    ReadOnlyTrust,
     Recorded,
     Recording,
     capture,
@@ -27,13 +28,15 @@ from enphase_local.diagnostics.capture import (
 from enphase_local.diagnostics.layout import LOG_SUFFIX
 from enphase_local.diagnostics.redaction import CaptureLeakError, Kind, Redactor
 from enphase_local.endpoints import ENDPOINTS, Endpoint
-from enphase_local.errors import EnphaseError, TokenRejectedError
+from enphase_local.errors import CertificateMismatchError, EnphaseError, TokenRejectedError
 from enphase_local.export import to_data
 from enphase_local.replies import Reply, checked_body
 from enphase_local.simulator.faults import NightlyWindow
 from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.profiles import PROFILES
 from enphase_local.simulator.pytest_plugin import SimulationFactory
+from enphase_local.transport import parse_address
+from enphase_local.trust import TrustStore
 
 from . import planted
 
@@ -293,3 +296,23 @@ async def test_a_refused_token_ends_the_capture(
     with pytest.raises(TokenRejectedError):
         await capture_gateway(enphase_gateway, tmp_path / "capture")
     assert not (tmp_path / "capture").exists()
+
+
+async def test_a_trust_store_is_read_and_never_written(
+    tmp_path: Path, enphase_gateway: SimulatedGateway
+) -> None:
+    store = tmp_path / "trusted.json"
+    async with GatewaySession(
+        enphase_gateway.url, token=enphase_gateway.token, trust=ReadOnlyTrust(store)
+    ) as session:
+        await capture(session, tmp_path / "first", pause_s=0)  # pinned for this run only
+    assert not store.exists()
+
+    TrustStore(store).remember(parse_address(enphase_gateway.url).authority, b"\x01" * 32)
+    async with GatewaySession(
+        enphase_gateway.url, token=enphase_gateway.token, trust=ReadOnlyTrust(store)
+    ) as session:
+        with pytest.raises(CertificateMismatchError):
+            await capture(session, tmp_path / "second", pause_s=0)
+    assert not (tmp_path / "second").exists()
+    assert enphase_gateway.stats.by_path["/auth/check_jwt"] == 1  # the first capture's only
