@@ -163,7 +163,7 @@ async def capture(
     redaction (then nothing is written), and the session's errors when ``/info`` cannot be
     read or the token is refused. An endpoint that fails otherwise is noted and skipped.
     """
-    path = output_path(out, as_zip=as_zip)
+    path = await asyncio.to_thread(output_path, out, as_zip=as_zip)
     recording = await record(
         session,
         pause_s=pause_s,
