@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from enphase_local.cli import main
+from enphase_local.diagnostics.redaction import Redactor
 from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.harness import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
@@ -134,3 +136,21 @@ async def test_doctor_examines_every_gateway_of_a_configuration(
     assert status == 1
     assert stdout.splitlines()[-1] == f"1 problem(s): {second.url}: token"
     assert "-> get a token for" in stdout
+
+
+async def test_capture_refuses_to_write_what_redaction_missed(
+    enphase_gateway: SimulatedGateway,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(Redactor, "redact", lambda self, data: data)  # a redaction bug
+    out = tmp_path / "capture"
+    args = ["capture", *target(enphase_gateway, tmp_path), "--out", str(out), "--pause", "0"]
+    status = await asyncio.to_thread(main, args)  # in this process, to plant the bug
+    assert status == 1
+    error = capsys.readouterr().err
+    assert error.startswith("enphase-local: error: the capture was not written: ")
+    assert enphase_gateway.serial not in error
+    left = await asyncio.to_thread(os.listdir, tmp_path)
+    assert left == [f"{enphase_gateway.serial}.token"]  # the token file the test wrote
