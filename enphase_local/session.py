@@ -287,15 +287,29 @@ class GatewaySession:
         async def read() -> T:
             if self._info is None:
                 await self._ready()
-            if self._legacy and endpoint is ep.INVERTERS:
-                reply = await self._auth.digest_get(endpoint.path)
-            else:
-                reply = await self._request("GET", endpoint.path)
+            reply = await self._get(endpoint.path)
             body = checked_body(endpoint.path, reply, xml=endpoint.xml)
             result: T = endpoint.parse(body, strict=self._strict)
             return result
 
         return await self._call(endpoint.path, read)
+
+    async def raw_get(self, path: str) -> Reply:
+        """GET ``path`` (a query string may follow) and return the reply as it came, whatever
+        its status, without checking or parsing it: for tools that record what a gateway
+        sends (``enphase-local capture``).
+
+        It goes the way the endpoint methods go: the lock, the deadline, the certificate,
+        ``/info`` first, the token flow (none for ``/info``; digest credentials for the
+        inverters on legacy firmware). A 401 that survives a fresh token check still raises
+        :class:`~enphase_local.errors.EndpointForbiddenError`.
+        """
+
+        async def read() -> Reply:
+            await self._ready()
+            return await self._get(path)
+
+        return await self._call(path, read)
 
     # -- one call: the lock, the deadline ---------------------------------------------------
 
@@ -322,6 +336,13 @@ class GatewaySession:
 
     def _closed_error(self) -> SessionClosedError:
         return SessionClosedError(f"the session with gateway {self.host} is closed")
+
+    def _get(self, path: str) -> Awaitable[Reply]:
+        if self._legacy and path == ep.INVERTERS.path:
+            return self._auth.digest_get(path)
+        if path == ep.INFO.path:  # never needs a token, so none is sent
+            return self._exchange.get(path, PLAIN_HEADERS)
+        return self._request("GET", path)
 
     def _request(
         self, method: str, path: str, *, payload: dict[str, int] | None = None

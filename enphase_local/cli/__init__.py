@@ -27,7 +27,10 @@ from enphase_local.config import ConfigError
 from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report")
+COMMAND_MODULES = (
+    "init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report", "doctor",
+    "capture",
+)  # fmt: skip
 
 #: Exit statuses (see the module's docstring).
 EXIT_FAILED: Final = 1
@@ -54,6 +57,8 @@ Commands:
   trust     list, accept or forget pinned gateway certificates
   simulate  run simulated gateways and a fake Enphase cloud to point tools at
   demo      poll three simulated gateways, watch them, chart the day
+  doctor    check a gateway step by step and say what is wrong
+  capture   record a gateway, redacted, to attach to a bug report
 
 Run `enphase-local COMMAND --help` for a command's options and examples.
 """

@@ -62,6 +62,9 @@ class NightlyWindow:
     duration_s: float = 300.0
     #: How long each request hangs before openresty gives up, real seconds.
     hang_s: float = 60.0
+    #: Paths still answered while the window is open, as by a gateway that keeps serving
+    #: ``/info`` while its data back end is stuck; none by default.
+    spared_paths: frozenset[str] = frozenset()
 
     def contains(self, local: dt.datetime) -> bool:
         """Whether the window is open at this local time."""

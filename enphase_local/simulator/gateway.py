@@ -374,7 +374,11 @@ class SimulatedGateway:
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         window = self.faults.nightly
         served = self.stats.faults_served
-        if window is not None and window.contains(self.local_time()):
+        if (
+            window is not None
+            and request.path not in window.spared_paths
+            and window.contains(self.local_time())
+        ):
             served["nightly"] += 1
             await asyncio.sleep(window.hang_s)
             return self._response(_error_reply(HTTPStatus.GATEWAY_TIMEOUT))

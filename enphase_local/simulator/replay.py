@@ -1,11 +1,11 @@
 """Replay mode: a gateway that serves a captured set with its recorded statuses and headers.
 
-A capture set is a folder laid out like ``fixtures/gateways/<set>/``: one file per endpoint,
-named after the URL path without the leading ``/`` and with ``/``, ``?`` and ``=`` replaced
-by ``_`` (``/ivp/meters/readings`` -> ``ivp_meters_readings``,
-``/production.json?details=1`` -> ``production.json_details_1``), and beside most files a
-``<name>_log.json`` with the recorded ``code`` and ``headers``. Files without a log are served
-with status 200 and the usual Content-Type for their path.
+A capture set is a folder laid out like ``fixtures/gateways/<set>/``, as
+:mod:`enphase_local.diagnostics.layout` describes (and ``enphase-local capture`` writes): one
+file per endpoint, named after the URL path (``/ivp/meters/readings`` ->
+``ivp_meters_readings``, ``/production.json?details=1`` -> ``production.json_details_1``), and
+beside most files a ``<name>_log.json`` with the recorded ``code`` and ``headers``. Files
+without a log are served with status 200 and the usual Content-Type for their path.
 
 The serial and firmware come from the set's ``info``. Sets of firmware 7 and later are served
 over HTTPS and need a token for that serial, as the real gateway did; older sets are served
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from enphase_local.diagnostics.layout import LOG_SUFFIX, capture_file_name
 from enphase_local.simulator.device import (
     INFO,
     OPENRESTY_HEADERS,
@@ -39,12 +40,6 @@ _TRANSFER_HEADERS = frozenset(
         "content-type",
     }
 )
-
-
-def capture_file_name(path: str, query: str = "") -> str:
-    """The capture file name for a request path and query string."""
-    target = f"{path}?{query}" if query else path
-    return target.lstrip("/").replace("/", "_").replace("?", "_").replace("=", "_")
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -84,7 +79,7 @@ class ReplayDevice:
 
     def _log(self, path: str, query: str = "") -> tuple[int, list[tuple[str, str]]] | None:
         """The recorded status and headers of a path, if it was logged."""
-        log_file = self.folder / f"{capture_file_name(path, query)}_log.json"
+        log_file = self.folder / f"{capture_file_name(path, query)}{LOG_SUFFIX}"
         if not log_file.is_file():
             return None
         record = json.loads(log_file.read_text(encoding="utf-8"))
@@ -105,7 +100,7 @@ class ReplayDevice:
         del body
         name = capture_file_name(path, query)
         body_file = self.folder / name
-        if method != "GET" or not name or name.endswith("_log.json") or not body_file.is_file():
+        if method != "GET" or not name or name.endswith(LOG_SUFFIX) or not body_file.is_file():
             return self.not_found(path)
         log = self._log(path, query)
         if log is None:

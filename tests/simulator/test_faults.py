@@ -173,6 +173,17 @@ async def test_nightly_window(enphase_simulation: Simulation, http: aiohttp.Clie
     assert (await fetch(http, gateway, DATA)).status == 200
 
 
+@pytest.mark.enphase_simulation(speed=0, start_time=MIDSUMMER + dt.timedelta(hours=23, minutes=1))
+async def test_nightly_window_can_spare_info(
+    enphase_gateway: SimulatedGateway, http: aiohttp.ClientSession
+) -> None:
+    window = NightlyWindow(hang_s=0.05, spared_paths=frozenset({"/info"}))
+    enphase_gateway.faults.set_nightly(window)
+    assert (await fetch(http, enphase_gateway, "/info", auth=False)).status == 200
+    assert (await fetch(http, enphase_gateway, DATA)).status == 504
+    assert enphase_gateway.stats.faults_served["nightly"] == 1
+
+
 async def test_requests_in_flight_are_counted(
     enphase_gateway: SimulatedGateway, http: aiohttp.ClientSession
 ) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from enphase_local.diagnostics.layout import capture_file_name
 from enphase_local.simulator.harness import replay_sets
 from enphase_local.simulator.pytest_plugin import SimulationFactory
-from enphase_local.simulator.replay import ReplayDevice, capture_file_name
+from enphase_local.simulator.replay import ReplayDevice
 from tests.conftest import capture_sets, skip_without_captures
 
 from .captures import TARGETS

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from enphase_local.diagnostics.layout import capture_file_name
 from enphase_local.simulator.profiles import PROFILES, get_profile
-from enphase_local.simulator.replay import capture_file_name
 from enphase_local.simulator.wire import Fixed, JsonValue, dumps
 
 
