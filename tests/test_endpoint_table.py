@@ -12,6 +12,7 @@ from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.parsing import Structurer
 from tests.helpers import info_xml
+from tests.parsing import detail_samples as detail
 from tests.parsing import samples
 
 #: Each endpoint with a body in the vendor brief's shape.
@@ -26,6 +27,27 @@ BODIES: list[tuple[ep.Endpoint[Any], bytes]] = [
     (ep.LIVE_DATA, samples.json_body(samples.LIVE_DATA)),
     (ep.CONSUMPTION_REPORTS, samples.json_body([samples.CONSUMPTION_REPORT])),
     (ep.GRID_READINGS, samples.json_body(samples.GRID_READINGS)),
+    (ep.ENSEMBLE_INVENTORY, samples.json_body(detail.ENSEMBLE_INVENTORY)),
+    (ep.BATTERY_POWER, samples.json_body(detail.ENSEMBLE_POWER)),
+    (ep.BATTERY_SUMMARY, samples.json_body(detail.SECCTRL)),
+    (ep.ENSEMBLE_STATUS, samples.json_body(detail.ENSEMBLE_STATUS)),
+    (ep.GRID_RELAY, samples.json_body(detail.RELAY)),
+    (ep.DRY_CONTACTS, samples.json_body(detail.DRY_CONTACTS)),
+    (ep.DRY_CONTACT_SETTINGS, samples.json_body(detail.DRY_CONTACT_SETTINGS)),
+    (ep.GENERATOR, samples.json_body(detail.GENERATOR)),
+    (ep.GENERATOR_CONFIG, samples.json_body(detail.GENERATOR_CONFIG)),
+    (ep.GENERATOR_SCHEDULE, samples.json_body(detail.GENERATOR_SCHEDULE)),
+    (ep.GENERATOR_MODE, samples.json_body(detail.GENERATOR_MODE)),
+    (ep.TARIFF, samples.json_body(detail.TARIFF)),
+    (ep.ACB_CONFIG, samples.json_body(detail.ACB_CONFIG)),
+    (ep.PV_LIMIT, samples.json_body(detail.PV_LIMIT)),
+    (ep.EXPORT_LIMIT, samples.json_body(detail.EXPORT_LIMIT)),
+    (ep.DEVICE_DATA, samples.json_body(detail.DEVICE_DATA)),
+    (ep.PRODUCTION_SUMMARY, samples.json_body(detail.PRODUCTION_SUMMARY)),
+    (ep.DEVICE_INVENTORY, samples.json_body(detail.DEVICE_INVENTORY)),
+    (ep.HOME, samples.json_body(detail.HOME)),
+    (ep.METER_REPORTS, samples.json_body([samples.CONSUMPTION_REPORT])),
+    (ep.PV_READINGS, samples.json_body(detail.PV_READINGS)),
 ]
 JSON_BODIES = [(endpoint, body) for endpoint, body in BODIES if not endpoint.xml]
 JSON_ENDPOINTS = [endpoint for endpoint, _ in JSON_BODIES]
