@@ -7,7 +7,9 @@ the body structured again here, to find the JSON path of the first problem for t
 :class:`~enphase_local.errors.PayloadError`.
 
 Hooks are strict about JSON types: a boolean is not a number, a number is not a string, and
-an array is not an object. Unknown enum values become ``UNKNOWN``.
+an array is not an object. Unknown enum values become ``UNKNOWN``. The lenient converter
+reads an optional field of the models in :data:`TOLERANT` as None when its value does not
+fit (see there); the strict one reports it.
 """
 
 from __future__ import annotations

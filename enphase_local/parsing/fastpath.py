@@ -21,8 +21,10 @@ A value the inline check does not recognise is handed to the converter's own hoo
 either converts it the slow way or raises; so a body the fast path accepts gives the model
 the detailed converter gives, and one it refuses raises one of
 :data:`~enphase_local.parsing.converter.STRUCTURE_FAILURES`, for the detailed converter to
-locate. The generated source is registered with :mod:`linecache`, so tracebacks and profilers
-show it; :func:`structure_fn_source` returns it for reading.
+locate. The optional fields of tolerant models read None on such a failure in lenient mode,
+as the converter's tolerant hooks do. The generated source is registered with
+:mod:`linecache`, so tracebacks and profilers show it; :func:`structure_fn_source` returns it
+for reading.
 """
 
 from __future__ import annotations
