@@ -709,7 +709,7 @@ def _kilo(value: Any, _: object) -> float | None:
 
 def _epoch(value: Any, _: object) -> datetime | None:
     """Seconds since the epoch; 0 means never."""
-    if value is None or value == 0:
+    if value is None or (value.__class__ in (int, float) and value == 0):
         return None
     return _datetime(value, None)
 
@@ -718,8 +718,10 @@ def _text_epoch(value: Any, _: object) -> datetime | None:
     """Seconds since the epoch sent as text (``"1709367413"``); ``"0"`` means never."""
     if value is None:
         return None
-    if value.__class__ is not str or not value.isdigit():
+    if value.__class__ is not str:
         raise TypeError(f"expected seconds as text, got {_kind(value)}")
+    if not value.isdigit():
+        raise ValueError(f"expected seconds as digits, got {value[:20]!r}")
     return _epoch(int(value), None)
 
 
