@@ -113,7 +113,7 @@ QUIRKS: Final[tuple[Quirk, ...]] = (
     Quirk(
         id="generator-rating-kilowatts",
         endpoint="generator_config",
-        description="name_plate_rating_wat holds kilowatts (22.0 for a 22 kW generator); "
+        description="name_plate_rating_wat holds kilowatts (10.0 for a 10 kW generator); "
         "rated_power_w is in watts.",
         capture="8.3.5169_with_generator",
     ),
@@ -140,8 +140,8 @@ QUIRKS: Final[tuple[Quirk, ...]] = (
     Quirk(
         id="tariff-reserve-differs",
         endpoint="tariff",
-        description="The schedule's reserved_soc can differ from storage_settings' (30 against "
-        "0 on 8.3.5433, whose secctrl says 10); both are kept as sent.",
+        description="The schedule's reserved_soc can differ from storage_settings' (and both "
+        "from secctrl's configured_backup_soc); both are kept as sent.",
         capture="8.3.5433_tot_is_net_cons",
     ),
 )

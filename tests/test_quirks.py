@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,14 @@ def check(quirk_id: str) -> Callable[[Check], Check]:
         return function
 
     return register
+
+
+def _shown(page: bytes, label: str) -> float:
+    """The value of a row of the HTML page as shown, in W or Wh (read here independently)."""
+    match = re.search(label.encode() + rb"</td>\s*<td>\s*([0-9.]+) ([kM]?)W", page)
+    assert match is not None
+    number, prefix = match.groups()
+    return float(number) * {b"": 1, b"k": 1e3, b"M": 1e6}[prefix]
 
 
 def _raw(folder: Path, name: str) -> Any:
@@ -93,15 +102,20 @@ def _production_page(folder: Path) -> None:
         raise_if_soft_error(ep.PRODUCTION_SUMMARY.path, (folder / "production.json").read_bytes())
     row = ep.PRODUCTION_SUMMARY.for_firmware((3, 9, 36))
     assert row is ep.PRODUCTION_PAGE
-    summary = row.parse((folder / "production").read_bytes(), strict=True)
-    assert summary.production[0].energy_lifetime_wh == 14.6e6
+    page = (folder / "production").read_bytes()
+    summary = row.parse(page, strict=True)
+    assert summary.production[0].energy_lifetime_wh == pytest.approx(
+        _shown(page, "Since Installation")
+    )
 
 
 @check("production-page-rounded")
 def _rounded(folder: Path) -> None:
-    (inverters,) = ep.PRODUCTION_PAGE.parse((folder / "production").read_bytes()).production
-    assert inverters.power_w == 6630  # " 6.63 kW"
-    assert inverters.energy_lifetime_wh == 133e6  # "  133 MWh"
+    page = (folder / "production").read_bytes()
+    (inverters,) = ep.PRODUCTION_PAGE.parse(page).production
+    assert re.search(rb"Currently</td>\s*<td>\s*[0-9.]+ kW<", page), "shown in kW"
+    assert inverters.power_w == pytest.approx(_shown(page, "Currently"))
+    assert inverters.energy_lifetime_wh == pytest.approx(_shown(page, "Since Installation"))
 
 
 @check("storage-entry-without-acb")

@@ -57,7 +57,7 @@ class EnsembleDevice:
 
     #: Serial number.
     serial_number: str
-    #: Part number, e.g. ``836-01826-r76``.
+    #: Part number, e.g. ``836-00000-r01``.
     part_number: str | None = None
     #: When the device was installed, UTC.
     installed_at: datetime | None = None

@@ -159,7 +159,7 @@ class Generator:
 class GeneratorConfig:
     """``/ivp/ss/gen_config``: nameplate and start settings (empty without a generator)."""
 
-    #: Manufacturer, e.g. ``Generac``.
+    #: Manufacturer.
     manufacturer: str | None = None
     #: Model.
     model: str | None = None

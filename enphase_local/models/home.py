@@ -93,7 +93,7 @@ class WirelessConnection:
 class Home:
     """``/home`` (slow: real gateways take 6 to 60 s to answer)."""
 
-    #: Time zone name, e.g. ``US/Central``.
+    #: Time zone name, e.g. ``Europe/Paris``.
     time_zone: str | None = None
     #: The gateway's local date as it shows it, ``MM/DD/YYYY``.
     local_date: str | None = None

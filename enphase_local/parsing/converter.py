@@ -811,7 +811,7 @@ _FIELD_HOOKS: dict[type, dict[str, Hook]] = {
     EnsembleStatus: {"devices": _objects_by_key, "counters": _counters},
     DryContactSetting: {"override": _optional_text_bool, "manual_override": _optional_text_bool},
     Generator: {"present": _optional_flag, "exercising": _optional_flag},
-    # The rating's key says watts; the value is kilowatts (22.0 for a 22 kW generator).
+    # The rating's key says watts; the value is kilowatts (10.0 for a 10 kW generator).
     GeneratorConfig: {"rated_power_w": _kilo},
     GeneratorDay: {"week_days": _comma_list},
     Tariff: {"updated_at": _text_epoch},
