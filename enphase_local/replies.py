@@ -22,6 +22,8 @@ from enphase_local.errors import (
 #: The name of the cookie ``/auth/check_jwt`` hands out.
 SESSION_COOKIE: Final = "sessionId"
 _NOT_FOUND_HTML: Final = re.compile(rb"not\s*found|\b404\b", re.IGNORECASE)
+#: How far into an HTML page to look for "not found": 3.9's page says it after 14 KB of style.
+_NOT_FOUND_SCAN_BYTES: Final = 65536
 _SOFT_ERROR_KEYS: Final = frozenset({"error", "err", "status", "info", "moreInfo"})
 _BLANKS: Final = (b" ", b"\n", b"\r", b"\t")
 
@@ -67,7 +69,7 @@ def raise_if_soft_error(path: str, body: bytes) -> None:
     """
     head = body[:1] if body[:1] not in _BLANKS else body.lstrip()[:1]
     if head == b"<":
-        if _NOT_FOUND_HTML.search(body[:4096]):
+        if _NOT_FOUND_HTML.search(body[:_NOT_FOUND_SCAN_BYTES]):
             raise NotSupportedError(
                 f"{path}: not served by this gateway (HTML 'not found' page)", endpoint=path
             )

@@ -26,6 +26,7 @@ from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
     CertificateMismatchError,
+    EndpointForbiddenError,
     EnphaseError,
     GatewayConnectionError,
     GatewayTimeoutError,
@@ -34,10 +35,26 @@ from enphase_local.errors import (
 )
 from enphase_local.exchange import Exchange
 from enphase_local.models import (
+    AcbConfig,
+    BatterySummary,
     ConsumptionReport,
+    DeviceData,
+    DeviceInventory,
     DeviceList,
+    DryContacts,
+    DryContactSettings,
     Energy,
+    EnsembleInventory,
+    EnsemblePower,
+    EnsembleStatus,
+    ExportLimit,
+    Generator,
+    GeneratorConfig,
+    GeneratorMode,
+    GeneratorSchedule,
     GridReading,
+    GridRelay,
+    Home,
     Info,
     Inverter,
     LiveData,
@@ -45,6 +62,10 @@ from enphase_local.models import (
     Meter,
     MeterReading,
     Production,
+    ProductionSummary,
+    PvLimit,
+    PvReading,
+    Tariff,
 )
 from enphase_local.parsing import parse_stream_status
 from enphase_local.replies import Reply, checked_body, describe
@@ -268,6 +289,94 @@ class GatewaySession:
         """``/ivp/meters/gridReading``: per-phase readings at the grid connection point."""
         return await self.fetch(ep.GRID_READINGS)
 
+    # Beyond the vendor brief: batteries, System Controller, generator, settings, detail.
+    # Sites without the hardware answer 404 (NotSupportedError) or empty bodies.
+
+    async def inventory(self) -> EnsembleInventory:
+        """``/ivp/ensemble/inventory``: IQ Batteries, System Controller, Collar, C6 combiner."""
+        return await self.fetch(ep.ENSEMBLE_INVENTORY)
+
+    async def battery_power(self) -> EnsemblePower:
+        """``/ivp/ensemble/power``: power and charge of each IQ Battery."""
+        return await self.fetch(ep.BATTERY_POWER)
+
+    async def battery_summary(self) -> BatterySummary:
+        """``/ivp/ensemble/secctrl``: aggregate charge and energy, backup reserve."""
+        return await self.fetch(ep.BATTERY_SUMMARY)
+
+    async def ensemble_status(self) -> EnsembleStatus:
+        """``/ivp/ensemble/status``: device records, summary, relay and counters together."""
+        return await self.fetch(ep.ENSEMBLE_STATUS)
+
+    async def grid_relay(self) -> GridRelay:
+        """``/ivp/ensemble/relay``: the grid relay, commanded and actual."""
+        return await self.fetch(ep.GRID_RELAY)
+
+    async def dry_contacts(self) -> DryContacts:
+        """``/ivp/ensemble/dry_contacts``: each dry contact's state."""
+        return await self.fetch(ep.DRY_CONTACTS)
+
+    async def dry_contact_settings(self) -> DryContactSettings:
+        """``/ivp/ss/dry_contact_settings``: each dry contact's configuration."""
+        return await self.fetch(ep.DRY_CONTACT_SETTINGS)
+
+    async def generator(self) -> Generator:
+        """``/ivp/ensemble/generator``: the generator relay and its start and stop levels."""
+        return await self.fetch(ep.GENERATOR)
+
+    async def generator_config(self) -> GeneratorConfig:
+        """``/ivp/ss/gen_config``: the generator's nameplate and start settings."""
+        return await self.fetch(ep.GENERATOR_CONFIG)
+
+    async def generator_schedule(self) -> GeneratorSchedule:
+        """``/ivp/ss/gen_schedule``: the generator's exercise runs and schedule."""
+        return await self.fetch(ep.GENERATOR_SCHEDULE)
+
+    async def generator_mode(self) -> GeneratorMode:
+        """``/ivp/ss/gen_mode``: the generator command (on, off, auto)."""
+        return await self.fetch(ep.GENERATOR_MODE)
+
+    async def tariff(self) -> Tariff:
+        """``/admin/lib/tariff``: storage mode and reserve, prices, seasons and schedule."""
+        return await self.fetch(ep.TARIFF)
+
+    async def acb_config(self) -> AcbConfig:
+        """``/admin/lib/acb_config``: AC Battery sleep settings."""
+        return await self.fetch(ep.ACB_CONFIG)
+
+    async def pv_limit(self) -> PvLimit:
+        """``/ivp/sc/pvlimit``: the PV production limit."""
+        return await self.fetch(ep.PV_LIMIT)
+
+    async def export_limit(self) -> ExportLimit:
+        """``/ivp/ss/pel_settings``: the power export limit."""
+        return await self.fetch(ep.EXPORT_LIMIT)
+
+    async def device_data(self) -> DeviceData:
+        """``/ivp/pdm/device_data``: per inverter and CT detail, at most 50 devices."""
+        return await self.fetch(ep.DEVICE_DATA)
+
+    async def production_summary(self) -> ProductionSummary:
+        """``/production.json?details=1`` (slow): production, consumption per phase, AC
+        Batteries; firmware before 4 answers with the HTML page ``/production`` instead."""
+        return await self.fetch(ep.PRODUCTION_SUMMARY)
+
+    async def device_inventory(self) -> DeviceInventory:
+        """``/inventory.json?deleted=1`` (slow): microinverters, AC Batteries, Q-relays, ESUBs."""
+        return await self.fetch(ep.DEVICE_INVENTORY)
+
+    async def home(self) -> Home:
+        """``/home`` (very slow): time zone, clock, network, last cloud report, radio levels."""
+        return await self.fetch(ep.HOME)
+
+    async def meter_reports(self) -> tuple[ConsumptionReport, ...]:
+        """``/ivp/meters/reports``: every meter report, production included."""
+        return await self.fetch(ep.METER_REPORTS)
+
+    async def pv_readings(self) -> tuple[PvReading, ...]:
+        """``/ivp/meters/pvReading``: per-phase readings on the PV side."""
+        return await self.fetch(ep.PV_READINGS)
+
     async def enable_live_stream(self) -> LiveStreamState:
         """Switch live data streaming on (``POST /ivp/livedata/stream``); it lapses in ~15 min."""
 
@@ -287,12 +396,20 @@ class GatewaySession:
         async def read() -> T:
             if self._info is None:
                 await self._ready()
-            reply = await self._get(endpoint.path)
-            body = checked_body(endpoint.path, reply, xml=endpoint.xml)
-            result: T = endpoint.parse(body, strict=self._strict)
+            assert self._info is not None
+            row = endpoint.for_firmware(self._info.firmware_version)
+            reply = await self._get(row.path)
+            if self._legacy and reply.status == 401:
+                # Installer pages of old firmware: digest credentials not sent for them.
+                raise EndpointForbiddenError(
+                    f"{row.path}: firmware {self._info.firmware} refuses it without "
+                    "installer credentials"
+                )
+            body = checked_body(row.path, reply, xml=row.xml)
+            result: T = row.parse(body, strict=self._strict)
             return result
 
-        return await self._call(endpoint.path, read)
+        return await self._call(endpoint.path, read, endpoint.timeout_s)
 
     async def raw_get(self, path: str) -> Reply:
         """GET ``path`` (a query string may follow) and return the reply as it came, whatever
@@ -313,26 +430,28 @@ class GatewaySession:
 
     # -- one call: the lock, the deadline ---------------------------------------------------
 
-    async def _call(self, path: str, work: Callable[[], Awaitable[T]]) -> T:
-        """Run one public call with the request lock held, within the session's timeout."""
+    async def _call(
+        self, path: str, work: Callable[[], Awaitable[T]], limit_s: float | None = None
+    ) -> T:
+        """Run one public call with the request lock held, within the session's timeout (or
+        ``limit_s``, a slow endpoint's own, when that is longer)."""
         if self._closed:
             raise self._closed_error()
+        limit = max(self._timeout, limit_s or 0.0)
         try:
-            async with asyncio.timeout(self._timeout) as deadline, self._lock:
+            async with asyncio.timeout(limit) as deadline, self._lock:
                 return await work()
         except TimeoutError as err:
             if isinstance(err, GatewayTimeoutError) and not deadline.expired():
                 raise  # a connect timeout: it says more than the call's deadline
-            raise self._timed_out(path) from err
+            raise self._timed_out(path, limit) from err
         except EnphaseError as err:
             if deadline.expired():  # the deadline's cancellation, surfaced as another error
-                raise self._timed_out(path) from err
+                raise self._timed_out(path, limit) from err
             raise
 
-    def _timed_out(self, path: str) -> GatewayTimeoutError:
-        return GatewayTimeoutError(
-            f"{path}: gateway {self.host} did not answer within {self._timeout:g} s"
-        )
+    def _timed_out(self, path: str, limit: float) -> GatewayTimeoutError:
+        return GatewayTimeoutError(f"{path}: gateway {self.host} did not answer within {limit:g} s")
 
     def _closed_error(self) -> SessionClosedError:
         return SessionClosedError(f"the session with gateway {self.host} is closed")

@@ -24,6 +24,21 @@ PUBLIC = {
     "BackoffPolicy", "DataEvent", "DiscoveredGateway", "ErrorEvent", "Event", "GatewaySpec",
     "GatewayState", "GatewayStats", "PollPlan", "Poller", "PollerStats", "StateEvent",
     "UnsupportedEvent", "discover_gateways",
+    # Batteries, System Controller, generator, settings and detail (issue 14), and the quirks.
+    "QUIRKS", "Quirk", "AcbConfig", "Battery", "BatteryCommLevel", "BatteryPower",
+    "BatterySchedule", "BatterySummary", "ChannelLifetime", "ChannelReading", "Collar",
+    "CombinerController", "CommLevel", "CommLevels", "DeviceChannel", "DeviceControl",
+    "DeviceData", "DeviceDetail", "DeviceInventory", "DeviceKind", "DryContact",
+    "DryContactAction", "DryContactSetting", "DryContactSettings", "DryContactState",
+    "DryContactType", "DryContacts", "EnsembleDevice", "EnsembleInventory", "EnsemblePower",
+    "EnsembleStatus", "ExerciseRun", "ExportLimit", "Generator", "GeneratorCommand",
+    "GeneratorConfig", "GeneratorDay", "GeneratorMode", "GeneratorPeriod", "GeneratorSchedule",
+    "GeneratorSeason", "GridMode", "GridRelay", "Home", "InventoryDevice", "NetworkInterface",
+    "OffGridControl", "Phase", "ProductionSummary", "PvChannel", "PvLimit", "PvReading",
+    "RelayState", "ScheduleSlot", "ScheduleWeek", "SingleRate", "SourceType", "StorageMode",
+    "StorageSettings", "StorageState", "StorageSummary", "SummaryLine", "SummarySource",
+    "SystemController", "Tariff", "TariffDay", "TariffPeriod", "TariffSeason", "TariffTier",
+    "WirelessConnection",
 }  # fmt: skip
 
 
@@ -37,7 +52,11 @@ def test_session_methods_are_the_documented_ones() -> None:
     methods = {
         "info", "device_list", "meters", "meter_readings", "production", "energy",
         "inverters", "live_data", "enable_live_stream", "consumption_reports",
-        "grid_readings",
+        "grid_readings", "inventory", "battery_power", "battery_summary", "ensemble_status",
+        "grid_relay", "dry_contacts", "dry_contact_settings", "generator", "generator_config",
+        "generator_schedule", "generator_mode", "tariff", "acb_config", "pv_limit",
+        "export_limit", "device_data", "production_summary", "device_inventory", "home",
+        "meter_reports", "pv_readings",
     }  # fmt: skip
     for name in methods:
         assert callable(getattr(enphase_local.GatewaySession, name))

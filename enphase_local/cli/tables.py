@@ -29,6 +29,8 @@ UNITS: Final = {
     "a": "A",
     "hz": "Hz",
     "pct": "%",
+    "percent": "%",
+    "c": "°C",
 }
 #: Energy units, shown with a k or M prefix when the numbers are large.
 _ENERGIES: Final = frozenset({"wh", "vah", "varh"})

@@ -47,9 +47,6 @@ from enphase_local.errors import (
 from enphase_local.session import GatewaySession
 from enphase_local.trust import TrustStore
 
-#: Paths the gateway's older web back end answers in seconds, not milliseconds (up to a
-#: minute for ``/home``): read last, so that a struggling gateway has given the rest first.
-SLOW_PATHS: Final = frozenset({"/production.json", "/inventory.json", "/home"})
 #: Seconds between two requests: the gateway is fragile.
 DEFAULT_PAUSE_S: Final = 1.0
 #: The headers kept: how the body came (type, length, encoding, connection) and what the
@@ -142,9 +139,21 @@ class ReadOnlyTrust(TrustStore):
         return self.get(key) or fingerprint
 
 
+def with_legacy_rows(endpoints: Iterable[Endpoint[Any]]) -> list[Endpoint[Any]]:
+    """Every row and the row older firmware is read through instead (``/production`` below
+    firmware 4), each path once: a replay must serve whichever one ``get`` reads."""
+    rows: dict[str, Endpoint[Any]] = {}
+    for endpoint in endpoints:
+        for row in (endpoint, endpoint.legacy):
+            if row is not None:
+                rows.setdefault(row.path, row)
+    return list(rows.values())
+
+
 def capture_order(endpoints: Iterable[Endpoint[Any]]) -> list[Endpoint[Any]]:
-    """The endpoints in their table's order, the slow ones last."""
-    return sorted(endpoints, key=lambda e: e.path.partition("?")[0] in SLOW_PATHS)
+    """The endpoints in their table's order, the slow ones last (a struggling gateway has
+    then given the rest first)."""
+    return sorted(endpoints, key=lambda e: e.slow)
 
 
 async def capture(
@@ -214,7 +223,7 @@ async def record(
     records: list[Recorded] = []
     tokens: list[Token] = []
     silent = 0
-    for endpoint in capture_order(ENDPOINTS):
+    for endpoint in capture_order(with_legacy_rows(ENDPOINTS)):
         if silent >= _GIVE_UP_AFTER:
             recorded = Recorded(
                 target=endpoint.path,

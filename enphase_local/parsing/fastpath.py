@@ -21,8 +21,10 @@ A value the inline check does not recognise is handed to the converter's own hoo
 either converts it the slow way or raises; so a body the fast path accepts gives the model
 the detailed converter gives, and one it refuses raises one of
 :data:`~enphase_local.parsing.converter.STRUCTURE_FAILURES`, for the detailed converter to
-locate. The generated source is registered with :mod:`linecache`, so tracebacks and profilers
-show it; :func:`structure_fn_source` returns it for reading.
+locate. The optional fields of tolerant models read None on such a failure in lenient mode,
+as the converter's tolerant hooks do. The generated source is registered with
+:mod:`linecache`, so tracebacks and profilers show it; :func:`structure_fn_source` returns it
+for reading.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from enphase_local.parsing.converter import (
     _FIELD_HOOKS,
     _PREPARE,
     _PRIMITIVE_HOOKS,
+    STRUCTURE_FAILURES,
+    TOLERANT,
     WIRE_NAMES,
     _enum_hook,
     _is_homogeneous_tuple,
@@ -50,6 +54,7 @@ from enphase_local.parsing.converter import (
     _milli,
     _optional_milli,
     _utc,
+    tolerate,
 )
 
 #: A generated function: decoded JSON in, structured value out.
@@ -179,12 +184,27 @@ def _class_lines(cls: type, strict: bool, ns: _Namespace) -> list[str]:
             f"{ns.add('cls', cls)})",
         ]
     lines.append(f"self = {ns.add('builder', _builder(cls))}()")
+    tolerant = not strict and cls in TOLERANT
     for field in fields:
         key = wire.get(field.name, field.name)
-        lines += _field_read_lines(field, key, hooks.get(field.name), strict, ns)
-        lines.append(f"self.{field.name} = v")
+        read = _field_read_lines(field, key, hooks.get(field.name), strict, ns)
+        if tolerant and field.default is None:
+            read = _tolerant_lines(read, cls, key, ns)
+        lines += [*read, f"self.{field.name} = v"]
     lines += [f"self.__class__ = {ns.add('cls', cls)}", "return self"]
     return lines
+
+
+def _tolerant_lines(read: list[str], cls: type, key: str, ns: _Namespace) -> list[str]:
+    """``read`` leaving None in ``v`` when the value does not fit, as the converter's
+    tolerant hook does (lenient mode)."""
+    return [
+        "try:",
+        *(f"    {line}" for line in read),
+        f"except {ns.add('failures', STRUCTURE_FAILURES)} as error:",
+        f"    {ns.add('tolerate', tolerate)}({ns.add('cls', cls)}, {key!r}, error)",
+        "    v = None",
+    ]
 
 
 def _forbidden(obj: dict[str, Any], allowed: frozenset[str], cls: type) -> Exception:

@@ -1,8 +1,8 @@
 """Bodies to models: the generated fast path first, the detailed converter on failure.
 
 The endpoint table (:mod:`enphase_local.endpoints`) builds one structurer per endpoint from
-its model and path; the two subclasses serve endpoints whose bodies need more than
-structuring as they come.
+its model and path; the subclasses serve endpoints whose bodies need more than structuring
+as they come.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar, get_args
 
 from enphase_local.errors import PayloadError
 from enphase_local.parsing import json_body
-from enphase_local.parsing.converter import STRUCTURE_FAILURES, describe_failure
+from enphase_local.parsing.converter import STRUCTURE_FAILURES, _kind, _step, describe_failure
 from enphase_local.parsing.fastpath import StructureFn, structure_fn
 
 T = TypeVar("T")
@@ -142,3 +142,71 @@ class OneOrManyStructurer(Structurer[T]):
             result: T = (self._one.structure(data, strict),)  # type: ignore[assignment] # as above
             return result
         return self.structure(data, strict)
+
+
+class GroupedStructurer(Structurer[T]):
+    """Structures a JSON array of ``{"type": ..., "devices": [...]}`` groups as one object whose
+    keys are the group types (``ENCHARGE``, ``PCU``): a model with a field per kind of device.
+
+    Error paths name the groups as sent (``$[1].devices[0].temperature``). Groups of a type
+    the model does not know are ignored, or errors in strict mode.
+    """
+
+    __slots__ = ()
+
+    def parse(self, body: bytes, strict: bool = False) -> T:
+        """Decode, regroup and structure a body; see the class."""
+        data = json_body.decode_json(body, self.endpoint)
+        grouped, positions = self._by_type(data, strict)
+        fn = (self._strict or self._fn(True)) if strict else (self._lenient or self._fn(False))
+        try:
+            result: T = fn(grouped)
+        except STRUCTURE_FAILURES as err:
+            path, message = describe_failure(grouped, self.tp, strict=strict)
+            path = _path_as_sent(path, message, positions)
+            raise PayloadError(message, endpoint=self.endpoint, path=path) from err
+        return result
+
+    def _by_type(self, data: object, strict: bool) -> tuple[dict[str, Any], dict[str, int]]:
+        """The devices by group type, and where each type's group is in the array."""
+        if type(data) is not list:
+            raise PayloadError(f"expected an array, got {_kind(data)}", endpoint=self.endpoint)
+        grouped: dict[str, Any] = {}
+        positions: dict[str, int] = {}
+        for index, group in enumerate(data):
+            kind, devices = self._group(group, index, strict)
+            if isinstance(grouped.get(kind), list) and isinstance(devices, list):
+                devices = grouped[kind] + devices  # the same type twice: one list
+            grouped[kind] = devices
+            positions.setdefault(kind, index)
+        return grouped, positions
+
+    def _group(self, group: object, index: int, strict: bool) -> tuple[str, object]:
+        where = f"$[{index}]"
+        if type(group) is not dict:
+            raise PayloadError(
+                f"expected an object, got {_kind(group)}", endpoint=self.endpoint, path=where
+            )
+        kind = group.get("type")
+        if type(kind) is not str:
+            message = (
+                "missing required key" if kind is None else f"expected a string, got {_kind(kind)}"
+            )
+            raise PayloadError(message, endpoint=self.endpoint, path=f"{where}.type")
+        extra = sorted(set(group) - {"type", "devices"})
+        if strict and extra:
+            raise PayloadError(
+                "unexpected key", endpoint=self.endpoint, path=f"{where}{_step(extra[0])}"
+            )
+        return kind, group.get("devices", [])
+
+
+def _path_as_sent(path: str, message: str, positions: dict[str, int]) -> str:
+    """``$.ENCHARGE[0].temperature`` as sent: ``$[0].devices[0].temperature``."""
+    for kind, index in positions.items():
+        prefix = "$" + _step(kind)
+        if path == prefix:
+            return f"$[{index}].type" if message == "unexpected key" else f"$[{index}].devices"
+        if path.startswith(prefix + "["):
+            return f"$[{index}].devices{path[len(prefix) :]}"
+    return path

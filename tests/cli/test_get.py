@@ -99,3 +99,31 @@ async def test_unknown_endpoint_is_a_usage_error() -> None:
     status, _, err = await run_cli("get", "nonsense", "--host", "127.0.0.1")
     assert status == 2
     assert "invalid choice" in err
+
+
+@pytest.mark.enphase_simulation(profile="battery", start_time=NOON)
+async def test_get_reads_batteries_and_detail(
+    enphase_gateway: SimulatedGateway, tmp_path: Path
+) -> None:
+    args = gateway_args(enphase_gateway, tmp_path / "token")
+    status, out, err = await run_cli("get", "battery-power", *args, "--json")
+    assert status == 0, err
+    batteries = json.loads(out)["batteries"]
+    assert len(batteries) == 2
+    assert set(batteries[0]) == {
+        "serial_number",
+        "active_power_w",
+        "apparent_power_va",
+        "charge_percent",
+    }
+
+    status, out, err = await run_cli("get", "inventory", *args)
+    assert status == 0, err
+    rows = dict(line.split(None, 1) for line in out.splitlines())
+    assert rows["batteries[0].charge"].endswith(" %")
+    assert rows["batteries[0].temperature"].endswith(" °C")
+    assert rows["system_controllers[0].mains_oper_state"] == "closed"
+
+    status, out, err = await run_cli("get", "ensemble-status", *args, "--json")
+    assert status == 0, err
+    assert json.loads(out)["devices"]  # the records kept as sent export as they came

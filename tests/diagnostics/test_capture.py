@@ -8,15 +8,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from enphase_local import GatewaySession
+from enphase_local import endpoints as ep
 from enphase_local.auth.token import Token
 from enphase_local.diagnostics.capture import (
     README,
-    SLOW_PATHS,
     CaptureResult,
     ReadOnlyTrust,
     Recorded,
@@ -24,6 +23,7 @@ from enphase_local.diagnostics.capture import (
     capture,
     capture_order,
     redact,
+    with_legacy_rows,
 )
 from enphase_local.diagnostics.layout import LOG_SUFFIX
 from enphase_local.diagnostics.redaction import CaptureLeakError, Kind, Redactor
@@ -77,7 +77,10 @@ def same_redaction(gateway: SimulatedGateway, received: list[Recorded]) -> Redac
 def redacted_data(data: Any, redactor: Redactor) -> Any:
     """Model data with every string redacted as the capture redacts bodies."""
     if isinstance(data, dict):
-        return {key: redacted_data(value, redactor) for key, value in data.items()}
+        return {
+            redacted_data(key, redactor): redacted_data(value, redactor)
+            for key, value in data.items()
+        }
     if isinstance(data, list):
         return [redacted_data(value, redactor) for value in data]
     return redactor.redact_text(data) if isinstance(data, str) else data
@@ -94,12 +97,18 @@ def what_get_shows(endpoint: Endpoint[Any], recorded: Recorded) -> object:
         return type(err).__name__
 
 
+async def raw_reply(session: GatewaySession, path: str) -> Recorded:
+    """A reply as the capture records it."""
+    reply = await session.raw_get(path)
+    headers = tuple(reply.headers.items())
+    return Recorded(target=path, status=reply.status, headers=headers, body=reply.body)
+
+
 def without_requests_served(data: object) -> object:
-    """Live data less ``rest_Status``, its count of the requests served (the clock is frozen,
-    so nothing else differs between two reads)."""
+    """Data less its ``counters`` map: live data's and 7.x ensemble status' counters count the
+    requests served (the clock is frozen, so nothing else differs between two reads)."""
     if isinstance(data, dict) and isinstance(data.get("counters"), dict):
-        counters = {k: v for k, v in data["counters"].items() if k != "rest_Status"}
-        return data | {"counters": counters}
+        return {k: v for k, v in data.items() if k != "counters"}
     return data
 
 
@@ -116,12 +125,13 @@ async def test_every_profile_replays_with_every_endpoint_matching(
 ) -> None:
     simulation = await enphase_simulation_factory(profile=profile, speed=0, start_time=NOON)
     gateway = simulation.gateways[0]
-    async with session_for(gateway) as session:  # `get` against the gateway itself
-        direct = {e.path: await what_replay_shows(session, e) for e in ENDPOINTS}
+    rows = capture_order(with_legacy_rows(ENDPOINTS))
+    async with session_for(gateway) as session:  # what the gateway itself serves
+        direct = {e.path: what_get_shows(e, await raw_reply(session, e.path)) for e in rows}
     result, received = await capture_gateway(gateway, tmp_path / "capture")
     assert result.complete
-    assert [r.target for r in received] == [e.path for e in capture_order(ENDPOINTS)]
-    for endpoint, recorded in zip(capture_order(ENDPOINTS), received, strict=True):
+    assert [r.target for r in received] == [e.path for e in rows]
+    for endpoint, recorded in zip(rows, received, strict=True):
         recorded_shows = what_get_shows(endpoint, recorded)
         assert without_requests_served(recorded_shows) == without_requests_served(
             direct[endpoint.path]
@@ -140,8 +150,10 @@ async def test_every_profile_replays_with_every_endpoint_matching(
     assert replayed.url.startswith("http://" if PROFILES[profile].legacy else "https://")
     by_path = {r.target: r for r in received}
     async with session_for(replayed) as session:
+        firmware = (await session.info()).firmware_version
         for endpoint in ENDPOINTS:
-            expected = what_get_shows(endpoint, by_path[endpoint.path])
+            row = endpoint.for_firmware(firmware)  # what `get` reads on this firmware
+            expected = what_get_shows(row, by_path[row.path])
             shown = await what_replay_shows(session, endpoint)
             assert shown == redacted_data(expected, redactor), endpoint.name
 
@@ -253,11 +265,14 @@ async def test_gently_slow_last_and_nothing_but_gets(
     assert live["connection"]["sc_stream"] == "enabled"
     assert "switched on" in (result.path / README).read_text()
 
-    slow = attrs.evolve(ENDPOINTS[4], path="/production.json?details=1")
-    home = attrs.evolve(ENDPOINTS[5], path="/home")
-    order = capture_order([ENDPOINTS[0], slow, home, ENDPOINTS[3]])
-    assert [e.path for e in order] == ["/info", "/ivp/meters/readings", slow.path, "/home"]
-    assert {"/production.json", "/home"} <= SLOW_PATHS
+    order = capture_order([ENDPOINTS[0], ep.PRODUCTION_SUMMARY, ep.HOME, ENDPOINTS[3]])
+    assert [e.path for e in order] == [
+        "/info",
+        "/ivp/meters/readings",
+        ep.PRODUCTION_SUMMARY.path,
+        "/home",
+    ]
+    assert all(e.slow for e in order[2:])
 
 
 @pytest.mark.enphase_simulation(installer_only=["/ivp/pdm/energy"])

@@ -23,21 +23,42 @@ from hypothesis import strategies as st
 from enphase_local import endpoints as ep
 from enphase_local.errors import PayloadError
 from enphase_local.models import (
+    AcbConfig,
+    BatterySummary,
     ConsumptionReport,
+    DeviceData,
+    DeviceInventory,
     DeviceList,
+    DryContacts,
+    DryContactSettings,
     Energy,
+    EnsembleInventory,
+    EnsemblePower,
+    EnsembleStatus,
+    ExportLimit,
+    Generator,
+    GeneratorConfig,
+    GeneratorMode,
+    GeneratorSchedule,
     GridReading,
+    GridRelay,
+    Home,
     Inverter,
     LiveConnection,
     LiveData,
     Meter,
     MeterReading,
     Production,
+    ProductionSummary,
+    PvLimit,
+    PvReading,
+    Tariff,
 )
 from enphase_local.parsing.converter import STRUCTURE_FAILURES, structure_detailed
 from enphase_local.parsing.fastpath import structure_fn, structure_fn_source
 from tests.conftest import capture_sets
 
+from . import detail_samples as detail
 from .samples import (
     CONSUMPTION_REPORT,
     DEVICE_LIST,
@@ -65,7 +86,38 @@ CAPTURE_TYPES: dict[str, Any] = {
     "ivp_meters_reports": tuple[ConsumptionReport, ...],
     "ivp_meters_reports_consumption": tuple[ConsumptionReport, ...],
     "ivp_meters_gridReading": tuple[GridReading, ...],
+    "ivp_ensemble_inventory": EnsembleInventory,
+    "ivp_ensemble_power": EnsemblePower,
+    "ivp_ensemble_secctrl": BatterySummary,
+    "ivp_ensemble_status": EnsembleStatus,
+    "ivp_ensemble_relay": GridRelay,
+    "ivp_ensemble_dry_contacts": DryContacts,
+    "ivp_ss_dry_contact_settings": DryContactSettings,
+    "ivp_ensemble_generator": Generator,
+    "ivp_ss_gen_config": GeneratorConfig,
+    "ivp_ss_gen_schedule": GeneratorSchedule,
+    "ivp_ss_gen_mode": GeneratorMode,
+    "admin_lib_tariff": Tariff,
+    "admin_lib_acb_config": AcbConfig,
+    "ivp_sc_pvlimit": PvLimit,
+    "ivp_ss_pel_settings": ExportLimit,
+    "ivp_pdm_device_data": DeviceData,
+    "production.json": ProductionSummary,
+    "production.json_details_1": ProductionSummary,
+    "inventory.json_deleted_1": DeviceInventory,
+    "inventory": DeviceInventory,
+    "home": Home,
+    "ivp_meters_pvReading": tuple[PvReading, ...],
 }
+#: Models whose bodies come as a list of ``{type, devices}`` groups (GroupedStructurer).
+GROUPED = (EnsembleInventory, DeviceInventory)
+
+
+def _regrouped(data: Any) -> Any:
+    """A list of groups as the GroupedStructurer hands it to the structuring function."""
+    return {group["type"]: group["devices"] for group in data}
+
+
 #: Sample name -> (type, sample body).
 SAMPLES: dict[str, tuple[Any, Any]] = {
     "device_list": (DeviceList, DEVICE_LIST),
@@ -78,6 +130,26 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "stream_status": (LiveConnection, {"sc_stream": "enabled"}),
     "consumption_reports": (tuple[ConsumptionReport, ...], [CONSUMPTION_REPORT]),
     "grid_readings": (tuple[GridReading, ...], GRID_READINGS),
+    "inventory": (EnsembleInventory, _regrouped(detail.ENSEMBLE_INVENTORY)),
+    "battery_power": (EnsemblePower, detail.ENSEMBLE_POWER),
+    "battery_summary": (BatterySummary, detail.SECCTRL),
+    "ensemble_status": (EnsembleStatus, detail.ENSEMBLE_STATUS),
+    "grid_relay": (GridRelay, detail.RELAY),
+    "dry_contacts": (DryContacts, detail.DRY_CONTACTS),
+    "dry_contact_settings": (DryContactSettings, detail.DRY_CONTACT_SETTINGS),
+    "generator": (Generator, detail.GENERATOR),
+    "generator_config": (GeneratorConfig, detail.GENERATOR_CONFIG),
+    "generator_schedule": (GeneratorSchedule, detail.GENERATOR_SCHEDULE),
+    "generator_mode": (GeneratorMode, detail.GENERATOR_MODE),
+    "tariff": (Tariff, detail.TARIFF),
+    "acb_config": (AcbConfig, detail.ACB_CONFIG),
+    "pv_limit": (PvLimit, detail.PV_LIMIT),
+    "export_limit": (ExportLimit, detail.EXPORT_LIMIT),
+    "device_data": (DeviceData, detail.DEVICE_DATA),
+    "production_summary": (ProductionSummary, detail.PRODUCTION_SUMMARY),
+    "device_inventory": (DeviceInventory, _regrouped(detail.DEVICE_INVENTORY)),
+    "home": (Home, detail.HOME),
+    "pv_readings": (tuple[PvReading, ...], detail.PV_READINGS),
 }
 
 
@@ -91,6 +163,8 @@ def _capture_bodies() -> list[Any]:
                 continue
             try:
                 data = json.loads(path.read_bytes())
+                if tp in GROUPED:
+                    data = _regrouped(data)
                 structure_detailed(data, tp, strict=False)
             except (ValueError, *STRUCTURE_FAILURES):
                 continue  # an error page or message recorded in place of the body
@@ -130,6 +204,8 @@ def _assert_same(fast: object, reference: object) -> None:
 @pytest.mark.parametrize("strict", [False, True])
 def test_fast_models_equal_init_models_for_every_capture(path: Path, tp: Any, strict: bool) -> None:
     data = json.loads(path.read_bytes())
+    if tp in GROUPED:
+        data = _regrouped(data)
     reference = _outcome(lambda d: structure_detailed(d, tp, strict=strict), data)
     fast = _outcome(structure_fn(tp, strict=strict), data)
     _assert_same(fast, reference)

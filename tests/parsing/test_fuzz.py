@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from enphase_local import endpoints as ep
 from enphase_local import parsing
-from enphase_local.errors import PayloadError
+from enphase_local.errors import NotSupportedError, PayloadError
 
+from . import detail_samples as detail
 from .samples import (
     CONSUMPTION_REPORT,
     DEVICE_LIST,
@@ -41,6 +42,19 @@ JSON_PARSERS: dict[str, tuple[Callable[..., Any], Any]] = {
     "stream_status": (parsing.parse_stream_status, {"sc_stream": "enabled"}),
     "consumption_reports": (ep.CONSUMPTION_REPORTS.parse, [CONSUMPTION_REPORT]),
     "grid_readings": (ep.GRID_READINGS.parse, GRID_READINGS),
+    "inventory": (ep.ENSEMBLE_INVENTORY.parse, detail.ENSEMBLE_INVENTORY),
+    "battery_power": (ep.BATTERY_POWER.parse, detail.ENSEMBLE_POWER),
+    "ensemble_status": (ep.ENSEMBLE_STATUS.parse, detail.ENSEMBLE_STATUS),
+    "dry_contact_settings": (ep.DRY_CONTACT_SETTINGS.parse, detail.DRY_CONTACT_SETTINGS),
+    "generator_schedule": (ep.GENERATOR_SCHEDULE.parse, detail.GENERATOR_SCHEDULE),
+    "tariff": (ep.TARIFF.parse, detail.TARIFF),
+    "acb_config": (ep.ACB_CONFIG.parse, detail.ACB_CONFIG),
+    "export_limit": (ep.EXPORT_LIMIT.parse, detail.EXPORT_LIMIT),
+    "device_data": (ep.DEVICE_DATA.parse, detail.DEVICE_DATA),
+    "production_summary": (ep.PRODUCTION_SUMMARY.parse, detail.PRODUCTION_SUMMARY),
+    "device_inventory": (ep.DEVICE_INVENTORY.parse, detail.DEVICE_INVENTORY),
+    "home": (ep.HOME.parse, detail.HOME),
+    "pv_readings": (ep.PV_READINGS.parse, detail.PV_READINGS),
 }
 
 json_values = st.recursive(
@@ -130,3 +144,12 @@ def test_numbers_survive_and_negative_zero_is_normalised(power: float, voltage: 
     assert reading.active_power_w == float(power)
     assert reading.channels[0].voltage_v == float(voltage)
     assert math.copysign(1.0, reading.active_power_w) == math.copysign(1.0, power + 0.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_production_page_gives_a_model_or_a_library_error(body: bytes) -> None:
+    page = b"<table><tr><td>Currently</td><td>" + body + b"</td></tr></table>"
+    for candidate in (body, page):
+        with contextlib.suppress(PayloadError, NotSupportedError):
+            ep.PRODUCTION_PAGE.parse(candidate, strict=True)
