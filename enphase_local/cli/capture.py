@@ -26,6 +26,7 @@ from enphase_local.diagnostics.capture import (
     Recorded,
     capture,
     output_path,
+    with_legacy_rows,
 )
 from enphase_local.endpoints import ENDPOINTS
 from enphase_local.session import GatewaySession
@@ -95,7 +96,8 @@ async def run(args: argparse.Namespace) -> int:
     except FileExistsError as err:
         raise UsageError(f"{err.filename}: {err.strerror}") from None
     print(
-        f"capturing {gateway.host}: {len(ENDPOINTS)} endpoints, one every {args.pause:g} s",
+        f"capturing {gateway.host}: {len(with_legacy_rows(ENDPOINTS))} endpoints, "
+        f"one every {args.pause:g} s",
         flush=True,
     )
     options = gateway.session_options()

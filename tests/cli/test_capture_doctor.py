@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from enphase_local.cli import main
+from enphase_local.diagnostics.capture import with_legacy_rows
 from enphase_local.diagnostics.redaction import Redactor
+from enphase_local.endpoints import ENDPOINTS
 from enphase_local.simulator.gateway import SimulatedGateway
 from enphase_local.simulator.harness import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
@@ -70,7 +72,8 @@ async def test_get_reads_the_same_numbers_from_the_replayed_capture(
     )
     assert status == 0, stderr
     lines = stdout.splitlines()
-    assert lines[0].startswith(f"capturing {enphase_gateway.url}: 10 endpoints")
+    rows = len(with_legacy_rows(ENDPOINTS))
+    assert lines[0].startswith(f"capturing {enphase_gateway.url}: {rows} endpoints")
     assert "  200  /ivp/meters/readings  " in stdout
     assert enphase_gateway.serial not in stdout
     assert lines[-1] == f"replay it: enphase-local simulate --replay {out}"

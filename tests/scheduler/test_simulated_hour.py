@@ -166,8 +166,9 @@ async def simulated_hour() -> HourRun:
         poller = Poller(
             specs,
             clock=ScaledClock(sim.now, speed=sim.speed),
-            # Real seconds: 0.3 s is 24 simulated seconds.
-            session_options={"connect_timeout": 0.3, "timeout": 0.3, "retry_backoff": 0.01},
+            # Real seconds: 0.3 s is 24 simulated seconds. One timeout bounds a whole call
+            # (the token check and retries included), so it gets a little more room.
+            session_options={"connect_timeout": 0.3, "timeout": 0.8, "retry_backoff": 0.01},
             buffer_size=0,
         )
         poller.subscribe(events.append)

@@ -158,5 +158,5 @@ async def test_poller_counters_are_taken_on_its_loop_at_each_scrape(tmp_path: Pa
     assert stats["envoy-2.local"].failures > 0
     latency = families["enphase_poller_latency_seconds"]
     assert {s.labels["quantile"] for s in latency} == {"0.5", "0.9", "0.99"}
-    assert value(latency, gateway="122125067699", quantile="0.99") == 0.5
+    assert value(latency, gateway="122125067699", quantile="0.99") == pytest.approx(0.5)
     assert value(families["enphase_poller_events_dropped"]) == 0
