@@ -101,6 +101,12 @@ class Ledger:
         """Go on from where a source was (its last event written by an earlier run)."""
         self._marks[gateway, source] = mark
 
+    def copy(self) -> Ledger:
+        """A ledger at the same marks (to add a batch that may yet fail to be written)."""
+        other = Ledger()
+        other._marks = dict(self._marks)
+        return other
+
     def add(self, event: EnergyEvent) -> list[Share]:
         """The shares of ``event``'s changes (none for a source's first event)."""
         gateway = gateway_key(event)
