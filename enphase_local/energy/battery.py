@@ -3,9 +3,9 @@
 A sample is a moment, the batteries' power then (W, positive while discharging) and, when
 known, the energy stored in them (Wh). Any source can feed it: live data's storage power
 today, the per-battery power of ``/ivp/ensemble/power`` tomorrow. Between two samples no
-further apart than a few typical intervals (:mod:`~enphase_local.energy.cadence`) the power
-is integrated as a trapezoid (split where it crosses zero, so charge and discharge stay
-apart). A longer interval is a *gap*:
+further apart than a few typical intervals (:mod:`~enphase_local.energy.cadence`) the
+charging and the discharging power are each integrated as a trapezoid (see
+:func:`trapezoid`). A longer interval is a *gap*:
 it is not integrated. When the stored energy is known at both ends, its change fills the
 gap: a rise as charge, a fall as discharge, scaled by the charge and discharge efficiency
 learnt from the integrated intervals. What charged and discharged again within the gap
@@ -69,15 +69,18 @@ class Step:
 
 
 def trapezoid(first_w: float, second_w: float, seconds: float) -> tuple[float, float]:
-    """(charge Wh, discharge Wh) of power moving linearly from ``first_w`` to ``second_w``."""
+    """(charge Wh, discharge Wh) between two samples: the trapezoid of the charging power and
+    that of the discharging power.
+
+    Where both samples go the same way this is the trapezoid of the power itself. Where the
+    batteries turned round in between, each side keeps its half of the interval: they turn
+    in a step (following a kettle or a cloud), and a straight line through zero would take
+    a triangle off both charge and discharge at every turn, always too little.
+    """
     hours = seconds / 3600.0
-    if first_w * second_w >= 0:
-        area = (first_w + second_w) / 2 * hours
-        return (-area, 0.0) if area < 0 else (0.0, area)
-    crossing = first_w / (first_w - second_w)  # share of the interval before the sign change
-    before = first_w * crossing * hours / 2
-    after = second_w * (1 - crossing) * hours / 2
-    return -min(before, after), max(before, after)
+    charge = (max(-first_w, 0.0) + max(-second_w, 0.0)) / 2 * hours
+    discharge = (max(first_w, 0.0) + max(second_w, 0.0)) / 2 * hours
+    return charge, discharge
 
 
 def _bounded(value: float) -> float:

@@ -38,8 +38,9 @@ from enphase_local.power import gateway_key
 
 #: Length of a bucket, seconds.
 BUCKET_S: Final = 900
-#: A longer time between two events of a source is a gap (a few 5-minute reports), seconds.
-GAP_S: Final = 360.0
+#: A longer time between two events of a source is a gap even when the source does not say
+#: so (events lost on the way, a poller stopped): a quarter hour could pass unread, seconds.
+GAP_S: Final = float(BUCKET_S)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,6 +123,8 @@ class Ledger:
             for flow, value in event.flows.items()
             if flow in previous.flows
         }
+        if not changes:
+            return []  # a source that counts no flow (production beside a CT)
         filled = event.filled or at - previous.at_s > GAP_S
         return spread(gateway, previous.at_s, at, changes, filled=filled)
 
