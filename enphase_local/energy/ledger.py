@@ -195,6 +195,17 @@ class Buckets:
             if share.filled:
                 self._filled.add(key)
 
+    def day(self, day: dt.date, tz: dt.tzinfo) -> dict[str, dict[str, float | None]]:
+        """Each gateway's flows summed over the quarter hours of a local ``day``."""
+        start = dt.datetime.combine(day, dt.time(), tz)
+        first = int(start.timestamp())
+        last = int((start + dt.timedelta(days=1)).timestamp())
+        days: dict[str, list[LedgerBucket]] = {}
+        for bucket in self.buckets():
+            if first <= bucket.start.timestamp() < last:
+                days.setdefault(bucket.gateway, []).append(bucket)
+        return {gateway: total(buckets) for gateway, buckets in days.items()}
+
     def buckets(self, gateway: str | None = None) -> list[LedgerBucket]:
         """Every bucket (of one gateway), by gateway then time."""
         return [
