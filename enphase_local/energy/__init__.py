@@ -29,6 +29,7 @@ from enphase_local.energy.ledger import (
     Destinations,
     Ledger,
     LedgerBucket,
+    by_day,
     destinations,
     total,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LedgerBucket",
     "Sample",
     "SiteRating",
+    "by_day",
     "destinations",
     "total",
 ]

@@ -197,14 +197,11 @@ class Buckets:
 
     def day(self, day: dt.date, tz: dt.tzinfo) -> dict[str, dict[str, float | None]]:
         """Each gateway's flows summed over the quarter hours of a local ``day``."""
-        start = dt.datetime.combine(day, dt.time(), tz)
-        first = int(start.timestamp())
-        last = int((start + dt.timedelta(days=1)).timestamp())
-        days: dict[str, list[LedgerBucket]] = {}
-        for bucket in self.buckets():
-            if first <= bucket.start.timestamp() < last:
-                days.setdefault(bucket.gateway, []).append(bucket)
-        return {gateway: total(buckets) for gateway, buckets in days.items()}
+        return {
+            gateway: total(days[day])
+            for gateway, days in by_day(self.buckets(), tz).items()
+            if day in days
+        }
 
     def buckets(self, gateway: str | None = None) -> list[LedgerBucket]:
         """Every bucket (of one gateway), by gateway then time."""
@@ -213,6 +210,17 @@ class Buckets:
             for (key, start), sums in sorted(self._sums.items())
             if gateway is None or key == gateway
         ]
+
+
+def by_day(
+    buckets: Iterable[LedgerBucket], tz: dt.tzinfo
+) -> dict[str, dict[dt.date, list[LedgerBucket]]]:
+    """Buckets by gateway, then by the local day (in ``tz``) they start on."""
+    days: dict[str, dict[dt.date, list[LedgerBucket]]] = {}
+    for bucket in buckets:
+        day = bucket.start.astimezone(tz).date()
+        days.setdefault(bucket.gateway, {}).setdefault(day, []).append(bucket)
+    return days
 
 
 def total(buckets: Iterable[LedgerBucket]) -> dict[str, float | None]:
