@@ -5,9 +5,9 @@ clock runs ``--speed`` times as fast as real time from sunrise on midsummer day,
 with the :class:`~enphase_local.scheduler.Poller` living in that simulated time, writes every
 event, power sample and the energy ledger to ``demo.sqlite`` in the ``--out`` folder while
 the live view shows them, and after ``--duration`` seconds (or Ctrl-C) draws the day so far
-(power, and energy per day) into ``power.png`` there. Without a terminal (CI, a pipe) the view prints a block of plain lines every few
-seconds. The chart needs the ``report`` extra (matplotlib); without it the demo says so and
-still keeps the data.
+(power, and energy per day) into ``power.png`` there. Without a terminal (CI, a pipe) the
+view prints a block of plain lines every few seconds. The chart needs the ``report`` extra
+(matplotlib); without it the demo says so and still keeps the data.
 """
 
 from __future__ import annotations
