@@ -22,6 +22,7 @@ from enphase_local.auth.sources import (
 )
 from enphase_local.auth.token import RefreshMargin, Token, TokenRole
 from enphase_local.endpoints import ENDPOINTS, Cadence, Endpoint
+from enphase_local.energy import EnergyTracker
 from enphase_local.errors import (
     AuthenticationError,
     CertificateMismatchError,
@@ -46,10 +47,14 @@ from enphase_local.errors import (
     TokenSerialMismatchError,
 )
 from enphase_local.events import (
+    CounterDecision,
+    CounterEvent,
     DataEvent,
+    EnergyEvent,
     ErrorEvent,
     Event,
     GatewayState,
+    SinkEvent,
     StateEvent,
     UnsupportedEvent,
 )
@@ -111,6 +116,8 @@ __all__ = [
     "CloudTokenSource",
     "CloudUnavailableError",
     "ConsumptionReport",
+    "CounterDecision",
+    "CounterEvent",
     "DataEvent",
     "DeviceList",
     "DeviceType",
@@ -118,6 +125,8 @@ __all__ = [
     "Endpoint",
     "EndpointForbiddenError",
     "Energy",
+    "EnergyEvent",
+    "EnergyTracker",
     "EnphaseCloud",
     "EnphaseError",
     "ErrorEvent",
@@ -162,6 +171,7 @@ __all__ = [
     "ReportValues",
     "ResponseTooLargeError",
     "SessionClosedError",
+    "SinkEvent",
     "StateEvent",
     "StaticTokenSource",
     "Token",

@@ -24,6 +24,8 @@ PUBLIC = {
     "BackoffPolicy", "DataEvent", "DiscoveredGateway", "ErrorEvent", "Event", "GatewaySpec",
     "GatewayState", "GatewayStats", "PollPlan", "Poller", "PollerStats", "StateEvent",
     "UnsupportedEvent", "discover_gateways",
+    # The energy tracker and what it derives.
+    "CounterDecision", "CounterEvent", "EnergyEvent", "EnergyTracker", "SinkEvent",
 }  # fmt: skip
 
 
