@@ -90,28 +90,29 @@ _PRODUCTION_COUNTERS: Final = (
 _DAILY: Final = frozenset(name for name, _, daily in _PRODUCTION_COUNTERS if daily)
 
 
+def register(kind: MeasurementType, which: str) -> str:
+    """The tracker's name of a CT register: ``meters.<type>.delivered_wh`` (or ``received``)."""
+    return f"meters.{kind.value}.{which}_wh"
+
+
 def _net(registers: Mapping[str, float], kind: MeasurementType) -> float | None:
-    delivered = registers.get(f"meters.{kind.value}.delivered_wh")
-    received = registers.get(f"meters.{kind.value}.received_wh")
+    delivered = registers.get(register(kind, "delivered"))
+    received = registers.get(register(kind, "received"))
     if delivered is None or received is None:
         return None
     return delivered - received
 
 
 def meter_flows(registers: Mapping[str, float]) -> dict[str, float]:
-    """The flows that CT registers (values or changes, named as the tracker names them) give."""
+    """The flows that CT registers (values or changes, named by :func:`register`) give."""
     flows: dict[str, float] = {}
     produced = _net(registers, MeasurementType.PRODUCTION)
     stored = _net(registers, MeasurementType.STORAGE)
     grid = _net(registers, MeasurementType.NET_CONSUMPTION)
     consumed = _net(registers, MeasurementType.TOTAL_CONSUMPTION)
     if grid is not None:
-        flows[GRID_IMPORT] = registers[
-            f"meters.{MeasurementType.NET_CONSUMPTION.value}.delivered_wh"
-        ]
-        flows[GRID_EXPORT] = registers[
-            f"meters.{MeasurementType.NET_CONSUMPTION.value}.received_wh"
-        ]
+        flows[GRID_IMPORT] = registers[register(MeasurementType.NET_CONSUMPTION, "delivered")]
+        flows[GRID_EXPORT] = registers[register(MeasurementType.NET_CONSUMPTION, "received")]
         if consumed is None and produced is not None:
             consumed = produced + grid
     elif consumed is not None and produced is not None:
@@ -120,8 +121,8 @@ def meter_flows(registers: Mapping[str, float]) -> dict[str, float]:
     if consumed is not None:
         flows[CONSUMPTION] = consumed
     if stored is not None:
-        flows[BATTERY_DISCHARGE] = registers[f"meters.{MeasurementType.STORAGE.value}.delivered_wh"]
-        flows[BATTERY_CHARGE] = registers[f"meters.{MeasurementType.STORAGE.value}.received_wh"]
+        flows[BATTERY_DISCHARGE] = registers[register(MeasurementType.STORAGE, "delivered")]
+        flows[BATTERY_CHARGE] = registers[register(MeasurementType.STORAGE, "received")]
     if produced is not None:
         flows[PRODUCTION] = produced - (stored or 0.0)
     return flows
@@ -350,11 +351,11 @@ class EnergyTracker:
             reading = joined.get(kind)
             if reading is None:
                 continue
-            for register, value in (
-                ("delivered_wh", reading.energy_delivered_wh),
-                ("received_wh", reading.energy_received_wh),
+            for which, value in (
+                ("delivered", reading.energy_delivered_wh),
+                ("received", reading.energy_received_wh),
             ):
-                counter = f"meters.{kind.value}.{register}"
+                counter = register(kind, which)
                 changes[counter], values[counter] = self._judge(site, counter, value, event, out)
         if not values:
             return out
