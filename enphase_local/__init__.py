@@ -22,6 +22,7 @@ from enphase_local.auth.sources import (
 )
 from enphase_local.auth.token import RefreshMargin, Token, TokenRole
 from enphase_local.endpoints import ENDPOINTS, Cadence, Endpoint
+from enphase_local.energy import EnergyTracker
 from enphase_local.errors import (
     AuthenticationError,
     CertificateMismatchError,
@@ -46,10 +47,14 @@ from enphase_local.errors import (
     TokenSerialMismatchError,
 )
 from enphase_local.events import (
+    CounterDecision,
+    CounterEvent,
     DataEvent,
+    EnergyEvent,
     ErrorEvent,
     Event,
     GatewayState,
+    SinkEvent,
     StateEvent,
     UnsupportedEvent,
 )
@@ -193,6 +198,8 @@ __all__ = [
     "CommLevel",
     "CommLevels",
     "ConsumptionReport",
+    "CounterDecision",
+    "CounterEvent",
     "DataEvent",
     "DeviceChannel",
     "DeviceControl",
@@ -213,6 +220,8 @@ __all__ = [
     "Endpoint",
     "EndpointForbiddenError",
     "Energy",
+    "EnergyEvent",
+    "EnergyTracker",
     "EnphaseCloud",
     "EnphaseError",
     "EnsembleDevice",
@@ -287,6 +296,7 @@ __all__ = [
     "ScheduleWeek",
     "SessionClosedError",
     "SingleRate",
+    "SinkEvent",
     "SourceType",
     "StateEvent",
     "StaticTokenSource",

@@ -19,8 +19,12 @@ configuration without the command line::
     finally:
         await tokens.close()
 
-With a Prometheus sink, :func:`~enphase_local.sinks.prometheus.add_poller_metrics` serves the
-poller's own counters too.
+The sinks come as a :class:`~enphase_local.sinks.SinkSet` that runs an
+:class:`~enphase_local.energy.EnergyTracker` between the poller and them: every energy value
+they keep or publish has been through the counter guard, and the SQLite sink keeps the
+energy ledger (and the tracker's state across restarts). With a Prometheus sink,
+:func:`~enphase_local.sinks.prometheus.add_poller_metrics` serves the poller's own counters
+too.
 
 Mistakes found while building (a gateway listed twice, a sink whose extra is not installed)
 raise :class:`~enphase_local.config.ConfigError`.
@@ -43,6 +47,7 @@ from enphase_local.config import (
     TokenFileSetting,
     TokenSetting,
 )
+from enphase_local.energy import EnergyTracker
 from enphase_local.scheduler import GatewaySpec, Poller
 from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
 
@@ -119,7 +124,8 @@ def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Pol
 
 
 def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
-    """The sinks and a description of each for a start line (no password in it)."""
+    """The sinks (with an energy tracker in front) and a description of each for a start
+    line (no password in it)."""
     sinks: list[Sink] = []
     where: list[str] = []
 
@@ -152,5 +158,5 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
         sinks.append(PrometheusSink(port, host=host, sink_stats=all_stats))
         shown = f"[{host}]" if ":" in host else host
         where.append(f"Prometheus on {shown}:{port}")  # the URL once listening (port 0 picks)
-    sink_set = SinkSet(sinks)
+    sink_set = SinkSet(sinks, energy=EnergyTracker())
     return sink_set, where

@@ -1,11 +1,16 @@
-"""What the poller emits: data, errors, gateway state changes and unsupported endpoints.
+"""What the poller emits (data, errors, gateway state changes, unsupported endpoints) and what
+the energy tracker derives from it (guarded energy, counter decisions).
 
-Sinks, callbacks and ``async for event in poller`` all receive these frozen records.
+Callbacks and ``async for event in poller`` receive the poller's :data:`Event` s; sinks also
+receive the derived ones (:data:`SinkEvent`), from the
+:class:`~enphase_local.energy.EnergyTracker` a :class:`~enphase_local.sinks.SinkSet` runs
+between the poller and them. All are frozen records.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -101,5 +106,76 @@ class UnsupportedEvent:
     reason: str
 
 
+class CounterDecision(enum.Enum):
+    """What the counter guard did with a reading that was not simply accepted."""
+
+    #: The counter dropped: the reading is held back, nothing is published yet.
+    HELD = "held"
+    #: A held drop came back to where it was: nothing was published, nothing is counted.
+    TRANSIENT = "transient"
+    #: A drop (or a jump that stayed) is confirmed: counting goes on from the new value.
+    RESET = "reset"
+    #: A rise larger than the site could physically make in the time elapsed: rejected.
+    SPIKE = "spike"
+    #: Battery power went unsampled for too long: not integrated, recorded as a gap.
+    GAP = "gap"
+
+
+@attrs.frozen(kw_only=True)
+class CounterEvent:
+    """A decision of the counter guard (or the battery integrator) about one reading."""
+
+    #: Gateway serial number (the host before it is known).
+    serial: str | None
+    #: Gateway host as configured.
+    host: str
+    #: The counter, e.g. ``meters.net-consumption.delivered_wh`` or ``battery.power_w``.
+    counter: str
+    #: What was decided.
+    decision: CounterDecision
+    #: The value read, in the counter's unit (Wh, or W for ``battery.power_w``).
+    value: float
+    #: The last value accepted before it; None when there was none.
+    previous: float | None
+    #: When the reading arrived, UTC.
+    at: datetime
+    #: Why, in a few words.
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class EnergyEvent:
+    """Guarded energy of one source of a gateway after one reading.
+
+    Sources: ``meters`` (the CT registers of ``/ivp/meters/readings``), ``production``
+    (``/api/v1/production``) and ``battery`` (battery power integrated over time). Flows are
+    named as in :data:`enphase_local.energy.FLOWS`.
+    """
+
+    #: Gateway serial number (the host before it is known).
+    serial: str | None
+    #: Gateway host as configured.
+    host: str
+    #: ``meters``, ``production`` or ``battery``.
+    source: str
+    #: When the reading arrived, UTC.
+    at: datetime
+    #: This source's running energy per flow, Wh; the ledger counts their changes. Sources
+    #: that see several flows carry each; a battery on the production circuit also carries
+    #: its share of ``production_wh`` (charge minus discharge).
+    flows: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+    #: Whether the change since this source's previous event spans a gap (a poller outage,
+    #: missing battery samples): it is known as a whole, not how it spread over the gap.
+    filled: bool = False
+    #: The gateway's energy totals per flow after this event, Wh: what energy dashboards
+    #: read. They never decrease.
+    totals: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+    #: The guarded counters (Wh) and integrator state this source goes on from, e.g.
+    #: ``production.today_wh``; a restarted tracker resumes from them.
+    counters: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+
+
 #: Anything the poller emits.
 Event = DataEvent | ErrorEvent | StateEvent | UnsupportedEvent
+#: What sinks take: the poller's events and what the energy tracker derives from them.
+SinkEvent = Event | CounterEvent | EnergyEvent

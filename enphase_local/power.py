@@ -42,7 +42,7 @@ from datetime import datetime
 
 import attrs
 
-from enphase_local.events import DataEvent, Event
+from enphase_local.events import DataEvent, Event, SinkEvent
 from enphase_local.models import (
     DeviceType,
     GridReading,
@@ -237,7 +237,7 @@ def derive_power(
     )
 
 
-def gateway_key(event: Event) -> str:
+def gateway_key(event: SinkEvent) -> str:
     """How sinks name a gateway: its serial, or its configured host before that is known."""
     return event.serial if event.serial is not None else event.host
 

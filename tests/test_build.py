@@ -22,6 +22,7 @@ from enphase_local.config import (
     StaticTokenSetting,
     TokenFileSetting,
 )
+from enphase_local.energy import EnergyTracker
 from enphase_local.errors import CertificateMismatchError
 from enphase_local.events import DataEvent, ErrorEvent, Event
 from enphase_local.scheduler import PollPlan
@@ -169,6 +170,7 @@ def test_every_sink_with_a_description_that_hides_the_password(tmp_path: Path) -
     )
     sinks, where = make_sinks(config)
     assert [type(sink) for sink in sinks.sinks] == [SqliteSink, MqttSink, PrometheusSink]
+    assert isinstance(sinks.energy, EnergyTracker)  # every energy value through the guard
     assert where == [
         f"SQLite {database.resolve()}",
         "MQTT mqtts://me@broker.lan:8883/roof",  # the table's prefix wins over the URL's

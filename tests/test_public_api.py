@@ -39,6 +39,8 @@ PUBLIC = {
     "StorageSettings", "StorageState", "StorageSummary", "SummaryLine", "SummarySource",
     "SystemController", "Tariff", "TariffDay", "TariffPeriod", "TariffSeason", "TariffTier",
     "WirelessConnection",
+    # The energy tracker and what it derives.
+    "CounterDecision", "CounterEvent", "EnergyEvent", "EnergyTracker", "SinkEvent",
 }  # fmt: skip
 
 

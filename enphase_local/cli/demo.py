@@ -3,11 +3,11 @@
 Starts a metered, a three-phase and a battery gateway on loopback (HTTPS, real tokens) whose
 clock runs ``--speed`` times as fast as real time from sunrise on midsummer day, polls them
 with the :class:`~enphase_local.scheduler.Poller` living in that simulated time, writes every
-event and power sample to ``demo.sqlite`` in the ``--out`` folder while the live view shows
-them, and after ``--duration`` seconds (or Ctrl-C) draws the day so far into ``power.png``
-there. Without a terminal (CI, a pipe) the view prints a block of plain lines every few
-seconds. The chart needs the ``report`` extra (matplotlib); without it the demo says so and
-still keeps the data.
+event, power sample and the energy ledger to ``demo.sqlite`` in the ``--out`` folder while
+the live view shows them, and after ``--duration`` seconds (or Ctrl-C) draws the day so far
+(power, and energy per day) into ``power.png`` there. Without a terminal (CI, a pipe) the
+view prints a block of plain lines every few seconds. The chart needs the ``report`` extra
+(matplotlib); without it the demo says so and still keeps the data.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Final
 from enphase_local.cli import examples, positive_float
 from enphase_local.cli.poll import configure_logging, print_summary, span, stop_on_signals
 from enphase_local.cli.watch import LiveView, show
+from enphase_local.energy import EnergyTracker
 from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
-from enphase_local.sinks import SinkSet, SqliteSink, read_power_samples
+from enphase_local.sinks import SinkSet, SqliteSink, read_ledger, read_power_samples
 
 if TYPE_CHECKING:
     from enphase_local.simulator.harness import Simulation
@@ -156,7 +157,7 @@ async def _poll(
         )
 
     view = LiveView(poller.hosts, title=title)
-    sinks = SinkSet([sink])
+    sinks = SinkSet([sink], energy=EnergyTracker())
     await sinks.start()
     print(f"Simulating {len(PROFILES)} gateways on loopback, clock x{args.speed:g}:")
     for gateway, profile in zip(simulation.gateways, PROFILES, strict=True):
@@ -180,14 +181,15 @@ async def _poll(
 
 async def _chart(database: Path, chart: Path) -> Path | None:
     """Draw the chart with the report command's function; None when it cannot be drawn."""
-    from enphase_local.cli.report import draw_power_chart  # noqa: PLC0415 - imports matplotlib lazily
+    from enphase_local.cli.report import draw_chart  # noqa: PLC0415 - imports matplotlib lazily
 
     samples = await asyncio.to_thread(read_power_samples, database)
     if not samples:
         print("No power samples were written, so there is no chart.")
         return None
+    buckets = await asyncio.to_thread(read_ledger, database)
     try:
-        await asyncio.to_thread(draw_power_chart, samples, chart)
+        await asyncio.to_thread(draw_chart, samples, buckets, chart)
     except ImportError:
         print("The chart needs matplotlib: pip install 'enphase-local[report]'")
         return None

@@ -1,14 +1,19 @@
-"""``enphase-local report FILE --out chart.png``: chart the power samples of a SQLite file.
+"""``enphase-local report FILE --out chart.png``: chart the power and energy of a SQLite file.
 
 Draws production, consumption and net power over time, one panel per gateway, from the
-``power_samples`` table the SQLite sink writes. Needs the ``report`` extra (matplotlib,
-used through its Agg backend: no display needed).
+``power_samples`` table the SQLite sink writes; beside it, when the file has an energy
+ledger, each day's energy as a stacked bar: solar to home, to battery and to grid, grid to
+home, battery to home (see :func:`~enphase_local.energy.destinations`). ``--csv FILE``
+writes the ledger's quarter hours instead (the chart too when ``--out`` is given). Needs
+the ``report`` extra (matplotlib, used through its Agg backend: no display needed) for the
+chart.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
 import itertools
 import math
@@ -19,8 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from enphase_local.cli import examples
+from enphase_local.energy import (
+    FLOWS,
+    Destinations,
+    LedgerBucket,
+    by_day,
+    destinations,
+)
 from enphase_local.power import PowerSample
-from enphase_local.sinks.sqlite import read_power_samples
+from enphase_local.sinks.sqlite import read_ledger, read_power_samples
 
 #: A gap longer than this many typical sample intervals (and at least MIN_GAP_S) breaks a line.
 GAP_FACTOR = 5
@@ -32,16 +44,29 @@ SERIES = (
     ("consumption_w", "consumption", "#e07b12"),
     ("net_w", "net (consumption - production)", "#2f6fbf"),
 )
+#: The segments of a day's energy bar: :class:`~enphase_local.energy.Destinations` field,
+#: label and colour.
+SEGMENTS = (
+    ("solar_to_home_wh", "solar to home", "#f2b233"),
+    ("solar_to_battery_wh", "solar to battery", "#7fb84b"),
+    ("solar_to_grid_wh", "solar to grid", "#4fa8d8"),
+    ("grid_to_home_wh", "grid to home", "#7a7f87"),
+    ("battery_to_home_wh", "battery to home", "#2f9c84"),
+)
+#: Default chart file.
+DEFAULT_OUT = Path("enphase-local-report.png")
 
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "report",
-        help="chart power over time from a SQLite file",
+        help="chart power and daily energy from a SQLite file, or write its ledger as CSV",
         description=(
             "Draw production, consumption and net power over time from the power samples in "
-            "a SQLite file written by the poll command; one panel per gateway."
+            "a SQLite file written by the poll command, and beside it each day's energy from "
+            "its ledger (solar to home, battery and grid; grid and battery to home); one row "
+            "per gateway. --csv writes the ledger's quarter hours instead."
         ),
         epilog=examples(
             ("everything poll wrote", "enphase-local report enphase-local.sqlite --out chart.png"),
@@ -50,14 +75,23 @@ def register(subparsers: Any) -> None:
                 "enphase-local report enphase-local.sqlite --gateway 122125067699 "
                 "--since 2025-06-21T06:00 --out today.png",
             ),
+            (
+                "the energy ledger for a spreadsheet",
+                "enphase-local report enphase-local.sqlite --csv ledger.csv",
+            ),
         ),
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="SQLite file written by poll")
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("enphase-local-report.png"),
-        help="where to write the PNG (default: %(default)s)",
+        help=f"where to write the PNG (default: {DEFAULT_OUT}, unless --csv is given)",
+    )
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="CSV",
+        help="write the energy ledger (a row per gateway and quarter hour) to this file",
     )
     parser.add_argument("--gateway", metavar="SERIAL", help="chart only this gateway")
     parser.add_argument(
@@ -80,21 +114,28 @@ def parse_since(text: str) -> dt.datetime:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Read the samples and write the chart."""
+    """Read the file; write the CSV and/or the chart."""
     try:
-        samples = await asyncio.to_thread(
-            read_power_samples, args.file, gateway=args.gateway, since=args.since
-        )
+        samples, buckets = await asyncio.to_thread(_read, args)
     except FileNotFoundError:
         print(f"enphase-local: error: no such file: {args.file}", file=sys.stderr)
         return 1
+    which = f" of gateway {args.gateway}" if args.gateway else ""
+    since = f" since {args.since.isoformat()}" if args.since else ""
+    if args.csv is not None:
+        if not buckets:
+            print(f"enphase-local: no energy ledger{which}{since} in {args.file}", file=sys.stderr)
+            return 1
+        await asyncio.to_thread(write_csv, buckets, args.csv)
+        print(f"Ledger of {len(buckets)} quarter hours written to {args.csv.resolve()}")
+        if args.out is None:
+            return 0
+    out = args.out or DEFAULT_OUT
     if not samples:
-        which = f" of gateway {args.gateway}" if args.gateway else ""
-        since = f" since {args.since.isoformat()}" if args.since else ""
         print(f"enphase-local: no power samples{which}{since} in {args.file}", file=sys.stderr)
         return 1
     try:
-        gateways = await asyncio.to_thread(draw_power_chart, samples, args.out)
+        gateways = await asyncio.to_thread(draw_chart, samples, buckets, out)
     except ImportError:
         print(
             "enphase-local: error: the report command needs matplotlib: "
@@ -105,12 +146,30 @@ async def run(args: argparse.Namespace) -> int:
     first, last = samples[0].at, samples[-1].at
     for sample in samples:
         first, last = min(first, sample.at), max(last, sample.at)
+    energy = f" and {len(buckets)} quarter hours of energy" if buckets else ""
     print(
-        f"Chart of {len(samples)} power samples from {gateways} gateway(s), "
+        f"Chart of {len(samples)} power samples{energy} from {gateways} gateway(s), "
         f"{first.astimezone():%Y-%m-%d %H:%M} to {last.astimezone():%Y-%m-%d %H:%M}, "
-        f"written to {args.out.resolve()}"
+        f"written to {out.resolve()}"
     )
     return 0
+
+
+def _read(args: argparse.Namespace) -> tuple[list[PowerSample], list[LedgerBucket]]:
+    options = {"gateway": args.gateway, "since": args.since}
+    return read_power_samples(args.file, **options), read_ledger(args.file, **options)
+
+
+def write_csv(buckets: Sequence[LedgerBucket], path: Path) -> None:
+    """The ledger as CSV: gateway, start and end (local time, ISO 8601), Wh per flow (empty
+    where nothing measures it) and whether the quarter hour was filled across a gap."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["gateway", "start", "end", *FLOWS, "filled"])
+        for bucket in buckets:
+            values = ["" if v is None else f"{v:.3f}" for v in bucket.flows().values()]
+            start, end = (t.astimezone().isoformat() for t in (bucket.start, bucket.end))
+            writer.writerow([bucket.gateway, start, end, *values, int(bucket.filled)])
 
 
 def _by_gateway(samples: Sequence[PowerSample]) -> dict[str, list[PowerSample]]:
@@ -139,47 +198,92 @@ def _with_gaps(
     return out_times, out_values
 
 
-def draw_power_chart(samples: Sequence[PowerSample], out: Path) -> int:
-    """Write a PNG with one panel per gateway; return the number of gateways drawn."""
+def _power_panel(ax: Any, gateway: str, group: list[PowerSample], kilo: bool) -> None:
+    from matplotlib.ticker import FuncFormatter  # noqa: PLC0415 - optional extra
+
+    local = dt.datetime.now().astimezone().tzinfo
+    times = [s.at.astimezone(local) for s in group]
+    for key, label, colour in SERIES:
+        xs, ys = _with_gaps(times, [getattr(s, key) for s in group])
+        if not all(math.isnan(y) for y in ys):
+            ax.plot(xs, ys, label=label, color=colour, linewidth=1.4)
+    ax.axhline(0, color="#888888", linewidth=0.8)
+    if not any(getattr(s, key) for s in group for key, _, _ in SERIES):
+        ax.set_ylim(-1000 if kilo else -1, 1000 if kilo else 1)  # all zero: a sane scale
+    metered = any(s.consumption_w is not None for s in group)
+    note = "" if metered else "  (no consumption meter: production only)"
+    ax.set_title(f"Gateway {gateway}{note}", loc="left", fontsize=11)
+    ax.set_ylabel("power (kW)" if kilo else "power (W)")
+    ax.yaxis.set_major_formatter(
+        FuncFormatter(lambda y, _pos: f"{y / 1000:g}" if kilo else f"{y:g}")
+    )
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=9, frameon=False)
+
+
+def _energy_panel(ax: Any, days: dict[dt.date, list[LedgerBucket]]) -> None:
+    """One stacked bar per day, kWh: where the solar went, and what else fed the house."""
+    dates = sorted(days)
+    labels = [f"{day:%d %b}" for day in dates]
+    split = [_split(days[day]) for day in dates]
+    if all(part is None for part in split):  # no grid meters: production only
+        solar = [sum(b.production_wh or 0.0 for b in days[day]) / 1000 for day in dates]
+        ax.bar(labels, solar, color=SEGMENTS[0][2], label="solar (no consumption meter)")
+    else:
+        base = [0.0] * len(dates)
+        for field, label, colour in SEGMENTS:
+            heights = [0.0 if part is None else getattr(part, field) / 1000 for part in split]
+            ax.bar(labels, heights, bottom=base, color=colour, label=label, width=0.7)
+            base = [b + h for b, h in zip(base, heights, strict=True)]
+    ax.set_title("Energy per day", loc="left", fontsize=11)
+    ax.set_ylabel("energy (kWh)")
+    ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.tick_params(axis="x", labelrotation=45 if len(dates) > 7 else 0, labelsize=8)
+
+
+def _split(buckets: list[LedgerBucket]) -> Destinations | None:
+    parts = [destinations(bucket) for bucket in buckets]
+    known = [part for part in parts if part is not None]
+    return sum(known, Destinations()) if known else None
+
+
+def draw_chart(samples: Sequence[PowerSample], buckets: Sequence[LedgerBucket], out: Path) -> int:
+    """Write a PNG with a row per gateway: power over time, and each day's energy beside it
+    when there is a ledger; return the number of gateways drawn."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - optional extra
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
-    from matplotlib.ticker import FuncFormatter  # noqa: PLC0415
 
     groups = _by_gateway(samples)
     local = dt.datetime.now().astimezone().tzinfo
-    figure = Figure(figsize=(11, 1.2 + 3.4 * len(groups)), layout="constrained")
+    assert local is not None
+    energy = by_day(buckets, local)
+    columns = 2 if energy else 1
+    width = 11 + 5 * (columns - 1)
+    figure = Figure(figsize=(width, 1.2 + 3.4 * len(groups)), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
+    grid = figure.subplots(len(groups), columns, squeeze=False, width_ratios=[11, 5][:columns])
+    power_axes = grid[:, 0]
+    for ax in power_axes[1:]:
+        ax.sharex(power_axes[0])
     peak = max(
         (abs(v) for s in samples for v in (s.production_w, s.consumption_w, s.net_w) if v),
         default=0.0,
     )
-    kilo = peak >= 2000
-    for ax, (gateway, group) in zip(axes, sorted(groups.items()), strict=True):
-        times = [s.at.astimezone(local) for s in group]
-        for key, label, colour in SERIES:
-            xs, ys = _with_gaps(times, [getattr(s, key) for s in group])
-            if not all(math.isnan(y) for y in ys):
-                ax.plot(xs, ys, label=label, color=colour, linewidth=1.4)
-        ax.axhline(0, color="#888888", linewidth=0.8)
-        if not any(getattr(s, key) for s in group for key, _, _ in SERIES):
-            ax.set_ylim(-1000 if kilo else -1, 1000 if kilo else 1)  # all zero: a sane scale
-        metered = any(s.consumption_w is not None for s in group)
-        note = "" if metered else "  (no consumption meter: production only)"
-        ax.set_title(f"Gateway {gateway}{note}", loc="left", fontsize=11)
-        ax.set_ylabel("power (kW)" if kilo else "power (W)")
-        ax.yaxis.set_major_formatter(
-            FuncFormatter(lambda y, _pos: f"{y / 1000:g}" if kilo else f"{y:g}")
-        )
-        ax.grid(True, color="#dddddd", linewidth=0.6)
-        ax.legend(loc="upper left", fontsize=9, frameon=False)
+    for row, (gateway, group) in enumerate(sorted(groups.items())):
+        _power_panel(grid[row, 0], gateway, group, peak >= 2000)
+        if columns == 2:
+            if gateway in energy:
+                _energy_panel(grid[row, 1], energy[gateway])
+            else:
+                grid[row, 1].set_axis_off()
     locator = AutoDateLocator(tz=local)  # type: ignore[no-untyped-call]  # untyped in matplotlib
-    axes[-1].xaxis.set_major_locator(locator)
+    power_axes[-1].xaxis.set_major_locator(locator)
     formatter = ConciseDateFormatter(locator, tz=local)  # type: ignore[no-untyped-call]  # ditto
-    axes[-1].xaxis.set_major_formatter(formatter)
-    axes[-1].set_xlabel(f"time ({dt.datetime.now(local).tzname()})")
-    figure.suptitle("Power over time", fontsize=13)
+    power_axes[-1].xaxis.set_major_formatter(formatter)
+    power_axes[-1].set_xlabel(f"time ({dt.datetime.now(local).tzname()})")
+    figure.suptitle("Power over time" + (" and energy per day" if energy else ""), fontsize=13)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
     return len(groups)

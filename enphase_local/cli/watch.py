@@ -2,6 +2,9 @@
 
 One row per gateway: state, production, consumption, net, grid, battery (power and charge),
 how long ago the last data arrived, and the last error while the gateway is not online.
+Under it, once counted, each gateway's energy today (since local midnight, or since watch
+started when that was later): solar production, house consumption, grid import and export,
+battery charge and discharge, through the counter guard as ``poll`` counts them.
 On a terminal it redraws in place (with rich, the ``watch`` extra); when standard output is
 not a terminal (a pipe, CI) it prints a block of plain lines every ``--refresh`` seconds
 (default 10) instead. :class:`LiveView` and :func:`show` are also what ``demo`` uses.
@@ -28,7 +31,15 @@ from enphase_local.cli.poll import (
     configure_logging,
     stop_on_signals,
 )
-from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
+from enphase_local.energy import FLOWS, Buckets, EnergyTracker, Ledger
+from enphase_local.events import (
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+)
 from enphase_local.power import PowerSample
 from enphase_local.sinks.view import GatewayView, GatewayViews
 
@@ -49,6 +60,8 @@ _STYLES: Final = {
 #: grid negative while exporting, battery negative while charging), battery charge, and the
 #: age of the latest data. They fit an 80-column terminal.
 _HEADERS: Final = ("gateway", "state", "prod", "cons", "net", "grid", "batt", "SoC", "age")
+#: Energy today in kWh, in the order of :data:`~enphase_local.energy.FLOWS`.
+_ENERGY_HEADERS: Final = ("solar", "house", "import", "export", "charge", "discharge")
 
 
 def register(subparsers: Any) -> None:
@@ -133,7 +146,8 @@ class LiveView:
     """The latest of each gateway, fed with the poller's events (a plain callback).
 
     ``hosts`` (e.g. ``poller.hosts``) shows gateways before their first event. Ages are
-    measured with ``now`` (real monotonic seconds by default) from when data arrived.
+    measured with ``now`` (real monotonic seconds by default) from when data arrived; the
+    day of "energy today" is the one ``wall`` says (local time by default).
     """
 
     def __init__(
@@ -142,6 +156,7 @@ class LiveView:
         *,
         title: Callable[[], str] | None = None,
         now: Callable[[], float] = time.monotonic,
+        wall: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
     ) -> None:
         self._views = GatewayViews()
         self._by_host: dict[str, GatewayView | None] = dict.fromkeys(hosts)
@@ -149,9 +164,18 @@ class LiveView:
         self._errors: dict[str, str] = {}
         self._title = title
         self._now = now
+        self._wall = wall
+        self._energy = EnergyTracker()
+        self._ledger = Ledger()
+        self._buckets = Buckets()
+        self._counting_since: dt.datetime | None = None
 
     def __call__(self, event: Event) -> None:
         """Take in an event."""
+        for derived in self._energy.update(event):
+            if isinstance(derived, EnergyEvent):
+                self._buckets.apply(self._ledger.add(derived))
+                self._counting_since = self._counting_since or derived.at
         view, _ = self._views.update(event)
         self._by_host[event.host] = view
         if isinstance(event, DataEvent):
@@ -181,15 +205,36 @@ class LiveView:
             error="" if state is GatewayState.ONLINE else self._errors.get(host, ""),
         )
 
+    def energy_today(self) -> tuple[str, list[tuple[str, ...]]]:
+        """A heading and, per gateway with energy counted today, its kWh per flow
+        (``-`` where nothing measures it)."""
+        now = self._wall()
+        local, day = now.tzinfo or dt.UTC, now.date()
+        since = self._counting_since
+        heading = "energy today, kWh"
+        if since is not None and since.astimezone(local).date() == day:
+            heading = f"energy today since {since.astimezone(local):%H:%M}, kWh"
+        rows = [
+            (gateway, *("-" if (v := flows[f]) is None else f"{v / 1000:.2f}" for f in FLOWS))
+            for gateway, flows in self._buckets.day(day, local).items()
+        ]
+        return heading, rows
+
     def lines(self) -> list[str]:
-        """The title and one aligned plain line per gateway, its error at the end."""
+        """The title, one aligned plain line per gateway (its error at the end), then the
+        energy today once some is counted."""
         table = [(*_HEADERS, "error"), *((*row.cells(), row.error) for row in self.rows())]
         widths = [*(max(len(cells[i]) for cells in table) for i in range(len(_HEADERS))), 0]
         text = [
             "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
             for cells in table
         ]
-        return [self.title, *text]
+        heading, rows = self.energy_today()
+        if not rows:
+            return [self.title, *text]
+        energy = [("gateway", *_ENERGY_HEADERS), *rows]
+        widths = [max(len(cells[i]) for cells in energy) for i in range(len(energy[0]))]
+        return [self.title, *text, heading, *(_aligned(cells, widths) for cells in energy)]
 
     def renderable(self) -> Any:
         """The view for rich: a table, and the errors under it (needs rich)."""
@@ -206,7 +251,23 @@ class LiveView:
             cells[1] = Text(cells[1], style=_STYLES.get(row.state or GatewayState.STARTING, ""))
             table.add_row(*cells)
         errors = [Text(f"{row.gateway}: {row.error}", style="red") for row in rows if row.error]
-        return Group(Text(self.title, style="italic"), table, *errors)
+        heading, energy_rows = self.energy_today()
+        if not energy_rows:
+            return Group(Text(self.title, style="italic"), table, *errors)
+        energy = Table(box=None, pad_edge=False, header_style="bold")
+        for index, header in enumerate(("gateway", *_ENERGY_HEADERS)):
+            energy.add_column(header, justify="right" if index else "left", no_wrap=True)
+        for energy_row in energy_rows:
+            energy.add_row(*energy_row)
+        return Group(
+            Text(self.title, style="italic"), table, *errors, Text(heading, style="italic"), energy
+        )
+
+
+def _aligned(cells: tuple[str, ...], widths: list[int]) -> str:
+    """The gateway left-aligned, the numbers right-aligned."""
+    first, *numbers = zip(cells, widths, strict=True)
+    return "  ".join([first[0].ljust(first[1]), *(c.rjust(w) for c, w in numbers)])
 
 
 def _rich_console() -> Any | None:

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from enphase_local.simulator.faults import Faults, NightlyWindow
     from enphase_local.simulator.gateway import GatewayStats, RequestRecord, SimulatedGateway
     from enphase_local.simulator.harness import Simulation
-    from enphase_local.simulator.physics import Plant
+    from enphase_local.simulator.lockstep import LockstepClock
+    from enphase_local.simulator.physics import FlowTotals, GlitchKind, Plant
     from enphase_local.simulator.profiles import PROFILES, MeterType, Profile
     from enphase_local.simulator.tokens import TokenMinter
 
@@ -49,6 +50,9 @@ _HOMES = {
     "RequestRecord": "gateway",
     "SimulatedGateway": "gateway",
     "Simulation": "harness",
+    "LockstepClock": "lockstep",
+    "FlowTotals": "physics",
+    "GlitchKind": "physics",
     "Plant": "physics",
     "PROFILES": "profiles",
     "MeterType": "profiles",
@@ -71,7 +75,10 @@ __all__ = [
     "CloudAccount",
     "FakeCloud",
     "Faults",
+    "FlowTotals",
     "GatewayStats",
+    "GlitchKind",
+    "LockstepClock",
     "MeterType",
     "NightlyWindow",
     "Plant",

@@ -276,7 +276,7 @@ def meter_readings(plant: Plant, flows: Flows, now: int) -> bytes:
     order = plant.profile.meters
     for meter in reversed(order) if plant.profile.reorders_readings else order:
         eid = METER_EIDS[meter]
-        counters = plant.counters[meter]
+        counters = plant.registers(meter)
         measures = _measures(flows, meter)
         channels = [
             _channel_dict(
@@ -355,7 +355,7 @@ def _report_line(counter: EnergyCounter, m: Measure, signed: bool) -> dict[str, 
 
 
 def _report(plant: Plant, flows: Flows, now: int, meter: MeterType) -> JsonValue:
-    counters = plant.counters[meter]
+    counters = plant.registers(meter)
     measures = [Measure(p, meter, flows.frequency_hz) for p in flows.phases]
     signed = meter is MeterType.NET_CONSUMPTION  # net reports sign S and I with the power
     lines = [_report_line(c, m, signed) for c, m in zip(counters, measures, strict=True)]

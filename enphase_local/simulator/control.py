@@ -28,8 +28,16 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``POST .../stats/reset`` | | zero the counters |
 | ``POST .../battery`` | ``{"soc"}`` | set the batteries' charge, percent |
 | ``POST .../relay`` | ``{"state": "open"}`` or ``"closed"`` | take the site off grid or back |
+| ``GET .../energy`` | | ground truth: ``{"time", "flows"}``, Wh per flow since start |
+| ``POST .../faults/counters`` | ``{"kind", "count", "path", "wh"}`` | ``drop``, ``spike`` |
+| ``POST .../counters/reset`` | | the lifetime counters restart from zero, for good |
+| ``POST .../firmware`` | ``{"software"}`` | firmware update that restarts the counters |
 
-``count`` is a number of requests, or ``null`` for "until cleared" (default 1).
+``count`` is a number of requests, or ``null`` for "until cleared" (default 1). The ground
+truth's flows are ``production_wh``, ``consumption_wh``, ``grid_import_wh``,
+``grid_export_wh``, ``battery_charge_wh`` and ``battery_discharge_wh``, as the energy ledger
+names them; counter faults never touch them. A counter fault spoils the counters of the next
+replies: ``drop`` reads zero, ``spike`` jumps by ``wh`` (6.78 MWh by default).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -94,6 +103,10 @@ class ControlApi:
             ("POST", "/stats/reset"): self._reset_stats,
             ("POST", "/battery"): self._battery,
             ("POST", "/relay"): self._relay,
+            ("GET", "/energy"): self._energy,
+            ("POST", "/faults/counters"): self._counters,
+            ("POST", "/counters/reset"): self._reset_counters,
+            ("POST", "/firmware"): self._firmware,
         }
         for (method, suffix), route in gateway_routes.items():
             app.router.add_route(method, "/gateways/{serial}" + suffix, self._for_gateway(route))
@@ -168,6 +181,26 @@ class ControlApi:
             raise ValueError("state must be 'open' or 'closed'")
         gateway.set_grid_relay(state == "closed")
 
+    async def _energy(self, gateway: SimulatedGateway, body: dict[str, Any]) -> object:
+        del body
+        return {"time": self._clock.now(), "flows": attrs.asdict(gateway.energy_truth())}
+
+    async def _counters(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        wh = body.get("wh")
+        gateway.glitch_counters(
+            str(body["kind"]),
+            count=_count(body),
+            path=body.get("path"),
+            wh=None if wh is None else float(wh),
+        )
+
+    async def _reset_counters(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        del body
+        gateway.reset_counters()
+
+    async def _firmware(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+        gateway.update_firmware(str(body["software"]))
+
     async def _error(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.faults.fail(
             _count(body), status=int(body.get("status", 504)), path=body.get("path")
@@ -203,6 +236,8 @@ class ControlApi:
     async def _clear(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         del body
         gateway.faults.clear()
+        if gateway.plant is not None:
+            gateway.clear_counter_faults()
 
     async def _reboot(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         await gateway.reboot(float(body.get("downtime_s", 5.0)))
@@ -250,6 +285,7 @@ def _describe(gateway: SimulatedGateway) -> dict[str, object]:
             "faults_served": dict(stats.faults_served),
         },
         "faults": gateway.faults.active(),
+        "counter_faults": gateway.counter_faults(),
         "installer_only": sorted(gateway.installer_only),
         "site": _site(gateway),
     }

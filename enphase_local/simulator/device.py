@@ -21,8 +21,9 @@ import attrs
 
 from enphase_local.simulator import bodies, catalog
 from enphase_local.simulator.clock import SimClock
+from enphase_local.simulator.counter_faults import CounterFaults
 from enphase_local.simulator.firmware import Change, has, shows
-from enphase_local.simulator.physics import Flows, Plant
+from enphase_local.simulator.physics import Flows, FlowTotals, Plant
 from enphase_local.simulator.profiles import Profile
 from enphase_local.simulator.snapshot import BATTERY_REPORT_S, Snapshot
 
@@ -133,6 +134,8 @@ class SimulatedDevice:
         self.base_headers: tuple[tuple[str, str], ...] = OPENRESTY_HEADERS if profile.https else ()
         self._clock = clock
         self.plant = Plant(profile, serial, start=math.floor(clock.now()), tz=tz)
+        #: Glitches waiting for the replies whose counters they spoil.
+        self.counter_faults = CounterFaults()
         self._booted_at = clock.now()
         self._rebooted = False
         self._requests: collections.Counter[str] = collections.Counter()
@@ -197,8 +200,16 @@ class SimulatedDevice:
         return path == INVERTERS and ("GET", INVERTERS) in self._routes
 
     def handle(self, method: str, path: str, query: str, body: bytes) -> Reply:
-        """Answer an authorised request from the plant's present state."""
+        """Answer an authorised request from the plant's present state (and a counter
+        glitch, if one is waiting for it)."""
         self._requests[path] += 1
+        self.plant.glitch = self.counter_faults.take(path)
+        try:
+            return self._answer(method, path, query, body)
+        finally:
+            self.plant.glitch = None
+
+    def _answer(self, method: str, path: str, query: str, body: bytes) -> Reply:
         route = self._routes.get((method, path))
         if route is not None:
             return route(body)
@@ -231,6 +242,23 @@ class SimulatedDevice:
         """Put this much charge in the batteries, percent."""
         self._settle()
         self.plant.set_soc(pct)
+
+    def reset_counters(self) -> None:
+        """The lifetime counters start again from zero, now and for good."""
+        self._settle()
+        self.plant.reset_registers()
+
+    def restart(self) -> None:
+        """The back end restarts, as after a firmware update: a reboot that also restarts
+        live data's diagnostic counters."""
+        self.reboot()
+        counters = self._live_counters
+        counters["publish"] = counters["stream_ctrl"] = counters["rest_status"] = 0
+
+    def truth(self) -> FlowTotals:
+        """The ground truth now: the energy of each flow since the plant started."""
+        self._settle()
+        return attrs.evolve(self.plant.truth)
 
     def _settle(self) -> None:
         """Bring the plant to now before a state change, so that the past keeps its flows."""

@@ -135,7 +135,7 @@ def _eim_channel(
     """One CT phase over the last quarter hour; ``share`` is its (today, yesterday, week) Wh."""
     quarter = snapshot.now - snapshot.now % _QUARTER_S
     eid = METER_EIDS[meter] + _CHANNEL + phase
-    counter = snapshot.plant.counters[meter][phase]
+    counter = snapshot.plant.registers(meter)[phase]
     measure = phase_measures(snapshot.plant.flows_at(quarter), meter)[phase]
     registers = {
         "wh_dlvd_cum": round(counter.delivered_wh),

@@ -30,7 +30,7 @@ from enphase_local.simulator.certs import Certificate, make_certificate
 from enphase_local.simulator.clock import SimClock
 from enphase_local.simulator.device import CHECK_JWT, Device, Reply, SimulatedDevice
 from enphase_local.simulator.faults import Faults
-from enphase_local.simulator.physics import Plant
+from enphase_local.simulator.physics import FlowTotals, GlitchKind, Plant
 from enphase_local.simulator.profiles import Profile, TlsSetup
 from enphase_local.simulator.server import Listener
 
@@ -295,6 +295,47 @@ class SimulatedGateway:
         if not isinstance(self.device, SimulatedDevice):
             raise TypeError("only simulated gateways can change firmware")
         self.device.profile = attrs.evolve(self.device.profile, software=software)
+
+    def update_firmware(self, software: str) -> None:
+        """A firmware update pushed without notice, that restarts the counters: ``/info``
+        reports ``software``, every lifetime counter starts again from zero, and the back
+        end restarts (sessions, the live stream and live data's diagnostic counters are gone)
+        while the front server keeps answering."""
+        device = self._simulated()
+        self.set_firmware(software)
+        device.reset_counters()
+        device.restart()
+        self.auth.clear_sessions()
+
+    def reset_counters(self) -> None:
+        """Every lifetime counter starts again from zero and stays there (no restart)."""
+        self._simulated().reset_counters()
+
+    def glitch_counters(
+        self,
+        kind: GlitchKind | str,
+        *,
+        count: int | None = 1,
+        path: str | None = None,
+        wh: float | None = None,
+    ) -> None:
+        """Spoil the counters of the next ``count`` replies (of ``path``): ``drop`` reads
+        zero, ``spike`` jumps ``wh`` (see :mod:`~enphase_local.simulator.counter_faults`)."""
+        self._simulated().counter_faults.glitch(GlitchKind(kind), count=count, path=path, wh=wh)
+
+    def counter_faults(self) -> dict[str, object]:
+        """The counter glitches waiting (none on a replayed gateway)."""
+        if not isinstance(self.device, SimulatedDevice):
+            return {}
+        return self.device.counter_faults.active()
+
+    def clear_counter_faults(self) -> None:
+        """Switch every counter glitch off."""
+        self._simulated().counter_faults.clear()
+
+    def energy_truth(self) -> FlowTotals:
+        """What really flowed since the gateway started: the ground truth per flow, Wh."""
+        return self._simulated().truth()
 
     def set_battery_soc(self, pct: float) -> None:
         """Put this much charge in the batteries, percent (as after a long outage)."""

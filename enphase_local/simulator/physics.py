@@ -10,12 +10,17 @@ and the microinverters' staggered 5-minute reports add up to the production they
 
 Everything is derived from the gateway serial, so two runs with the same serial and start
 time produce the same data.
+
+Beside what the gateway serves, the plant keeps the ground truth (:attr:`Plant.truth`): the
+energy of each flow since it started, untouched by the counter faults a test injects
+(:class:`CounterGlitch` for one reply, :meth:`Plant.reset_registers` for good).
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import enum
 import hashlib
 import math
 
@@ -163,6 +168,68 @@ class EnergyCounter:
         self.apparent_vah += math.hypot(power_w, reactive_var) * hours
 
 
+@attrs.define(kw_only=True)
+class FlowTotals:
+    """Ground truth: the energy of each flow since the plant started, Wh.
+
+    Import and export are counted phase by phase, as the grid connection's CTs count them.
+    """
+
+    #: What the panels made.
+    production_wh: float = 0.0
+    #: What the house used.
+    consumption_wh: float = 0.0
+    #: Energy from the grid.
+    grid_import_wh: float = 0.0
+    #: Energy to the grid.
+    grid_export_wh: float = 0.0
+    #: Energy into the batteries.
+    battery_charge_wh: float = 0.0
+    #: Energy out of the batteries.
+    battery_discharge_wh: float = 0.0
+
+    def add(self, flows: Flows, hours: float) -> None:
+        """Integrate constant flows over ``hours``."""
+        self.production_wh += flows.pv_w * hours
+        self.consumption_wh += flows.load_w * hours
+        for phase in flows.phases:
+            self.grid_import_wh += max(phase.net_w, 0.0) * hours
+            self.grid_export_wh += max(-phase.net_w, 0.0) * hours
+        self.battery_charge_wh += max(-flows.storage_w, 0.0) * hours
+        self.battery_discharge_wh += max(flows.storage_w, 0.0) * hours
+
+
+class GlitchKind(enum.StrEnum):
+    """How one reply's cumulative counters go wrong."""
+
+    #: Every counter reads zero (today, seven days and lifetime alike).
+    DROP = "drop"
+    #: The lifetime counters (the CTs' delivered registers, the lifetime figures) jump up.
+    SPIKE = "spike"
+
+
+@attrs.frozen(kw_only=True)
+class CounterGlitch:
+    """A fault of the counters in one reply (the registers themselves are untouched)."""
+
+    #: What goes wrong.
+    kind: GlitchKind
+    #: How far a spike jumps, Wh (a Home Assistant user recorded 6.78 MWh from one glitch).
+    wh: float = 6_780_000.0
+
+    def register(self, counter: EnergyCounter) -> EnergyCounter:
+        """A CT channel's registers as the glitch shows them."""
+        if self.kind is GlitchKind.DROP:
+            return EnergyCounter()
+        return attrs.evolve(counter, delivered_wh=counter.delivered_wh + self.wh)
+
+    def served(self, today: float, week: float, lifetime: float) -> tuple[float, float, float]:
+        """(today, seven days, lifetime) as the glitch shows them."""
+        if self.kind is GlitchKind.DROP:
+            return 0.0, 0.0, 0.0
+        return today, week, lifetime + self.wh
+
+
 @attrs.frozen(kw_only=True)
 class Inverter:
     """A microinverter's fixed traits."""
@@ -256,6 +323,10 @@ class Plant:
         self.today_reset_delay_s = 0.0
         #: Quirk of some firmware, off by default: served lifetime counters wrap at this, Wh.
         self.lifetime_wrap_wh: float | None = None
+        #: Ground truth: the energy of each flow since the plant started.
+        self.truth = FlowTotals()
+        #: A counter fault in the reply being rendered (set and cleared around it).
+        self.glitch: CounterGlitch | None = None
 
     # --- deterministic randomness -------------------------------------------------------
 
@@ -421,6 +492,7 @@ class Plant:
             for counter, phase in zip(channels, flows.phases, strict=True):
                 counter.add(*phase.power(meter), hours)
         self.inverters_wh += flows.pv_w * _PCU_GAIN * hours
+        self.truth.add(flows, hours)
         storage = flows.storage_w
         if storage < 0:
             self.stored_wh = min(
@@ -469,14 +541,33 @@ class Plant:
 
     def served(self, kind: str) -> tuple[float, float, float]:
         """(today, last seven days, lifetime) Wh of ``production``, ``inverters`` or
-        ``consumption``, as the gateway serves them (quirks included)."""
+        ``consumption``, as the gateway serves them (quirks and a glitch included)."""
         field = f"{kind}_wh"
         lifetime = getattr(self.totals(), field)
         if self.lifetime_wrap_wh:
             lifetime %= self.lifetime_wrap_wh
         today = getattr(self.today(), field)
         week = getattr(self.last_seven_days(), field)
+        if self.glitch is not None:
+            return self.glitch.served(today, week, lifetime)
         return today, week, lifetime
+
+    def registers(self, meter: MeterType) -> list[EnergyCounter]:
+        """The registers of a CT's channels as the gateway serves them (a glitch included)."""
+        channels = self.counters[meter]
+        if self.glitch is None:
+            return channels
+        return [self.glitch.register(channel) for channel in channels]
+
+    def reset_registers(self) -> None:
+        """Every lifetime register starts again from zero, for good (as after some firmware
+        updates); today and the last seven days go on."""
+        before = self.totals()
+        for channels in self.counters.values():
+            channels[:] = [EnergyCounter() for _ in channels]
+        self.inverters_wh = 0.0
+        self._day_start = self._day_start.minus(before)
+        self._previous_day_start = self._previous_day_start.minus(before)
 
     def yesterday(self) -> DayTotals:
         """Energy of the day before today."""

@@ -85,12 +85,14 @@ def _line(
 def _eim(snapshot: Snapshot, meter: MeterType, kind: str, details: bool) -> dict[str, object]:
     plant, flows = snapshot.plant, snapshot.flows
     net = meter is MeterType.NET_CONSUMPTION
-    counters = plant.counters[meter]
+    counters = plant.registers(meter)
     measures = phase_measures(flows, meter)
     today, week, lifetime = plant.served(kind)
     if net:  # energy both ways: what was drawn minus what was fed in
         lifetime = sum(c.delivered_wh - c.received_wh for c in counters)
-    shares = [c.delivered_wh / sum(x.delivered_wh for x in counters) for c in counters]
+    delivered = sum(c.delivered_wh for c in counters)
+    # Registers just restarted (or read as zero) split evenly.
+    shares = [c.delivered_wh / delivered if delivered else 1 / len(counters) for c in counters]
     section: dict[str, object] = {
         "type": "eim",
         "activeCount": 1,

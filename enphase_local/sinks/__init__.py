@@ -2,21 +2,30 @@
 
 Every sink follows the :class:`Sink` protocol: ``await sink.start()``, ``sink.submit(event)``
 for each event (never blocks), ``await sink.close()``. :class:`SinkSet` fans events out to
-several. The MQTT and Prometheus sinks live in :mod:`enphase_local.sinks.mqtt` and
-:mod:`enphase_local.sinks.prometheus` and need the ``mqtt`` and ``prometheus`` extras.
+several; given an :class:`~enphase_local.energy.EnergyTracker` it also feeds them the
+guarded energy, the only source of their energy values and of the SQLite ledger
+(:func:`read_ledger`). The MQTT and Prometheus sinks live in :mod:`enphase_local.sinks.mqtt`
+and :mod:`enphase_local.sinks.prometheus` and need the ``mqtt`` and ``prometheus`` extras.
 """
 
 from __future__ import annotations
 
-from enphase_local.sinks.base import BatchRunner, Sink, SinkSet, SinkStats
-from enphase_local.sinks.sqlite import SchemaVersionError, SqliteSink, read_power_samples
+from enphase_local.sinks.base import BatchRunner, EnergyStore, Sink, SinkSet, SinkStats
+from enphase_local.sinks.sqlite import (
+    SchemaVersionError,
+    SqliteSink,
+    read_ledger,
+    read_power_samples,
+)
 
 __all__ = [
     "BatchRunner",
+    "EnergyStore",
     "SchemaVersionError",
     "Sink",
     "SinkSet",
     "SinkStats",
     "SqliteSink",
+    "read_ledger",
     "read_power_samples",
 ]

@@ -5,6 +5,12 @@ raises: the poller must keep its cadence whatever the sink's storage or broker d
 do slow work put events into a :class:`BatchRunner`, which holds at most ``max_backlog`` of
 them (dropping the oldest when full, counted and logged), and hands them to the sink's handler
 in batches of up to ``batch_size``, or after ``flush_interval_s`` when fewer have arrived.
+
+:class:`SinkSet` fans the events out to several sinks; made with an
+:class:`~enphase_local.energy.EnergyTracker`, it also hands them the guarded energy and the
+counter decisions derived from each event, right after it. A sink that keeps energy across
+restarts (an :class:`EnergyStore`, such as the SQLite sink) gives the tracker its last state
+when the set starts.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from enphase_local.events import DataEvent, ErrorEvent, Event, StateEvent
+from enphase_local.energy import EnergyTracker
+from enphase_local.events import (
+    CounterEvent,
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    SinkEvent,
+    StateEvent,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,7 +80,7 @@ class Sink(Protocol):
         """Open files or connections and start background work."""
         ...
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: SinkEvent) -> None:
         """Take an event without blocking."""
         ...
 
@@ -79,25 +93,40 @@ class Sink(Protocol):
         ...
 
 
-def event_kind(event: Event) -> str:
-    """``data``, ``error``, ``state`` or ``unsupported``."""
+@runtime_checkable
+class EnergyStore(Protocol):
+    """A sink that keeps the energy tracker's state across restarts."""
+
+    async def energy_state(self) -> list[EnergyEvent]:
+        """The last energy event of each gateway's sources (after :meth:`Sink.start`)."""
+        ...
+
+
+def event_kind(event: SinkEvent) -> str:
+    """``data``, ``error``, ``state``, ``unsupported``, ``counter`` or ``energy``."""
     if isinstance(event, DataEvent):
         return "data"
     if isinstance(event, ErrorEvent):
         return "error"
     if isinstance(event, StateEvent):
         return "state"
+    if isinstance(event, CounterEvent):
+        return "counter"
+    if isinstance(event, EnergyEvent):
+        return "energy"
     return "unsupported"
 
 
-def event_time(event: Event) -> datetime:
+def event_time(event: SinkEvent) -> datetime:
     """When the event happened: the fetch time of data, else its ``at``."""
     return event.fetched_at if isinstance(event, DataEvent) else event.at
 
 
-def event_endpoint(event: Event) -> str | None:
-    """The endpoint an event is about; None for state changes."""
-    return None if isinstance(event, StateEvent) else event.endpoint
+def event_endpoint(event: SinkEvent) -> str | None:
+    """The endpoint an event is about; None for state changes and derived events."""
+    if isinstance(event, StateEvent | CounterEvent | EnergyEvent):
+        return None
+    return event.endpoint
 
 
 #: Handles one batch; raising means the batch was not delivered.
@@ -286,11 +315,14 @@ class BatchRunner(Generic[T]):
 
 
 class SinkSet:
-    """Several sinks used as one: every event goes to each of them."""
+    """Several sinks used as one: every event goes to each of them, followed by what
+    ``energy`` derives from it (when given)."""
 
-    def __init__(self, sinks: Iterable[Sink]) -> None:
+    def __init__(self, sinks: Iterable[Sink], *, energy: EnergyTracker | None = None) -> None:
         #: The sinks, in the order they start (they close in reverse).
         self.sinks: tuple[Sink, ...] = tuple(sinks)
+        #: The tracker between the poller and the sinks; None passes events on as they are.
+        self.energy = energy
 
     @property
     def name(self) -> str:
@@ -298,21 +330,31 @@ class SinkSet:
         return "+".join(sink.name for sink in self.sinks)
 
     async def start(self) -> None:
-        """Start every sink; if one fails, close those already started and re-raise."""
+        """Start every sink, then give the energy tracker what the stores kept; if a sink
+        fails, close those already started and re-raise."""
         started: list[Sink] = []
         try:
             for sink in self.sinks:
                 await sink.start()
                 started.append(sink)
+            if self.energy is not None:
+                for sink in self.sinks:
+                    if isinstance(sink, EnergyStore):
+                        self.energy.restore(await sink.energy_state())
         except BaseException:
             for sink in reversed(started):
                 await sink.close()
             raise
 
-    def submit(self, event: Event) -> None:
-        """Give the event to every sink."""
+    def submit(self, event: SinkEvent) -> None:
+        """Give the event, then whatever the energy tracker derives from it, to every sink."""
         for sink in self.sinks:
             sink.submit(event)
+        if self.energy is None or isinstance(event, CounterEvent | EnergyEvent):
+            return
+        for derived in self.energy.update(event):
+            for sink in self.sinks:
+                sink.submit(derived)
 
     async def close(self) -> None:
         """Close every sink, last started first."""

@@ -11,21 +11,31 @@ host, made topic-safe, before the serial is known):
 ``<prefix>/<id>/state``
     Retained JSON with the latest values: ``gateway_state``, ``updated_at`` (ISO 8601 UTC),
     ``production_w``, ``consumption_w``, ``net_w``, ``grid_w``, ``storage_w``,
-    ``battery_soc_pct``, ``production_today_wh``, ``production_lifetime_wh``,
-    ``grid_import_wh``, ``grid_export_wh`` (null when unknown; signs as in
-    :mod:`enphase_local.power`) and ``inverters`` (serial number to last report, W).
+    ``battery_soc_pct`` (signs as in :mod:`enphase_local.power`), the gateway's own
+    ``production_today_wh`` and ``production_lifetime_wh`` as the counter guard let them
+    through, the energy totals ``solar_energy_wh``, ``consumption_energy_wh``,
+    ``grid_import_wh``, ``grid_export_wh``, ``battery_charge_wh``, ``battery_discharge_wh``
+    (guarded: they never decrease; see :mod:`enphase_local.energy`), all null when unknown,
+    and ``inverters`` (serial number to last report, W).
 ``<prefix>/<id>/<endpoint>``
     Every successful poll, not retained: ``{"at", "latency_s", "data"}`` with ``data`` the
-    model as :func:`enphase_local.export.to_data` renders it.
+    model as :func:`enphase_local.export.to_data` renders it (as the gateway sent it).
 ``<prefix>/<id>/error`` and ``<prefix>/<id>/unsupported``
     Failed polls ``{"at", "endpoint", "type", "message"}`` and endpoints the gateway does not
     serve ``{"at", "endpoint", "reason"}``, not retained.
+``<prefix>/<id>/energy`` and ``<prefix>/<id>/counter``
+    Every energy event ``{"at", "source", "flows", "filled", "totals"}`` and every decision of
+    the counter guard ``{"at", "counter", "decision", "value", "previous", "reason"}``, not
+    retained.
 
 Home Assistant discovery configs go to
 ``<discovery_prefix>/sensor/enphase_<id>/<object>/config`` (retained), one device per
 gateway, a sensor for each value once it is first known, and one per microinverter. They are
 sent again after every reconnection (a broker without persistence forgets retained messages)
-and when Home Assistant announces ``online`` on ``<discovery_prefix>/status``.
+and when Home Assistant announces ``online`` on ``<discovery_prefix>/status``. The energy
+sensors (solar production, consumption, grid import and export, battery in and out) are
+``device_class: energy``, ``state_class: total_increasing``: what Home Assistant's Energy
+dashboard takes.
 
 Publishing runs in a bounded batching runner: while the broker is away, events wait (the
 oldest dropped beyond ``max_backlog``) and the connection is retried with growing, jittered
@@ -49,7 +59,14 @@ import aiomqtt
 import attrs
 import orjson
 
-from enphase_local.events import DataEvent, ErrorEvent, Event, StateEvent
+from enphase_local.events import (
+    CounterEvent,
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    SinkEvent,
+    StateEvent,
+)
 from enphase_local.export import to_data
 from enphase_local.sinks.base import BatchRunner, SinkStats, event_time
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
@@ -166,6 +183,33 @@ SENSORS = (
     SensorSpec(
         "grid_export_wh", "grid_energy_export", "Grid export", "Wh", "energy", "total_increasing"
     ),
+    SensorSpec(
+        "solar_energy_wh", "solar_energy", "Solar production", "Wh", "energy", "total_increasing"
+    ),
+    SensorSpec(
+        "consumption_energy_wh",
+        "consumption_energy",
+        "Consumption energy",
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
+    SensorSpec(
+        "battery_charge_wh",
+        "battery_energy_in",
+        "Battery energy in",
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
+    SensorSpec(
+        "battery_discharge_wh",
+        "battery_energy_out",
+        "Battery energy out",
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
 )
 
 
@@ -194,7 +238,7 @@ class MqttSink:
         self.settings = settings
         self._reconnect_delay_s = reconnect_delay_s
         self._close_timeout_s = close_timeout_s
-        self._runner: BatchRunner[Event] = BatchRunner(
+        self._runner: BatchRunner[SinkEvent] = BatchRunner(
             self.name,
             self._publish_batch,
             max_backlog=max_backlog,
@@ -237,7 +281,7 @@ class MqttSink:
         )
         self._runner.start()
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: SinkEvent) -> None:
         """Update the gateway's latest state and queue the event for publishing."""
         view, changed = self._views.update(event)
         if changed:
@@ -334,7 +378,7 @@ class MqttSink:
 
     # --- publishing ------------------------------------------------------------------------
 
-    async def _publish_batch(self, batch: list[Event]) -> None:
+    async def _publish_batch(self, batch: list[SinkEvent]) -> None:
         await self._connected.wait()
         client = self._client
         if client is None:
@@ -352,7 +396,7 @@ class MqttSink:
             self._dirty |= dirty
             raise
 
-    def _event_message(self, event: Event) -> tuple[str, bytes]:
+    def _event_message(self, event: SinkEvent) -> tuple[str, bytes]:
         gateway = safe_id(event.serial if event.serial is not None else event.host)
         at = _iso(event_time(event))
         if isinstance(event, DataEvent):
@@ -374,6 +418,25 @@ class MqttSink:
                 "reason": event.reason,
             }
             return self._topic(gateway, "state_change"), _json(change)
+        if isinstance(event, CounterEvent):
+            decision = {
+                "at": at,
+                "counter": event.counter,
+                "decision": event.decision.value,
+                "value": event.value,
+                "previous": event.previous,
+                "reason": event.reason,
+            }
+            return self._topic(gateway, "counter"), _json(decision)
+        if isinstance(event, EnergyEvent):
+            energy = {
+                "at": at,
+                "source": event.source,
+                "flows": event.flows,
+                "filled": event.filled,
+                "totals": event.totals,
+            }
+            return self._topic(gateway, "energy"), _json(energy)
         unsupported = {"at": at, "endpoint": event.endpoint, "reason": event.reason}
         return self._topic(gateway, "unsupported"), _json(unsupported)
 

@@ -8,12 +8,18 @@ before it is known), ``endpoint`` an endpoint name, ``inverter`` a microinverter
 Power (gauges, W; signs as in :mod:`enphase_local.power`): ``enphase_production_watts``,
 ``enphase_consumption_watts``, ``enphase_net_consumption_watts``, ``enphase_grid_watts``,
 ``enphase_storage_watts``; ``enphase_battery_soc_percent``;
-``enphase_inverter_power_watts{inverter}``. Energy: ``enphase_production_energy_today_watthours``
-(a gauge: it resets at midnight) and the lifetime counters
-``enphase_production_energy_watthours_total``, ``enphase_grid_import_energy_watthours_total``,
-``enphase_grid_export_energy_watthours_total`` (gateways may reset or wrap them; ``rate()``
-treats that as a counter reset). Health: ``enphase_gateway_info``, ``enphase_gateway_up``,
-``enphase_gateway_state{state}`` (one series per state, 1 for the current one),
+``enphase_inverter_power_watts{inverter}``. Energy, through the counter guard (see
+:mod:`enphase_local.energy`): ``enphase_production_energy_today_watthours`` (a gauge: it
+resets at midnight) and the gateway's lifetime ``enphase_production_energy_watthours_total``
+(a confirmed reset of the gateway's counter resets it; ``rate()`` takes that in its stride);
+the energy totals, which never decrease: ``enphase_solar_energy_watthours_total``,
+``enphase_consumption_energy_watthours_total``,
+``enphase_grid_import_energy_watthours_total``, ``enphase_grid_export_energy_watthours_total``,
+``enphase_battery_charge_energy_watthours_total``,
+``enphase_battery_discharge_energy_watthours_total``; and the guard's decisions,
+``enphase_counter_decisions_total{decision}``. Health: ``enphase_gateway_info``,
+``enphase_gateway_up``, ``enphase_gateway_state{state}`` (one series per state, 1 for the
+current one),
 ``enphase_poller_events_total{kind, endpoint}``,
 ``enphase_last_success_timestamp_seconds{endpoint}``, ``enphase_poll_latency_seconds{endpoint}``,
 and per sink ``enphase_sink_backlog``, ``enphase_sink_dropped_total``,
@@ -33,7 +39,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from enphase_local.events import Event, GatewayState
+from enphase_local.events import GatewayState, SinkEvent
 from enphase_local.scheduler import Poller, PollerStats
 from enphase_local.sinks.base import SinkSet, SinkStats
 from enphase_local.sinks.view import GatewayView, GatewayViews
@@ -61,6 +67,14 @@ _ENERGY_COUNTERS = (
     ),
     ("grid_import_wh", "enphase_grid_import_energy_watthours", "Energy imported, Wh"),
     ("grid_export_wh", "enphase_grid_export_energy_watthours", "Energy exported, Wh"),
+    ("solar_energy_wh", "enphase_solar_energy_watthours", "Solar production, Wh"),
+    ("consumption_energy_wh", "enphase_consumption_energy_watthours", "House consumption, Wh"),
+    ("battery_charge_wh", "enphase_battery_charge_energy_watthours", "Energy into batteries, Wh"),
+    (
+        "battery_discharge_wh",
+        "enphase_battery_discharge_energy_watthours",
+        "Energy out of batteries, Wh",
+    ),
 )
 
 
@@ -151,6 +165,11 @@ def _health(views: list[GatewayView]) -> Iterator[Metric]:
         "Events from the poller by kind and endpoint",
         labels=["gateway", "kind", "endpoint"],
     )
+    decisions = CounterMetricFamily(
+        "enphase_counter_decisions",
+        "Decisions of the counter guard (held, transient, reset, spike, gap)",
+        labels=["gateway", "decision"],
+    )
     success = GaugeMetricFamily(
         "enphase_last_success_timestamp_seconds",
         "When each endpoint was last read successfully, Unix time",
@@ -170,11 +189,13 @@ def _health(views: list[GatewayView]) -> Iterator[Metric]:
                 state.add_metric([gateway, member.value], 1 if member is view.state else 0)
         for (kind, endpoint), count in sorted(view.events.items()):
             events.add_metric([gateway, kind, endpoint], count)
+        for decision, count in sorted(view.decisions.items()):
+            decisions.add_metric([gateway, decision], count)
         for endpoint, when in sorted(view.last_success.items()):
             success.add_metric([gateway, endpoint], when.timestamp())
         for endpoint, seconds in sorted(view.last_latency_s.items()):
             latency.add_metric([gateway, endpoint], seconds)
-    yield from (info, up, state, events, success, latency)
+    yield from (info, up, state, events, decisions, success, latency)
 
 
 def _sinks(stats: list[SinkStats]) -> Iterator[Metric]:
@@ -245,7 +266,7 @@ class PrometheusSink:
             start_http_server, port, host, self.registry
         )
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: SinkEvent) -> None:
         """Update the gateway's latest values (a few dictionary writes, under a lock)."""
         with self._lock:
             self._views.update(event)

@@ -1,4 +1,5 @@
-"""The embedded default sink: one SQLite file with every event and a typed power table.
+"""The embedded default sink: one SQLite file with every event, a typed power table and the
+energy ledger.
 
 The file is created with mode 0600 (whatever the umask) before SQLite opens it; SQLite gives
 its ``-wal`` and ``-shm`` files the same mode. It runs in WAL mode with ``synchronous=NORMAL``:
@@ -6,19 +7,30 @@ a crash or kill of the process loses at most the batch not yet written (``batch_
 or ``flush_interval_s`` seconds), a power cut may also lose the last few commits, and the file
 always stays consistent. A restart appends to the same tables.
 
-All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 1,
+All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 2,
 kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by step)::
 
     events(id, gateway, host, endpoint, kind, time_ms, latency_s, data)
     power_samples(id, gateway, time_ms, production_w, consumption_w, net_w,
                   storage_w, battery_soc_pct, grid_w, source)
+    ledger(gateway, start_ms, production_wh, consumption_wh, grid_import_wh,
+           grid_export_wh, battery_charge_wh, battery_discharge_wh, filled)
+    energy_state(gateway, source, serial, host, time_ms, flows, totals, counters)
 
 ``gateway`` is the serial number (the configured host before the serial is known),
 ``time_ms`` milliseconds since the Unix epoch (UTC), ``kind`` one of ``data``, ``error``,
-``state``, ``unsupported``, and ``data`` JSON: ``to_data(model)`` for data events,
-``{"type", "message"}`` for errors, ``{"previous", "state", "reason"}`` for state changes and
-``{"reason"}`` for unsupported endpoints. Power columns follow
+``state``, ``unsupported``, ``counter``, and ``data`` JSON: ``to_data(model)`` for data
+events, ``{"type", "message"}`` for errors, ``{"previous", "state", "reason"}`` for state
+changes, ``{"reason"}`` for unsupported endpoints and ``{"counter", "decision", "value",
+"previous", "reason"}`` for the counter guard's decisions. Power columns follow
 :mod:`enphase_local.power`'s sign conventions.
+
+The energy events (:class:`~enphase_local.events.EnergyEvent`, one per reading of an energy
+source) are not kept one by one: they make the ``ledger``, one row per gateway and quarter
+hour from ``start_ms`` on (see :mod:`enphase_local.energy.ledger`; a flow is NULL where
+nothing measures it, ``filled`` is 1 where energy was spread over a gap), and
+``energy_state`` keeps each source's last one, so that a restarted poller goes on from it
+(:meth:`SqliteSink.energy_state`) without counting anything twice.
 """
 
 from __future__ import annotations
@@ -36,8 +48,17 @@ from typing import Any, TypeVar
 
 import orjson
 
+from enphase_local.energy import FLOWS, Ledger, LedgerBucket
+from enphase_local.energy.ledger import Mark, Share, make_bucket
 from enphase_local.errors import EnphaseError
-from enphase_local.events import DataEvent, ErrorEvent, Event, StateEvent
+from enphase_local.events import (
+    CounterEvent,
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    SinkEvent,
+    StateEvent,
+)
 from enphase_local.export import to_data
 from enphase_local.power import PowerSample, PowerTracker, gateway_key
 from enphase_local.sinks.base import (
@@ -53,7 +74,7 @@ _LOGGER = logging.getLogger(__name__)
 R = TypeVar("R")
 
 #: The schema version this code writes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: A migration step: upgrades a connection's schema by one version inside a transaction.
 Migration = Callable[[sqlite3.Connection], None]
@@ -86,14 +107,42 @@ _SCHEMA_V1 = (
 )
 
 
+_FLOW_COLUMNS = ", ".join(f"{flow} REAL" for flow in FLOWS)
+_SCHEMA_V2 = (
+    f"""CREATE TABLE ledger (
+        gateway TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        {_FLOW_COLUMNS},
+        filled INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (gateway, start_ms)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE energy_state (
+        gateway TEXT NOT NULL,
+        source TEXT NOT NULL,
+        serial TEXT,
+        host TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        flows TEXT NOT NULL,
+        totals TEXT NOT NULL,
+        counters TEXT NOT NULL,
+        PRIMARY KEY (gateway, source)
+    ) WITHOUT ROWID""",
+)
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     for statement in _SCHEMA_V1:
         conn.execute(statement)
 
 
+def _add_ledger(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V2:
+        conn.execute(statement)
+
+
 #: Upgrade steps by the version they start from: ``MIGRATIONS[n]`` turns version n into n + 1.
 #: Version 0 is an empty file.
-MIGRATIONS: Mapping[int, Migration] = {0: _create_v1}
+MIGRATIONS: Mapping[int, Migration] = {0: _create_v1, 1: _add_ledger}
 
 
 class SchemaVersionError(EnphaseError):
@@ -165,7 +214,7 @@ def _epoch_ms(when: dt.datetime) -> int:
     return round(when.timestamp() * 1000)
 
 
-def _payload(event: Event) -> Any:
+def _payload(event: SinkEvent) -> Any:
     if isinstance(event, DataEvent):
         return to_data(event.model)
     if isinstance(event, ErrorEvent):
@@ -176,10 +225,20 @@ def _payload(event: Event) -> Any:
             "state": event.state.value,
             "reason": event.reason,
         }
+    if isinstance(event, CounterEvent):
+        return {
+            "counter": event.counter,
+            "decision": event.decision.value,
+            "value": event.value,
+            "previous": event.previous,
+            "reason": event.reason,
+        }
+    if isinstance(event, EnergyEvent):
+        return {"source": event.source, "flows": event.flows, "filled": event.filled}
     return {"reason": event.reason}
 
 
-def event_row(event: Event) -> tuple[Any, ...]:
+def event_row(event: SinkEvent) -> tuple[Any, ...]:
     """The ``events`` row of an event (without ``id``)."""
     latency = event.latency_s if isinstance(event, DataEvent | ErrorEvent) else None
     return (
@@ -217,6 +276,67 @@ _INSERT_SAMPLE = (
     "INSERT INTO power_samples (gateway, time_ms, production_w, consumption_w, net_w,"
     " storage_w, battery_soc_pct, grid_w, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A flow a share does not carry stays as it was (NULL when nothing ever measured it).
+_ADD_FLOWS = ", ".join(
+    f"{flow} = CASE WHEN excluded.{flow} IS NULL THEN {flow}"
+    f" ELSE COALESCE({flow}, 0) + excluded.{flow} END"
+    for flow in FLOWS
+)
+_ADD_SHARE = (
+    f"INSERT INTO ledger (gateway, start_ms, {', '.join(FLOWS)}, filled)"  # noqa: S608 - fixed names
+    f" VALUES (?, ?, {', '.join('?' for _ in FLOWS)}, ?)"
+    f" ON CONFLICT (gateway, start_ms) DO UPDATE SET {_ADD_FLOWS},"
+    " filled = filled OR excluded.filled"
+)
+_SAVE_STATE = (
+    "INSERT OR REPLACE INTO energy_state (gateway, source, serial, host, time_ms, flows,"
+    " totals, counters) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def share_row(share: Share) -> tuple[Any, ...]:
+    """The ``ledger`` values a share adds (without the flows it does not carry)."""
+    return (
+        share.gateway,
+        share.start_s * 1000,
+        *(share.flows.get(flow) for flow in FLOWS),
+        int(share.filled),
+    )
+
+
+def state_row(event: EnergyEvent) -> tuple[Any, ...]:
+    """The ``energy_state`` row an energy event leaves."""
+    return (
+        gateway_key(event),
+        event.source,
+        event.serial,
+        event.host,
+        _epoch_ms(event.at),
+        orjson.dumps(dict(event.flows)).decode(),
+        orjson.dumps(dict(event.totals)).decode(),
+        orjson.dumps(dict(event.counters)).decode(),
+    )
+
+
+def _state_event(row: sqlite3.Row) -> EnergyEvent:
+    return EnergyEvent(
+        serial=row["serial"],
+        host=row["host"],
+        source=row["source"],
+        at=dt.datetime.fromtimestamp(row["time_ms"] / 1000, dt.UTC),
+        flows=orjson.loads(row["flows"]),
+        totals=orjson.loads(row["totals"]),
+        counters=orjson.loads(row["counters"]),
+    )
+
+
+def read_energy_state(conn: sqlite3.Connection) -> list[EnergyEvent]:
+    """The last energy event of every gateway's sources kept in the file."""
+    conn.row_factory = sqlite3.Row
+    try:
+        return [_state_event(row) for row in conn.execute("SELECT * FROM energy_state")]
+    finally:
+        conn.row_factory = None
 
 
 def open_database(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
@@ -234,7 +354,8 @@ def open_database(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connect
 
 
 class SqliteSink:
-    """Writes every event, and a power sample per primary poll, to a SQLite file.
+    """Writes every event, a power sample per primary poll and the energy ledger to a SQLite
+    file (events from the energy tracker: see :class:`~enphase_local.sinks.SinkSet`).
 
     ``batch_size`` events or ``flush_interval_s`` seconds make one transaction; at most
     ``max_backlog`` events wait (the oldest are dropped beyond that, counted in
@@ -256,7 +377,7 @@ class SqliteSink:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._close_timeout_s = close_timeout_s
-        self._runner: BatchRunner[Event] = BatchRunner(
+        self._runner: BatchRunner[SinkEvent] = BatchRunner(
             self.name,
             self._write,
             max_backlog=max_backlog,
@@ -267,6 +388,7 @@ class SqliteSink:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._tracker = PowerTracker()
+        self._ledger = Ledger()
         self._samples_written = 0
 
     @property
@@ -290,9 +412,16 @@ class SqliteSink:
             raise
         self._runner.start()
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: SinkEvent) -> None:
         """Queue an event for the next batch (never blocks)."""
         self._runner.put(event)
+
+    async def energy_state(self) -> list[EnergyEvent]:
+        """The last energy event of each gateway's sources written so far (after
+        :meth:`start`), for the energy tracker to go on from."""
+        conn = self._conn
+        assert conn is not None, "start the sink first"
+        return await self._in_thread(lambda: read_energy_state(conn))
 
     async def close(self) -> None:
         """Write what is queued (within ``close_timeout_s``), then close the file."""
@@ -312,32 +441,44 @@ class SqliteSink:
 
     def _open(self) -> None:
         self._conn = open_database(self.path, busy_timeout_s=self._busy_timeout_s)
+        for event in read_energy_state(self._conn):
+            mark = Mark(at_s=event.at.timestamp(), flows=event.flows)
+            self._ledger.restore(gateway_key(event), event.source, mark)
 
     def _close_db(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    async def _write(self, batch: list[Event]) -> None:
+    async def _write(self, batch: list[SinkEvent]) -> None:
         await self._in_thread(lambda: self._write_batch(batch))
 
-    def _write_batch(self, batch: list[Event]) -> None:
+    def _write_batch(self, batch: list[SinkEvent]) -> None:
         conn = self._conn
         assert conn is not None
-        rows = [event_row(event) for event in batch]
+        rows = [event_row(event) for event in batch if not isinstance(event, EnergyEvent)]
         samples = [
             sample_row(sample)
-            for sample in (self._tracker.update(event) for event in batch)
+            for sample in (
+                self._tracker.update(event) for event in batch if isinstance(event, DataEvent)
+            )
             if sample is not None
         ]
+        energy = [event for event in batch if isinstance(event, EnergyEvent)]
+        ledger = self._ledger.copy()  # kept only once the batch is written
+        shares = [share_row(share) for event in energy for share in ledger.add(event)]
+        states = {(gateway_key(e), e.source): state_row(e) for e in energy}
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT_EVENT, rows)
             conn.executemany(_INSERT_SAMPLE, samples)
+            conn.executemany(_ADD_SHARE, shares)
+            conn.executemany(_SAVE_STATE, states.values())
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._ledger = ledger
         self._samples_written += len(samples)
 
 
@@ -371,13 +512,17 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def read_power_samples(
+def _select(
     path: str | os.PathLike[str],
+    table: str,
+    time_column: str,
     *,
-    gateway: str | None = None,
-    since: dt.datetime | None = None,
-) -> list[PowerSample]:
-    """Power samples from a file the SQLite sink wrote, by gateway then time (read-only)."""
+    gateway: str | None,
+    since: dt.datetime | None,
+    since_version: int = 1,
+) -> list[sqlite3.Row]:
+    """Rows of ``table`` (read-only) by gateway then time; none in files older than
+    ``since_version``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such database: {path}")
@@ -389,6 +534,8 @@ def read_power_samples(
                 f"{path} is not an enphase-local database this version can read "
                 f"(schema version {version})"
             )
+        if version < since_version:
+            return []
         conn.row_factory = sqlite3.Row
         clauses: list[str] = []
         params: list[Any] = []
@@ -396,13 +543,44 @@ def read_power_samples(
             clauses.append("gateway = ?")
             params.append(gateway)
         if since is not None:
-            clauses.append("time_ms >= ?")
+            clauses.append(f"{time_column} >= ?")
             params.append(_epoch_ms(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = conn.execute(
-            f"SELECT * FROM power_samples{where} ORDER BY gateway, time_ms",  # noqa: S608 - fixed clauses, values bound
+        return conn.execute(
+            f"SELECT * FROM {table}{where} ORDER BY gateway, {time_column}",  # noqa: S608 - fixed names and clauses, values bound
             params,
         ).fetchall()
     finally:
         conn.close()
+
+
+def read_power_samples(
+    path: str | os.PathLike[str],
+    *,
+    gateway: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[PowerSample]:
+    """Power samples from a file the SQLite sink wrote, by gateway then time (read-only)."""
+    rows = _select(path, "power_samples", "time_ms", gateway=gateway, since=since)
     return [_row_sample(row) for row in rows]
+
+
+def read_ledger(
+    path: str | os.PathLike[str],
+    *,
+    gateway: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[LedgerBucket]:
+    """The energy ledger of a file the SQLite sink wrote, by gateway then time (read-only;
+    empty for files written before the ledger existed). ``since`` takes quarter hours that
+    start then or later."""
+    rows = _select(path, "ledger", "start_ms", gateway=gateway, since=since, since_version=2)
+    return [
+        make_bucket(
+            row["gateway"],
+            row["start_ms"] // 1000,
+            {flow: row[flow] for flow in FLOWS},
+            filled=bool(row["filled"]),
+        )
+        for row in rows
+    ]

@@ -3,6 +3,9 @@
 The MQTT and Prometheus sinks publish state rather than a log of events; both read it from
 :class:`GatewayViews`. Updating is cheap (a few dictionary writes per event), so they do it in
 ``submit`` and the latest state survives even when raw events are dropped.
+
+Energy values come only from the energy tracker's guarded events
+(:class:`~enphase_local.events.EnergyEvent`), never from a counter as the gateway sent it.
 """
 
 from __future__ import annotations
@@ -11,19 +14,50 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
-from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
-from enphase_local.models import Info, Inverter, MeasurementType, Meter, Production
-from enphase_local.power import PowerSample, PowerTracker, readings_by_type
+from enphase_local.energy import (
+    BATTERY_CHARGE,
+    BATTERY_DISCHARGE,
+    CONSUMPTION,
+    GRID_EXPORT,
+    GRID_IMPORT,
+    PRODUCTION,
+)
+from enphase_local.events import (
+    CounterEvent,
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    GatewayState,
+    SinkEvent,
+    StateEvent,
+)
+from enphase_local.models import Info, Inverter
+from enphase_local.power import PowerSample, PowerTracker
 from enphase_local.sinks.base import event_endpoint, event_kind, event_time
 
 #: States in which a gateway's values are current.
 AVAILABLE_STATES = frozenset({GatewayState.ONLINE, GatewayState.DEGRADED})
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+#: The energy values (Wh, guarded totals that never decrease) and the flow each one is.
+ENERGY_VALUES: Final = {
+    "solar_energy_wh": PRODUCTION,
+    "consumption_energy_wh": CONSUMPTION,
+    "grid_import_wh": GRID_IMPORT,
+    "grid_export_wh": GRID_EXPORT,
+    "battery_charge_wh": BATTERY_CHARGE,
+    "battery_discharge_wh": BATTERY_DISCHARGE,
+}
+#: The gateway's own production counters, guarded (they reset when the gateway's do).
+COUNTER_VALUES: Final = {
+    "production_today_wh": "production.today_wh",
+    "production_lifetime_wh": "production.lifetime_wh",
+}
 
 
 def safe_id(text: str) -> str:
@@ -49,14 +83,13 @@ class GatewayView:
     part_number: str | None = None
     #: The latest power sample.
     power: PowerSample | None = None
-    #: The latest ``/api/v1/production``.
-    production: Production | None = None
-    #: Energy imported from the grid (net-consumption CT, delivered), Wh.
-    grid_import_wh: float | None = None
-    #: Energy exported to the grid (net-consumption CT, received), Wh.
-    grid_export_wh: float | None = None
-    #: The meters, for joining readings.
-    meters: tuple[Meter, ...] = ()
+    #: Energy totals per flow (:data:`~enphase_local.energy.FLOWS`), Wh, from the latest
+    #: energy event: they never decrease.
+    energy: dict[str, float] = attrs.Factory(dict)
+    #: The guarded counters by name (e.g. ``production.today_wh``), Wh.
+    counters: dict[str, float] = attrs.Factory(dict)
+    #: The counter guard's decisions so far, by decision (``held``, ``spike``...).
+    decisions: Counter[str] = attrs.Factory(Counter)
     #: The latest report of each microinverter, by serial number.
     inverters: dict[str, Inverter] = attrs.Factory(dict)
     #: Events seen, by (kind, endpoint); endpoint is ``""`` for state changes.
@@ -88,7 +121,6 @@ class GatewayView:
     def values(self) -> dict[str, float | None]:
         """The sensor values by name (None when unknown)."""
         power = self.power
-        production = self.production
         return {
             "production_w": None if power is None else power.production_w,
             "consumption_w": None if power is None else power.consumption_w,
@@ -96,21 +128,24 @@ class GatewayView:
             "grid_w": None if power is None else power.grid_w,
             "storage_w": None if power is None else power.storage_w,
             "battery_soc_pct": None if power is None else power.battery_soc_pct,
-            "production_today_wh": None if production is None else production.energy_today_wh,
-            "production_lifetime_wh": (
-                None if production is None else production.energy_lifetime_wh
-            ),
-            "grid_import_wh": self.grid_import_wh,
-            "grid_export_wh": self.grid_export_wh,
+            **{key: self.counters.get(name) for key, name in COUNTER_VALUES.items()},
+            **{key: self.energy.get(flow) for key, flow in ENERGY_VALUES.items()},
         }
 
-    def apply(self, event: Event) -> bool:
+    def apply(self, event: SinkEvent) -> bool:
         """Take in an event; return whether a published value may have changed."""
         if event.serial is not None:
             self.serial = event.serial
+        self.updated_at = event_time(event)
+        if isinstance(event, EnergyEvent):
+            self.energy = dict(event.totals)
+            self.counters |= event.counters
+            return True
+        if isinstance(event, CounterEvent):
+            self.decisions[event.decision.value] += 1
+            return False
         endpoint = event_endpoint(event)
         self.events[event_kind(event), endpoint or ""] += 1
-        self.updated_at = event_time(event)
         if isinstance(event, StateEvent):
             self.state, self.state_reason = event.state, event.reason
             return True
@@ -126,16 +161,6 @@ class GatewayView:
     def _apply_model(self, endpoint: str, model: Any) -> bool:
         if isinstance(model, Info):
             self.firmware, self.part_number = model.firmware, model.part_number
-        elif isinstance(model, Production):
-            self.production = model
-        elif endpoint == "meters":
-            self.meters = model
-        elif endpoint == "meter_readings":
-            net = readings_by_type(self.meters, model).get(MeasurementType.NET_CONSUMPTION)
-            if net is None:
-                return False
-            self.grid_import_wh = net.energy_delivered_wh
-            self.grid_export_wh = net.energy_received_wh
         elif endpoint == "inverters":
             self.inverters = {inverter.serial_number: inverter for inverter in model}
         else:
@@ -150,12 +175,14 @@ class GatewayViews:
         self._views: dict[str, GatewayView] = {}
         self._tracker = PowerTracker()
 
-    def update(self, event: Event) -> tuple[GatewayView, bool]:
+    def update(self, event: SinkEvent) -> tuple[GatewayView, bool]:
         """Apply an event; return its gateway's view and whether published values changed."""
         view = self._views.get(event.host)
         if view is None:
             view = self._views[event.host] = GatewayView(host=event.host)
         changed = view.apply(event)
+        if isinstance(event, CounterEvent | EnergyEvent):
+            return view, changed
         sample = self._tracker.update(event)
         if sample is not None:
             view.power = sample

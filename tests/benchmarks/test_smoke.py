@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks import (
+    ledger_day,
     lines,
     memory,
     memory_probe,
@@ -231,3 +232,18 @@ def test_lines_counts_the_package_now_and_at_a_revision(
         {"tree": "HEAD", "files": 2, "lines": 3},
         {"tree": "working tree", "files": 2, "lines": 4},
     ]
+
+
+def test_ledger_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ledger_day.json"
+    argv = ["--hours", "1", "--outage-hours", "0.1", "--start-hour", "12", "--json", str(out)]
+    status = ledger_day.main(argv)
+    printed = capsys.readouterr().out
+    assert "truth kWh  ledger kWh  error %" in printed
+    result = _read(out)
+    assert status == (0 if result["ok"] else 1)
+    assert {flow for _, profile, flow, *_ in result["flows"] if profile == "acb"} >= {
+        "battery_charge_wh",
+        "battery_discharge_wh",
+    }
+    assert result["requests"] > 0

@@ -9,6 +9,7 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,9 +91,17 @@ async def test_poll_into_sqlite_until_ctrl_c(simulation: Simulation, tmp_path: P
     assert failed == 0
     written = re.search(r"^  sqlite: (\d+) written, 0 dropped$", poll.stdout, re.MULTILINE)
     assert written is not None
-    # Everything submitted was written at the end: the file holds each event.
-    assert count_rows(database, "events") == int(written.group(1))
+    # Everything submitted was written at the end: the file holds each poll's event, and each
+    # energy event (one per meter readings and production read) went into the ledger.
+    with sqlite3.connect(database) as conn:
+        [(energy_events,)] = conn.execute(
+            "SELECT COUNT(*) FROM events"
+            " WHERE kind = 'data' AND endpoint IN ('meter_readings', 'production')"
+        ).fetchall()
+    assert count_rows(database, "events") + energy_events == int(written.group(1))
     assert count_rows(database, "power_samples", gateway=serial) >= 2
+    assert count_rows(database, "ledger", gateway=serial) >= 1
+    assert count_rows(database, "energy_state", gateway=serial) == 2  # meters, production
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
 
 

@@ -10,7 +10,9 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 from rich.console import Console
 
@@ -64,9 +66,9 @@ def timeout(host: str = HOST) -> ErrorEvent:
     )
 
 
-def metered_view(clock: Clock) -> LiveView:
+def metered_view(clock: Clock, **options: Any) -> LiveView:
     """A view of a metered gateway producing 3.2 kW while the house uses 1.1 kW."""
-    view = LiveView([HOST, OTHER], title=lambda: "test view", now=clock)
+    view = LiveView([HOST, OTHER], title=lambda: "test view", now=clock, **options)
     view(state(GatewayState.ONLINE, GatewayState.STARTING))
     meters = (
         meter(PRODUCTION_EID, MeasurementType.PRODUCTION),
@@ -125,6 +127,26 @@ def test_plain_lines_are_aligned_with_the_error_last() -> None:
     assert header.index("state") == first.index("online") == second.index("starting")
     assert first.endswith("0 s")
     assert second.endswith("never  meter_readings: no answer within 45 s")
+
+
+def test_energy_today_follows_the_guarded_counters() -> None:
+    view = metered_view(Clock(), wall=lambda: T0 + dt.timedelta(hours=1))
+    assert view.energy_today()[1] == []  # one reading: nothing counted yet
+    for minutes in range(1, 31):
+        later = T0 + dt.timedelta(minutes=minutes)
+        produced = attrs.evolve(
+            reading(PRODUCTION_EID, 3200.0, at=later),
+            energy_delivered_wh=1_000_000.0 + 50 * minutes,
+        )
+        view(data_event("meter_readings", (produced, reading(CONSUMPTION_EID, -2100.0)), at=later))
+    heading, rows = view.energy_today()
+    assert heading == "energy today since 12:00, kWh"
+    assert rows == [(SERIAL, "1.50", "1.50", "0.00", "0.00", "-", "-")]
+    text = "\n".join(view.lines())
+    assert "solar  house  import  export  charge  discharge" in text
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    assert f"{SERIAL}   1.50   1.50" in console.export_text()
 
 
 def test_the_rich_table_fits_80_columns() -> None:
@@ -187,7 +209,19 @@ async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) 
     lines = watch.out
     assert lines[0].startswith("enphase-local watch ")
     assert lines[1].split()[:3] == ["gateway", "state", "prod"]
-    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-1])
+    # The last block: the power row, then the energy counted so far today.
+    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-4])
+    assert lines[-3].startswith("energy today since ")
+    assert lines[-2].split() == [
+        "gateway",
+        "solar",
+        "house",
+        "import",
+        "export",
+        "charge",
+        "discharge",
+    ]
+    assert re.fullmatch(rf"{serial}(\s+\d+\.\d\d){{6}}", lines[-1])
     assert "Traceback" not in watch.stderr
     assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
 

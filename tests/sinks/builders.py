@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from enphase_local.events import DataEvent
+from enphase_local.energy import EnergyTracker
+from enphase_local.events import DataEvent, Event, SinkEvent
 from enphase_local.models import (
     GridChannel,
     GridReading,
@@ -139,6 +140,17 @@ def data_event(
     return DataEvent(
         serial=serial, host=host, endpoint=endpoint, model=model, fetched_at=at, latency_s=0.05
     )
+
+
+def with_energy(events: list[Event]) -> list[SinkEvent]:
+    """The events as a :class:`~enphase_local.sinks.SinkSet` with an energy tracker hands
+    them to its sinks: each followed by what the tracker derives from it."""
+    tracker = EnergyTracker()
+    out: list[SinkEvent] = []
+    for event in events:
+        out.append(event)
+        out += tracker.update(event)
+    return out
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:

@@ -7,9 +7,19 @@ import logging
 
 import pytest
 
-from enphase_local.events import Event
-from enphase_local.sinks.base import BatchRunner, Sink, SinkSet, SinkStats
-from tests.sinks.builders import data_event, production, wait_until
+from enphase_local.energy import GRID_IMPORT, EnergyTracker
+from enphase_local.events import CounterEvent, EnergyEvent, SinkEvent
+from enphase_local.models import MeasurementType
+from enphase_local.sinks.base import BatchRunner, EnergyStore, Sink, SinkSet, SinkStats
+from tests.energy.builders import at, registers
+from tests.sinks.builders import (
+    CONSUMPTION_EID,
+    T0,
+    data_event,
+    meter,
+    production,
+    wait_until,
+)
 
 FAST_RETRY = (0.001, 0.002)
 
@@ -138,7 +148,7 @@ class ListSink:
     def __init__(self, name: str, *, fail_start: bool = False) -> None:
         self._name = name
         self.fail_start = fail_start
-        self.events: list[Event] = []
+        self.events: list[SinkEvent] = []
         self.started = False
         self.closed = False
 
@@ -151,7 +161,7 @@ class ListSink:
             raise OSError("cannot open")
         self.started = True
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: SinkEvent) -> None:
         self.events.append(event)
 
     async def close(self) -> None:
@@ -183,3 +193,63 @@ async def test_sink_set_closes_started_sinks_when_one_fails_to_start() -> None:
     with pytest.raises(OSError, match="cannot open"):
         await SinkSet([first, broken]).start()
     assert first.closed
+
+
+class StoreSink(ListSink):
+    """A sink that kept energy from an earlier run."""
+
+    def __init__(self, kept: list[EnergyEvent]) -> None:
+        super().__init__("store")
+        self.kept = kept
+
+    async def energy_state(self) -> list[EnergyEvent]:
+        assert self.started
+        return self.kept
+
+
+async def test_sink_set_hands_on_what_the_energy_tracker_derives_right_after_each_event() -> None:
+    kept = EnergyEvent(
+        serial="122125067699",
+        host="envoy.local",
+        source="meters",
+        at=T0,
+        flows={GRID_IMPORT: 500.0},
+        totals={GRID_IMPORT: 500.0},
+        counters={"meters.net-consumption.delivered_wh": 500.0},
+    )
+    store, plain = StoreSink([kept]), ListSink("plain")
+    sinks = SinkSet([store, plain], energy=EnergyTracker())
+    await sinks.start()
+    net = meter(CONSUMPTION_EID, MeasurementType.NET_CONSUMPTION)
+    events = [
+        data_event("meters", (net,), at=T0),
+        data_event("meter_readings", (registers(CONSUMPTION_EID, 510.0, 0.0),), at=at(10)),
+        data_event("meter_readings", (registers(CONSUMPTION_EID, 0.0, 0.0),), at=at(20)),
+    ]
+    for event in events:
+        sinks.submit(event)
+    await sinks.close()
+    assert store.events == plain.events
+    kinds = [type(e).__name__ for e in store.events]
+    assert kinds == [
+        "DataEvent",
+        "DataEvent", "EnergyEvent",
+        "DataEvent", "CounterEvent", "EnergyEvent",
+    ]  # fmt: skip
+    first_energy = store.events[2]
+    assert isinstance(first_energy, EnergyEvent)
+    assert first_energy.totals[GRID_IMPORT] == 510.0  # went on from what the store kept
+    held = store.events[4]
+    assert isinstance(held, CounterEvent)
+    assert held.previous == 510.0
+    assert isinstance(store, EnergyStore)
+    assert not isinstance(plain, EnergyStore)
+
+
+async def test_derived_events_are_not_derived_from_again() -> None:
+    sink = ListSink("a")
+    sinks = SinkSet([sink], energy=EnergyTracker())
+    await sinks.start()
+    energy = EnergyEvent(serial=None, host="h", source="meters", at=T0)
+    sinks.submit(energy)
+    assert sink.events == [energy]

@@ -15,14 +15,30 @@ import orjson
 import pytest
 
 from enphase_local.errors import GatewayTimeoutError
-from enphase_local.events import DataEvent, ErrorEvent, Event, GatewayState, StateEvent
+from enphase_local.events import (
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+)
 from enphase_local.export import to_data
 from enphase_local.power import PowerTracker
 from enphase_local.simulator import Simulation
 from enphase_local.sinks.mqtt import SENSORS, MqttSettings, MqttSink
+from enphase_local.sinks.view import ENERGY_VALUES
 from tests.sinks import broker as broker_module
 from tests.sinks.broker import Broker, Subscriber, require_mosquitto
-from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
+from tests.sinks.builders import (
+    HOST,
+    SERIAL,
+    T0,
+    data_event,
+    production,
+    wait_until,
+    with_energy,
+)
 from tests.sinks.conftest import poll_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,10 +105,11 @@ async def test_discovery_configs_and_values(
 ) -> None:
     battery, metered, standard = (g.serial for g in simulation.gateways)
     expected = expected_samples(simulated_events)
+    events = with_energy(simulated_events)
     sink = make_sink(broker.port)
     async with Subscriber(broker.port, f"{PREFIX}/#", f"{DISCOVERY}/#") as sub:
         await sink.start()
-        for event in simulated_events:
+        for event in events:
             sink.submit(event)
         for serial, values in expected.items():
             await sub.wait_for(
@@ -102,7 +119,7 @@ async def test_discovery_configs_and_values(
         await sink.close()
         await sub.wait_for(f"{PREFIX}/bridge/availability", lambda p: p == b"offline")
 
-    assert sink.stats().written == len(simulated_events)
+    assert sink.stats().written == len(events)
     assert sink.stats().dropped == 0
     configs = {
         topic: orjson.loads(payload)
@@ -152,9 +169,28 @@ async def test_discovery_configs_and_values(
     battery_sensors = by_gateway[f"enphase_{battery}"]
     assert battery_sensors["battery_soc"]["device_class"] == "battery"
     assert battery_sensors["battery_soc"]["unit_of_measurement"] == "%"
-    assert battery_sensors["production_energy_lifetime"]["state_class"] == "total_increasing"
-    assert battery_sensors["production_energy_lifetime"]["device_class"] == "energy"
-    assert battery_sensors["production_energy_lifetime"]["unit_of_measurement"] == "Wh"
+    dashboard = {
+        "solar_energy",
+        "consumption_energy",
+        "grid_energy_import",
+        "grid_energy_export",
+        "battery_energy_in",
+        "battery_energy_out",
+        "production_energy_lifetime",
+    }
+    assert dashboard <= set(battery_sensors)
+    for object_id in dashboard:
+        config = battery_sensors[object_id]
+        assert (config["device_class"], config["state_class"]) == ("energy", "total_increasing")
+        assert config["unit_of_measurement"] == "Wh"
+    assert not {"battery_energy_in", "battery_energy_out"} & set(by_gateway[f"enphase_{metered}"])
+    assert {"solar_energy", "production_energy_today"} <= set(by_gateway[f"enphase_{standard}"])
+    assert "grid_energy_import" not in by_gateway[f"enphase_{standard}"]
+    for serial in (battery, metered, standard):
+        [*_, last] = (e for e in events if isinstance(e, EnergyEvent) and e.serial == serial)
+        state = sub.json(state_topic(serial))
+        for key, flow in ENERGY_VALUES.items():
+            assert state[key] == last.totals.get(flow), (serial, key)
     assert {"production_power", "consumption_power", "net_power", "grid_power"} <= set(
         battery_sensors
     )

@@ -10,14 +10,22 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from enphase_local.energy import (
+    BATTERY_CHARGE,
+    BATTERY_DISCHARGE,
+    CONSUMPTION,
+    PRODUCTION,
+    EnergyTracker,
+)
 from enphase_local.errors import GatewayConnectionError
-from enphase_local.events import DataEvent, Event
+from enphase_local.events import DataEvent, EnergyEvent, Event
 from enphase_local.power import PowerTracker
 from enphase_local.scheduler import ManualClock, Poller
 from enphase_local.simulator import Simulation
 from enphase_local.sinks import SinkSet, SqliteSink
 from enphase_local.sinks.prometheus import PrometheusSink, add_poller_metrics
 from tests.scheduler.fakes import FakeGateway
+from tests.sinks.builders import with_energy
 
 
 async def scrape(url: str) -> tuple[str, dict[str, list[Sample]]]:
@@ -43,7 +51,7 @@ async def test_metrics_of_gateways_inverters_health_and_sinks(
 ) -> None:
     metrics = PrometheusSink(0)
     sqlite = SqliteSink(tmp_path / "data.sqlite")
-    sinks = SinkSet([sqlite, metrics])
+    sinks = SinkSet([sqlite, metrics], energy=EnergyTracker())
     metrics_with_sinks = PrometheusSink(0, sink_stats=sinks.all_stats)
     await sinks.start()
     await metrics_with_sinks.start()
@@ -94,6 +102,19 @@ async def test_metrics_of_gateways_inverters_health_and_sinks(
     assert len(lifetime) == 3
     imports = families["enphase_grid_import_energy_watthours"]
     assert {s.labels["gateway"] for s in imports} == {battery, metered}
+    last_energy = {e.serial: e for e in with_energy(simulated_events) if isinstance(e, EnergyEvent)}
+    for family, flow in (
+        ("enphase_solar_energy_watthours", PRODUCTION),
+        ("enphase_consumption_energy_watthours", CONSUMPTION),
+        ("enphase_battery_charge_energy_watthours", BATTERY_CHARGE),
+        ("enphase_battery_discharge_energy_watthours", BATTERY_DISCHARGE),
+    ):
+        counted = {s.labels["gateway"]: s.value for s in families[family]}
+        known = {serial: e.totals[flow] for serial, e in last_energy.items() if flow in e.totals}
+        assert counted == pytest.approx(known), family
+        assert {s.name for s in families[family]} <= {f"{family}_total"}
+    assert value(families["enphase_battery_charge_energy_watthours"], gateway=battery) > 0
+    assert families["enphase_counter_decisions"] == []  # nothing odd in a healthy poll
 
     inverters = [
         e for e in simulated_events if isinstance(e, DataEvent) and e.endpoint == "inverters"
@@ -113,7 +134,7 @@ async def test_metrics_of_gateways_inverters_health_and_sinks(
     dropped = value(with_sinks["enphase_sink_dropped"], "enphase_sink_dropped_total", sink="sqlite")
     assert dropped == 0
     written = with_sinks["enphase_sink_written"]
-    assert value(written, sink="prometheus") == len(simulated_events)
+    assert value(written, sink="prometheus") == len(with_energy(simulated_events))
 
     assert prometheus_client.REGISTRY.get_sample_value("enphase_gateway_up") is None
     secrets = [g.token for g in simulation.gateways if g.token is not None]

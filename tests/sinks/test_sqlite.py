@@ -17,12 +17,21 @@ import attrs
 import pytest
 
 from enphase_local import models
+from enphase_local.energy import PRODUCTION, total
 from enphase_local.errors import GatewayTimeoutError
-from enphase_local.events import DataEvent, ErrorEvent, Event
+from enphase_local.events import (
+    CounterDecision,
+    CounterEvent,
+    DataEvent,
+    EnergyEvent,
+    ErrorEvent,
+    Event,
+    SinkEvent,
+)
 from enphase_local.export import to_data
 from enphase_local.power import PowerTracker
 from enphase_local.simulator import Simulation
-from enphase_local.sinks import SchemaVersionError, SqliteSink, read_power_samples
+from enphase_local.sinks import SchemaVersionError, SqliteSink, read_ledger, read_power_samples
 from enphase_local.sinks.sqlite import MIGRATIONS, SCHEMA_VERSION, migrate, open_database
 from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
 
@@ -47,7 +56,7 @@ def open_umask() -> Iterator[None]:
         os.umask(old)
 
 
-async def write_all(path: Path, events: Sequence[Event], **options: float) -> SqliteSink:
+async def write_all(path: Path, events: Sequence[SinkEvent], **options: float) -> SqliteSink:
     sink = SqliteSink(path, **options)  # type: ignore[arg-type]  # numeric options only
     await sink.start()
     for event in events:
@@ -269,21 +278,38 @@ def _broken_step(conn: sqlite3.Connection) -> None:
 def test_migrations_run_in_order_and_roll_back_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "data.sqlite"
     conn = open_database(path)
+    now, later = SCHEMA_VERSION, SCHEMA_VERSION + 1
     try:
         with pytest.raises(sqlite3.OperationalError, match="step failed"):
-            migrate(conn, migrations={**MIGRATIONS, 1: _broken_step}, target=2)
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+            migrate(conn, migrations={**MIGRATIONS, now: _broken_step}, target=later)
+        assert conn.execute("PRAGMA user_version").fetchone() == (now,)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "half_done" not in tables
 
-        assert migrate(conn, migrations={**MIGRATIONS, 1: _add_note_column}, target=2) == 1
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert migrate(conn, migrations={**MIGRATIONS, now: _add_note_column}, target=later) == now
+        assert conn.execute("PRAGMA user_version").fetchone() == (later,)
         columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
         assert "note" in columns
-        with pytest.raises(SchemaVersionError, match="no migration from schema version 2"):
-            migrate(conn, target=3)
+        with pytest.raises(SchemaVersionError, match=f"no migration from schema version {later}"):
+            migrate(conn, target=later + 1)
     finally:
         conn.close()
+
+
+def test_a_version_1_file_gets_the_ledger_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=1)
+    conn.execute(
+        "INSERT INTO power_samples (gateway, time_ms, production_w, source)"
+        " VALUES ('g', 0, 1.5, 'meters')"
+    )
+    conn.close()
+    assert read_ledger(path) == []  # a version 1 file has none
+    open_database(path).close()
+    assert query(path, "PRAGMA user_version") == [(2,)]
+    assert query(path, "SELECT production_w FROM power_samples") == [(1.5,)]
+    assert query(path, "SELECT COUNT(*) FROM ledger") == [(0,)]
 
 
 async def test_a_newer_file_is_refused(tmp_path: Path) -> None:
@@ -293,7 +319,7 @@ async def test_a_newer_file_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaVersionError, match="newer"):
         await SqliteSink(path).start()
-    with pytest.raises(SchemaVersionError, match="schema version 2"):
+    with pytest.raises(SchemaVersionError, match=f"schema version {SCHEMA_VERSION + 1}"):
         read_power_samples(path)
 
 
@@ -314,3 +340,97 @@ def test_an_existing_file_keeps_its_mode(tmp_path: Path, caplog: pytest.LogCaptu
     open_database(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert "readable by others" in caplog.text
+
+
+def energy_event(minutes: float, *, filled: bool = False, **flows: float) -> EnergyEvent:
+    return EnergyEvent(
+        serial=SERIAL,
+        host=HOST,
+        source="meters",
+        at=T0 + dt.timedelta(minutes=minutes),
+        flows=flows,
+        filled=filled,
+        totals=flows,
+        counters={"meters.production.delivered_wh": flows.get(PRODUCTION, 0.0)},
+    )
+
+
+async def test_energy_events_make_the_ledger_and_decisions_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    held = CounterEvent(
+        serial=SERIAL,
+        host=HOST,
+        counter="meters.production.delivered_wh",
+        decision=CounterDecision.HELD,
+        value=0.0,
+        previous=1000.0,
+        at=T0,
+        reason="dropped from 1000 to 0 Wh: held until confirmed",
+    )
+    events: list[SinkEvent] = [
+        energy_event(0, production_wh=1000.0, grid_import_wh=50.0),
+        held,
+        *(
+            energy_event(minutes, production_wh=1000.0 + 10 * minutes, grid_import_wh=imported)
+            for minutes, imported in ((5, 50.0), (10, 50.0), (15, 65.0), (20, 80.0))
+        ),
+    ]
+    await write_all(path, events)
+    buckets = read_ledger(path)
+    assert [b.start for b in buckets] == [T0, T0 + dt.timedelta(minutes=15)]
+    assert [b.production_wh for b in buckets] == pytest.approx([150.0, 50.0])
+    assert [b.grid_import_wh for b in buckets] == pytest.approx([15.0, 15.0])
+    assert buckets[0].consumption_wh is None
+    assert not any(b.filled for b in buckets)
+    assert read_ledger(path, since=T0 + dt.timedelta(minutes=1)) == buckets[1:]
+    rows = query(path, "SELECT kind, endpoint, data FROM events")
+    assert [(kind, endpoint) for kind, endpoint, _ in rows] == [("counter", None)]
+    assert json.loads(str(rows[0][2])) == {
+        "counter": "meters.production.delivered_wh",
+        "decision": "held",
+        "value": 0.0,
+        "previous": 1000.0,
+        "reason": held.reason,
+    }
+    [(state_time,)] = query(path, "SELECT time_ms FROM energy_state")
+    assert state_time == (T0 + dt.timedelta(minutes=20)).timestamp() * 1000
+
+
+async def test_a_restarted_sink_goes_on_without_counting_twice(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    await write_all(
+        path, [energy_event(0, production_wh=0.0), energy_event(10, production_wh=100.0)]
+    )
+    sink = SqliteSink(path)
+    await sink.start()
+    [kept] = await sink.energy_state()
+    assert (kept.source, kept.flows, kept.totals) == (
+        "meters",
+        {PRODUCTION: 100.0},
+        {PRODUCTION: 100.0},
+    )
+    assert kept.at == T0 + dt.timedelta(minutes=10)
+    sink.submit(energy_event(130, production_wh=1300.0, filled=True))  # two hours later
+    await sink.close()
+    buckets = read_ledger(path)
+    assert total(buckets)[PRODUCTION] == pytest.approx(1300.0)
+    assert [b.start for b in buckets] == [T0 + k * dt.timedelta(minutes=15) for k in range(9)]
+    assert all(b.filled for b in buckets)  # the gap reaches into each quarter
+
+
+async def test_a_failed_batch_is_retried_without_losing_or_doubling_energy(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    await write_all(path, [energy_event(0, production_wh=0.0)])
+    sink = SqliteSink(path, busy_timeout_s=0.01, max_attempts=1000, flush_interval_s=0.01)
+    await sink.start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        for minute in range(1, 4):
+            sink.submit(energy_event(minute, production_wh=100.0 * minute))
+        await wait_until(lambda: sink.stats().failures >= 2)
+        blocker.execute("COMMIT")
+    finally:
+        blocker.close()
+    await sink.close()
+    assert total(read_ledger(path))[PRODUCTION] == pytest.approx(300.0)
