@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from enphase_local._version import __version__
+from enphase_local.auth.cloud import USER_AGENT
 from enphase_local.auth.legacy import envoy_password, installer_password
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.token import Token
@@ -41,7 +41,7 @@ UNCOMMISSIONED: Final = "un-commissioned"
 #: What every request accepts (JSON from /ivp and /api, XML from /info) and who asks.
 PLAIN_HEADERS: Final[Mapping[str, str]] = {
     "Accept": "application/json, text/xml;q=0.9, */*;q=0.5",
-    "User-Agent": f"enphase-local/{__version__}",
+    "User-Agent": USER_AGENT,
 }
 _VALID_TOKEN_MARK: Final = b"Valid token"
 
