@@ -252,6 +252,8 @@ class GatewayWorker:
         self._order = itertools.count()
         self._jobs: dict[str, _Job] = {}
         self._unsupported: dict[str, str] = {}
+        #: Configuration endpoints still to read in this round, one per run of the job.
+        self._config_pending: list[str] = []
         self._last: dict[str, Any] = {}
         self._firmware: str | None = None
         self._skew_s = 0.0
@@ -301,11 +303,13 @@ class GatewayWorker:
         if ep.LIVE_DATA.name in plan.live:
             self._add(_Job(_Kind.STREAM, LIVE_STREAM, due=start, call=session.enable_live_stream))
         for index, (name, interval) in enumerate(live):
+            # Slower endpoints' first reads wait out the start's configuration round.
+            later = 0.0 if interval == shortest else min(interval, _PERIODIC_SPREAD_S)
             self._add(
                 _Job(
                     _Kind.LIVE,
                     name,
-                    due=start + index * shortest / len(live),
+                    due=start + later + index * shortest / len(live),
                     call=self._fetch[name],
                     interval=interval,
                 )
@@ -428,18 +432,26 @@ class GatewayWorker:
         return now + self.plan.config_interval_s
 
     async def _run_config(self) -> float:
-        for name in self.plan.config:
-            if name in self._unsupported:
-                continue
-            model = await self._request(name, self._fetch[name])
-            if model is FAILED:
-                if name in self._unsupported:
-                    continue
-                return self._clock.monotonic() + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+        """Read the next configuration endpoint of the round; one per run, so that live
+        polls due in between are not held up by a round of many endpoints."""
+        now = self._clock.monotonic()
+        if not self._config_pending:
+            self._config_pending = list(self.plan.config)
+        while self._config_pending and self._config_pending[0] in self._unsupported:
+            self._config_pending.pop(0)
+        if not self._config_pending:
+            return now + self.plan.config_interval_s
+        name = self._config_pending[0]
+        model = await self._request(name, self._fetch[name])
+        now = self._clock.monotonic()
+        if model is FAILED and name not in self._unsupported:
+            return now + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+        self._config_pending.pop(0)
+        if model is not FAILED:
             self._emit_if_changed(name, model)
             if name == ep.METERS.name:
                 self._apply_meters(model)
-        return self._clock.monotonic() + self.plan.config_interval_s
+        return now if self._config_pending else now + self.plan.config_interval_s
 
     async def _run_stream(self, job: _Job) -> float | None:
         assert job.call is not None
@@ -513,6 +525,7 @@ class GatewayWorker:
             self._restore(name)
         for name in self.plan.config:
             self._last.pop(name, None)
+        self._config_pending = list(self.plan.config)
         config = self._jobs["config"]
         self._move(config, now)
 

@@ -71,7 +71,7 @@ async def test_poll_into_sqlite_until_ctrl_c(simulation: Simulation, tmp_path: P
         start = await poll.wait_for("^polling ")
         host = simulation.gateways[0].url.removeprefix("https://")
         assert start.startswith(f"polling 1 gateway ({host}): meter_readings every 1 s, ")
-        assert "inverters, production, energy after each report" in start
+        assert "inverters, production, energy, device_data after each report" in start
         assert start.endswith(f"; writing to SQLite {database.resolve()}")
         await wait_until(
             lambda: database.exists() and count_rows(database, "power_samples") >= 2, 20
@@ -415,7 +415,9 @@ def test_hosts_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_the_start_line_describes_cadences() -> None:
-    plan = PollPlan().with_intervals(grid_readings=120, consumption_reports=None)
+    plan = PollPlan(live={"meter_readings": 9.5, "live_data": 300}).with_intervals(
+        grid_readings=120, device_data=None
+    )
     assert describe_plan(plan) == (
         "meter_readings every 9.5 s, grid_readings every 2 min, live_data every 5 min, "
         "inverters, production, energy after each report, configuration every 4 h"
