@@ -5,7 +5,8 @@ Three groups (see :class:`~enphase_local.endpoints.Cadence`):
 ``config``
     ``/info`` at start and every :attr:`PollPlan.config_interval_s` (and first thing after
     an outage: a reboot may have brought new firmware), then the other configuration
-    endpoints, one at a time so that live polls due in between go first; everything is re-probed when the firmware version changes.
+    endpoints, one at a time so that live polls due in between go first; everything is
+    re-probed when the firmware version changes.
 ``periodic``
     Data the gateway refreshes about every 5 minutes. Each next poll is placed just after
     the gateway's next expected report, learned from the inverters' report times (or, for
@@ -29,7 +30,8 @@ GETs an hour of the default plan, per simulator profile (measured by reading eac
 of the plan once; :meth:`PollPlan.requests_per_hour` counts a gateway that serves every
 endpoint): 449.2 for ``battery``, ``generator`` and ``collar``, 448.9 for ``acb``,
 ``metered`` and ``standard`` (no device list; the simulator answers the battery endpoints
-with empty bodies there; a site without meters drops the meter endpoints), against 300 to 840 for Home Assistant's 60 s sweep.
+with empty bodies there; a site without meters drops the meter endpoints), against 300 to
+840 for Home Assistant's 60 s sweep.
 
 All times are in seconds of the poller's clock (real seconds unless the poller is given
 another :class:`~enphase_local.scheduler.clock.Clock`, e.g. a simulation's).
