@@ -72,6 +72,8 @@ _STREAM_RECHECK_S: Final = 60.0
 #: The first read of the 5-minute data is spread over at most this long after the start,
 #: seconds (the first live polls over at most the shortest live interval).
 _PERIODIC_SPREAD_S: Final = 60.0
+#: Live endpoints read this rarely (seconds) or more rarely start after the first minute.
+_LATE_START_S: Final = 900.0
 #: Longest error text kept in a state-change reason.
 _REASON_CHARS: Final = 200
 #: Endpoints by their session method name.
@@ -303,8 +305,9 @@ class GatewayWorker:
         if ep.LIVE_DATA.name in plan.live:
             self._add(_Job(_Kind.STREAM, LIVE_STREAM, due=start, call=session.enable_live_stream))
         for index, (name, interval) in enumerate(live):
-            # Slower endpoints' first reads wait out the start's configuration round.
-            later = 0.0 if interval == shortest else min(interval, _PERIODIC_SPREAD_S)
+            # Endpoints read every 15 minutes or less often wait out the start's
+            # configuration round; the state of charge in live data is wanted at once.
+            later = _PERIODIC_SPREAD_S if interval >= _LATE_START_S else 0.0
             self._add(
                 _Job(
                     _Kind.LIVE,
