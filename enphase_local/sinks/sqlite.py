@@ -1,5 +1,5 @@
-"""The embedded default sink: one SQLite file with every event, a typed power table and the
-energy ledger.
+"""The embedded default sink: one SQLite file with every event, typed power, battery and
+inverter tables, and the energy ledger.
 
 The file is created with mode 0600 (whatever the umask) before SQLite opens it; SQLite gives
 its ``-wal`` and ``-shm`` files the same mode. It runs in WAL mode with ``synchronous=NORMAL``:
@@ -7,7 +7,7 @@ a crash or kill of the process loses at most the batch not yet written (``batch_
 or ``flush_interval_s`` seconds), a power cut may also lose the last few commits, and the file
 always stays consistent. A restart appends to the same tables.
 
-All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 2,
+All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 3,
 kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by step)::
 
     events(id, gateway, host, endpoint, kind, time_ms, latency_s, data)
@@ -16,6 +16,9 @@ kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by
     ledger(gateway, start_ms, production_wh, consumption_wh, grid_import_wh,
            grid_export_wh, battery_charge_wh, battery_discharge_wh, filled)
     energy_state(gateway, source, serial, host, time_ms, flows, totals, counters)
+    battery_samples(id, gateway, serial, time_ms, charge_pct, power_w, temperature_c)
+    inverter_samples(id, gateway, serial, time_ms, power_w, dc_voltage_v, dc_current_a,
+                     temperature_c)
 
 ``gateway`` is the serial number (the configured host before the serial is known),
 ``time_ms`` milliseconds since the Unix epoch (UTC), ``kind`` one of ``data``, ``error``,
@@ -31,6 +34,10 @@ hour from ``start_ms`` on (see :mod:`enphase_local.energy.ledger`; a flow is NUL
 nothing measures it, ``filled`` is 1 where energy was spread over a gap), and
 ``energy_state`` keeps each source's last one, so that a restarted poller goes on from it
 (:meth:`SqliteSink.energy_state`) without counting anything twice.
+
+``battery_samples`` has one row per IQ Battery and ``battery_power`` reading (its temperature
+from the latest inventory), ``inverter_samples`` one per microinverter and ``device_data``
+reading (see :mod:`enphase_local.sinks.samples`).
 """
 
 from __future__ import annotations

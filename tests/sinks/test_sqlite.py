@@ -296,7 +296,9 @@ def test_migrations_run_in_order_and_roll_back_on_failure(tmp_path: Path) -> Non
         conn.close()
 
 
-def test_a_version_1_file_gets_the_ledger_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_1_file_gets_the_ledger_and_device_tables_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "data.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
@@ -307,9 +309,11 @@ def test_a_version_1_file_gets_the_ledger_and_keeps_its_rows(tmp_path: Path) -> 
     conn.close()
     assert read_ledger(path) == []  # a version 1 file has none
     open_database(path).close()
-    assert query(path, "PRAGMA user_version") == [(2,)]
+    assert query(path, "PRAGMA user_version") == [(3,)]
     assert query(path, "SELECT production_w FROM power_samples") == [(1.5,)]
     assert query(path, "SELECT COUNT(*) FROM ledger") == [(0,)]
+    assert query(path, "SELECT COUNT(*) FROM battery_samples") == [(0,)]
+    assert query(path, "SELECT COUNT(*) FROM inverter_samples") == [(0,)]
 
 
 async def test_a_newer_file_is_refused(tmp_path: Path) -> None:
