@@ -72,6 +72,8 @@ _STREAM_RECHECK_S: Final = 60.0
 #: The first read of the 5-minute data is spread over at most this long after the start,
 #: seconds (the first live polls over at most the shortest live interval).
 _PERIODIC_SPREAD_S: Final = 60.0
+#: Live endpoints read this rarely (seconds) or more rarely start after the first minute.
+_LATE_START_S: Final = 900.0
 #: Longest error text kept in a state-change reason.
 _REASON_CHARS: Final = 200
 #: Endpoints by their session method name.
@@ -252,6 +254,8 @@ class GatewayWorker:
         self._order = itertools.count()
         self._jobs: dict[str, _Job] = {}
         self._unsupported: dict[str, str] = {}
+        #: Configuration endpoints still to read in this round, one per run of the job.
+        self._config_pending: list[str] = []
         self._last: dict[str, Any] = {}
         self._firmware: str | None = None
         self._skew_s = 0.0
@@ -301,11 +305,14 @@ class GatewayWorker:
         if ep.LIVE_DATA.name in plan.live:
             self._add(_Job(_Kind.STREAM, LIVE_STREAM, due=start, call=session.enable_live_stream))
         for index, (name, interval) in enumerate(live):
+            # Endpoints read every 15 minutes or less often wait out the start's
+            # configuration round; the state of charge in live data is wanted at once.
+            later = _PERIODIC_SPREAD_S if interval >= _LATE_START_S else 0.0
             self._add(
                 _Job(
                     _Kind.LIVE,
                     name,
-                    due=start + index * shortest / len(live),
+                    due=start + later + index * shortest / len(live),
                     call=self._fetch[name],
                     interval=interval,
                 )
@@ -428,18 +435,26 @@ class GatewayWorker:
         return now + self.plan.config_interval_s
 
     async def _run_config(self) -> float:
-        for name in self.plan.config:
-            if name in self._unsupported:
-                continue
-            model = await self._request(name, self._fetch[name])
-            if model is FAILED:
-                if name in self._unsupported:
-                    continue
-                return self._clock.monotonic() + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+        """Read the next configuration endpoint of the round; one per run, so that live
+        polls due in between are not held up by a round of many endpoints."""
+        now = self._clock.monotonic()
+        if not self._config_pending:
+            self._config_pending = list(self.plan.config)
+        while self._config_pending and self._config_pending[0] in self._unsupported:
+            self._config_pending.pop(0)
+        if not self._config_pending:
+            return now + self.plan.config_interval_s
+        name = self._config_pending[0]
+        model = await self._request(name, self._fetch[name])
+        now = self._clock.monotonic()
+        if model is FAILED and name not in self._unsupported:
+            return now + min(_CONFIG_RETRY_S, self.plan.config_interval_s)
+        self._config_pending.pop(0)
+        if model is not FAILED:
             self._emit_if_changed(name, model)
             if name == ep.METERS.name:
                 self._apply_meters(model)
-        return self._clock.monotonic() + self.plan.config_interval_s
+        return now if self._config_pending else now + self.plan.config_interval_s
 
     async def _run_stream(self, job: _Job) -> float | None:
         assert job.call is not None
@@ -513,6 +528,7 @@ class GatewayWorker:
             self._restore(name)
         for name in self.plan.config:
             self._last.pop(name, None)
+        self._config_pending = list(self.plan.config)
         config = self._jobs["config"]
         self._move(config, now)
 

@@ -97,6 +97,7 @@ class GatewayCollector(Collector):
             views = list(self._views)
             yield from _power(views)
             yield from _inverters(views)
+            yield from _devices(views)
             yield from _health(views)
         if self._sink_stats is not None:
             yield from _sinks(list(self._sink_stats()))
@@ -144,6 +145,37 @@ def _inverters(views: list[GatewayView]) -> Iterator[Metric]:
             reported.add_metric([view.key, serial], inverter.last_report_at.timestamp())
     yield power
     yield reported
+
+
+#: Per-battery gauges: (sample attribute, metric name, help).
+_BATTERY_GAUGES = (
+    ("charge_pct", "enphase_battery_charge_percent", "State of charge of each battery, %"),
+    ("power_w", "enphase_battery_power_watts", "Power of each battery, W (positive discharging)"),
+    ("temperature_c", "enphase_battery_temperature_celsius", "Temperature of each battery, °C"),
+)
+#: Per-inverter gauges from device data: (sample attribute, metric name, help).
+_INVERTER_GAUGES = (
+    ("dc_voltage_v", "enphase_inverter_dc_volts", "DC (panel) voltage of each inverter, V"),
+    ("dc_current_a", "enphase_inverter_dc_amperes", "DC (panel) current of each inverter, A"),
+    ("temperature_c", "enphase_inverter_temperature_celsius", "Temperature of each inverter, °C"),
+)
+
+
+def _devices(views: list[GatewayView]) -> Iterator[Metric]:
+    for attribute, name, help_text in _BATTERY_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["gateway", "battery"])
+        for view in views:
+            for serial, battery in sorted(view.batteries.items()):
+                if (value := getattr(battery, attribute)) is not None:
+                    gauge.add_metric([view.key, serial], value)
+        yield gauge
+    for attribute, name, help_text in _INVERTER_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["gateway", "inverter"])
+        for view in views:
+            for serial, inverter in sorted(view.inverter_samples.items()):
+                if (value := getattr(inverter, attribute)) is not None:
+                    gauge.add_metric([view.key, serial], value)
+        yield gauge
 
 
 def _health(views: list[GatewayView]) -> Iterator[Metric]:

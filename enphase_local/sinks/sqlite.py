@@ -1,5 +1,5 @@
-"""The embedded default sink: one SQLite file with every event, a typed power table and the
-energy ledger.
+"""The embedded default sink: one SQLite file with every event, typed power, battery and
+inverter tables, and the energy ledger.
 
 The file is created with mode 0600 (whatever the umask) before SQLite opens it; SQLite gives
 its ``-wal`` and ``-shm`` files the same mode. It runs in WAL mode with ``synchronous=NORMAL``:
@@ -7,7 +7,7 @@ a crash or kill of the process loses at most the batch not yet written (``batch_
 or ``flush_interval_s`` seconds), a power cut may also lose the last few commits, and the file
 always stays consistent. A restart appends to the same tables.
 
-All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 2,
+All SQLite work happens in one dedicated thread, never on the event loop. Schema (version 3,
 kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by step)::
 
     events(id, gateway, host, endpoint, kind, time_ms, latency_s, data)
@@ -16,6 +16,9 @@ kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by
     ledger(gateway, start_ms, production_wh, consumption_wh, grid_import_wh,
            grid_export_wh, battery_charge_wh, battery_discharge_wh, filled)
     energy_state(gateway, source, serial, host, time_ms, flows, totals, counters)
+    battery_samples(id, gateway, serial, time_ms, charge_pct, power_w, temperature_c)
+    inverter_samples(id, gateway, serial, time_ms, power_w, dc_voltage_v, dc_current_a,
+                     temperature_c)
 
 ``gateway`` is the serial number (the configured host before the serial is known),
 ``time_ms`` milliseconds since the Unix epoch (UTC), ``kind`` one of ``data``, ``error``,
@@ -31,6 +34,10 @@ hour from ``start_ms`` on (see :mod:`enphase_local.energy.ledger`; a flow is NUL
 nothing measures it, ``filled`` is 1 where energy was spread over a gap), and
 ``energy_state`` keeps each source's last one, so that a restarted poller goes on from it
 (:meth:`SqliteSink.energy_state`) without counting anything twice.
+
+``battery_samples`` has one row per IQ Battery and ``battery_power`` reading (its temperature
+from the latest inventory), ``inverter_samples`` one per microinverter and ``device_data``
+reading (see :mod:`enphase_local.sinks.samples`).
 """
 
 from __future__ import annotations
@@ -68,13 +75,14 @@ from enphase_local.sinks.base import (
     event_kind,
     event_time,
 )
+from enphase_local.sinks.samples import BatterySample, DeviceSampler, InverterSample
 
 _LOGGER = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
 #: The schema version this code writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: A migration step: upgrades a connection's schema by one version inside a transaction.
 Migration = Callable[[sqlite3.Connection], None]
@@ -140,9 +148,40 @@ def _add_ledger(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_SCHEMA_V3 = (
+    """CREATE TABLE battery_samples (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        charge_pct REAL,
+        power_w REAL,
+        temperature_c REAL
+    )""",
+    "CREATE INDEX battery_samples_gateway_time ON battery_samples (gateway, time_ms)",
+    """CREATE TABLE inverter_samples (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        power_w REAL,
+        dc_voltage_v REAL,
+        dc_current_a REAL,
+        temperature_c REAL
+    )""",
+    "CREATE INDEX inverter_samples_gateway_time ON inverter_samples (gateway, time_ms)",
+)
+
+
+def _add_devices(conn: sqlite3.Connection) -> None:
+    """Typed per-battery and per-inverter samples."""
+    for statement in _SCHEMA_V3:
+        conn.execute(statement)
+
+
 #: Upgrade steps by the version they start from: ``MIGRATIONS[n]`` turns version n into n + 1.
 #: Version 0 is an empty file.
-MIGRATIONS: Mapping[int, Migration] = {0: _create_v1, 1: _add_ledger}
+MIGRATIONS: Mapping[int, Migration] = {0: _create_v1, 1: _add_ledger, 2: _add_devices}
 
 
 class SchemaVersionError(EnphaseError):
@@ -339,6 +378,30 @@ def read_energy_state(conn: sqlite3.Connection) -> list[EnergyEvent]:
         conn.row_factory = None
 
 
+_INSERT_BATTERY = (
+    "INSERT INTO battery_samples (gateway, serial, time_ms, charge_pct, power_w, temperature_c)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_INVERTER = (
+    "INSERT INTO inverter_samples (gateway, serial, time_ms, power_w, dc_voltage_v,"
+    " dc_current_a, temperature_c) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def battery_row(sample: BatterySample) -> tuple[Any, ...]:
+    """The ``battery_samples`` row of ``sample``."""
+    at = _epoch_ms(sample.at)
+    return (sample.gateway, sample.serial, at, sample.charge_pct, sample.power_w,
+            sample.temperature_c)  # fmt: skip
+
+
+def inverter_row(sample: InverterSample) -> tuple[Any, ...]:
+    """The ``inverter_samples`` row of ``sample``."""
+    at = _epoch_ms(sample.at)
+    return (sample.gateway, sample.serial, at, sample.power_w, sample.dc_voltage_v,
+            sample.dc_current_a, sample.temperature_c)  # fmt: skip
+
+
 def open_database(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
     """Create (0600) or open the file, switch on WAL, and migrate it to the current schema."""
     create_private_file(path)
@@ -389,6 +452,7 @@ class SqliteSink:
         self._conn: sqlite3.Connection | None = None
         self._tracker = PowerTracker()
         self._ledger = Ledger()
+        self._devices = DeviceSampler()
         self._samples_written = 0
 
     @property
@@ -468,12 +532,17 @@ class SqliteSink:
         ledger = self._ledger.copy()  # kept only once the batch is written
         shares = [share_row(share) for event in energy for share in ledger.add(event)]
         states = {(gateway_key(e), e.source): state_row(e) for e in energy}
+        sampler = self._devices
+        batteries = [battery_row(b) for event in batch for b in sampler.batteries(event)]
+        inverters = [inverter_row(i) for event in batch for i in sampler.inverters(event)]
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT_EVENT, rows)
             conn.executemany(_INSERT_SAMPLE, samples)
             conn.executemany(_ADD_SHARE, shares)
             conn.executemany(_SAVE_STATE, states.values())
+            conn.executemany(_INSERT_BATTERY, batteries)
+            conn.executemany(_INSERT_INVERTER, inverters)
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -38,6 +38,7 @@ from enphase_local.events import (
 from enphase_local.models import Info, Inverter
 from enphase_local.power import PowerSample, PowerTracker
 from enphase_local.sinks.base import event_endpoint, event_kind, event_time
+from enphase_local.sinks.samples import BatterySample, DeviceSampler, InverterSample
 
 #: States in which a gateway's values are current.
 AVAILABLE_STATES = frozenset({GatewayState.ONLINE, GatewayState.DEGRADED})
@@ -92,6 +93,12 @@ class GatewayView:
     decisions: Counter[str] = attrs.Factory(Counter)
     #: The latest report of each microinverter, by serial number.
     inverters: dict[str, Inverter] = attrs.Factory(dict)
+    #: The latest sample of each battery, by serial number.
+    batteries: dict[str, BatterySample] = attrs.Factory(dict)
+    #: The latest device data sample of each microinverter, by serial number.
+    inverter_samples: dict[str, InverterSample] = attrs.Factory(dict)
+    #: Joins battery power with the inventory's temperatures.
+    sampler: DeviceSampler = attrs.field(factory=DeviceSampler, repr=False, eq=False)
     #: Events seen, by (kind, endpoint); endpoint is ``""`` for state changes.
     events: Counter[tuple[str, str]] = attrs.Factory(Counter)
     #: When each endpoint was last read successfully, UTC.
@@ -156,7 +163,10 @@ class GatewayView:
             return False
         self.last_success[event.endpoint] = event.fetched_at
         self.last_latency_s[event.endpoint] = event.latency_s
-        return self._apply_model(event.endpoint, event.model)
+        batteries, inverters = self.sampler.batteries(event), self.sampler.inverters(event)
+        self.batteries.update((b.serial, b) for b in batteries)
+        self.inverter_samples.update((i.serial, i) for i in inverters)
+        return self._apply_model(event.endpoint, event.model) or bool(batteries or inverters)
 
     def _apply_model(self, endpoint: str, model: Any) -> bool:
         if isinstance(model, Info):

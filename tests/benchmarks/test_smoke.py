@@ -179,7 +179,7 @@ def test_politeness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert {"report_delay_max_s", "report_delay_p99_s", "reports_missed"} <= set(row)
         [gateway] = row["per_gateway"]
         assert "/ivp/meters/readings" in gateway["by_path"]
-    assert plans["default"]["live_intervals_s"]["live_data"] == 300
+    assert plans["default"]["live_intervals_s"]["live_data"] == 600
     assert plans["first"]["live_intervals_s"]["live_data"] == 60
 
 

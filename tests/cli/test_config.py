@@ -21,6 +21,7 @@ from enphase_local.config import (
     load_config,
 )
 from enphase_local.scheduler import PollPlan
+from enphase_local.scheduler.plan import DEFAULT_LIVE
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.helpers import make_jwt
 
@@ -168,11 +169,14 @@ def test_cadences_for_all_gateways_and_one(tmp_path: Path) -> None:
     shared, own = config.gateways
     assert shared.plan is None
     assert own.plan is not None
-    assert dict(own.plan.live) == {
+    expected_live = {
+        **DEFAULT_LIVE,
         "meter_readings": 2.0,
         "live_data": 30.0,
         "grid_readings": 120.0,
     }
+    del expected_live["consumption_reports"]
+    assert dict(own.plan.live) == expected_live
     assert own.plan.config_interval_s == 3600.0
 
 

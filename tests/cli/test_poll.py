@@ -71,7 +71,7 @@ async def test_poll_into_sqlite_until_ctrl_c(simulation: Simulation, tmp_path: P
         start = await poll.wait_for("^polling ")
         host = simulation.gateways[0].url.removeprefix("https://")
         assert start.startswith(f"polling 1 gateway ({host}): meter_readings every 1 s, ")
-        assert "inverters, production, energy after each report" in start
+        assert "inverters, production, energy, device_data after each report" in start
         assert start.endswith(f"; writing to SQLite {database.resolve()}")
         await wait_until(
             lambda: database.exists() and count_rows(database, "power_samples") >= 2, 20
@@ -415,7 +415,9 @@ def test_hosts_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_the_start_line_describes_cadences() -> None:
-    plan = PollPlan().with_intervals(grid_readings=120, consumption_reports=None)
+    plan = PollPlan(live={"meter_readings": 9.5, "live_data": 300}).with_intervals(
+        grid_readings=120, device_data=None
+    )
     assert describe_plan(plan) == (
         "meter_readings every 9.5 s, grid_readings every 2 min, live_data every 5 min, "
         "inverters, production, energy after each report, configuration every 4 h"
@@ -444,3 +446,38 @@ def test_a_sink_that_cannot_start_is_one_line(
     )
     assert "Address already in use" in err
     assert len(err.splitlines()) == 1
+
+
+async def test_poll_writes_battery_and_inverter_samples(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    gateway = simulation.gateways[1]  # the battery site
+    assert gateway.token is not None
+    assert gateway.fingerprint is not None
+    config = tmp_path / "poll.toml"
+    database = tmp_path / "poll.sqlite"
+    config.write_text(
+        "[poll]\nlive_interval = 1\n[poll.intervals]\nbattery_power = 1\ninventory = 60\n"
+        f'[[gateway]]\nhost = "{gateway.url}"\ntoken = "{gateway.token}"\n'
+        f'fingerprint = "{gateway.fingerprint}"\n'
+    )
+    async with cli("poll", "--config", str(config), "--sqlite", str(database)) as poll:
+        await poll.wait_for("^polling ")
+        await wait_until(
+            lambda: (
+                database.exists()
+                and count_rows(database, "battery_samples", gateway=gateway.serial) >= 4
+                and count_rows(database, "inverter_samples", gateway=gateway.serial) > 0
+            ),
+            30,
+        )
+        assert await poll.stop() == 0, poll.stderr
+    conn = sqlite3.connect(database)
+    try:
+        rows = conn.execute("SELECT serial, charge_pct, power_w FROM battery_samples").fetchall()
+        inverters = conn.execute("SELECT dc_voltage_v FROM inverter_samples").fetchall()
+    finally:
+        conn.close()
+    assert len({serial for serial, _, _ in rows}) == 2
+    assert all(0 <= charge <= 100 and power is not None for _, charge, power in rows)
+    assert all(volts > 0 for (volts,) in inverters)

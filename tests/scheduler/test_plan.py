@@ -12,19 +12,26 @@ def test_defaults_keep_power_fresh_within_the_request_budget() -> None:
     plan = PollPlan()
     assert dict(plan.live) == {
         "meter_readings": 9.5,
-        "live_data": 300.0,
-        "grid_readings": 600.0,
-        "consumption_reports": 600.0,
+        "live_data": 600.0,
+        "grid_readings": 1800.0,
+        "consumption_reports": 1800.0,
+        "battery_power": 900.0,
+        "grid_relay": 1800.0,
+        "inventory": 3600.0,
+        "battery_summary": 3600.0,
+        "dry_contacts": 3600.0,
+        "generator": 3600.0,
     }
-    assert plan.periodic == ("inverters", "production", "energy")
-    assert plan.config == ("meters", "device_list")
+    assert plan.periodic == ("inverters", "production", "energy", "device_data")
+    assert plan.config[:2] == ("meters", "device_list")
     assert plan.config_interval_s == 4 * 3600
     assert plan.live_stream_interval_s < 900  # renewed before the 15-minute lapse
-    # Live: 3600 / 9.5 + 12 + 6 + 6; 3 x 12 periodic; 6 stream switches (POSTs); 3 config
-    # reads every 4 h. The GETs stay under issue 7's 450 an hour with room for late reports.
-    gets = 3600 / 9.5 + 24 + 36 + 0.75
+    # Live: 3600 / 9.5 + 6 + 2 + 2 + 4 + 2 + 1 + 1 + 1 + 1; 4 x 12 periodic; 6 stream
+    # switches (POSTs); 9 config reads every 4 h. A battery site's GETs stay under issue
+    # 7's 450 an hour.
+    gets = 3600 / 9.5 + 20 + 48 + 9 / 4
     assert plan.requests_per_hour() == pytest.approx(gets + 6)
-    assert gets < 441
+    assert gets < 450
 
 
 def test_floor_of_one_second() -> None:
@@ -56,23 +63,14 @@ def test_with_intervals_moves_and_removes_endpoints() -> None:
     assert plan.live["production"] == 15
     assert "production" not in plan.periodic
     assert "grid_readings" not in plan.live
-    assert PollPlan().live["grid_readings"] == 600  # the original is unchanged
+    assert PollPlan().live["grid_readings"] == 1800  # the original is unchanged
 
 
 def test_with_live_interval() -> None:
-    assert dict(PollPlan().with_live_interval(5).live) == {
-        "meter_readings": 5,
-        "live_data": 300,
-        "grid_readings": 600,
-        "consumption_reports": 600,
-    }
-    slow = PollPlan().with_live_interval(420)
-    assert dict(slow.live) == {
-        "meter_readings": 420,
-        "live_data": 420,
-        "grid_readings": 600,
-        "consumption_reports": 600,
-    }
+    default = dict(PollPlan().live)
+    assert dict(PollPlan().with_live_interval(5).live) == default | {"meter_readings": 5}
+    slow = dict(PollPlan().with_live_interval(1200).live)
+    assert slow == default | {"meter_readings": 1200, "live_data": 1200, "battery_power": 1200}
     assert PollPlan(live={}).with_live_interval(3).live == {"meter_readings": 3}
 
 

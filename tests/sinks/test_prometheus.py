@@ -181,3 +181,41 @@ async def test_poller_counters_are_taken_on_its_loop_at_each_scrape(tmp_path: Pa
     assert {s.labels["quantile"] for s in latency} == {"0.5", "0.9", "0.99"}
     assert value(latency, gateway="122125067699", quantile="0.99") == pytest.approx(0.5)
     assert value(families["enphase_poller_events_dropped"]) == 0
+
+
+async def test_battery_and_inverter_gauges_carry_serial_labels(
+    simulation: Simulation, simulated_events: list[Event]
+) -> None:
+    metrics = PrometheusSink(0)
+    await metrics.start()
+    try:
+        for event in simulated_events:
+            metrics.submit(event)
+        _, families = await scrape(metrics.url)
+    finally:
+        await metrics.close()
+    site = simulation.gateways[0].serial
+    data = [e for e in simulated_events if isinstance(e, DataEvent) and e.serial == site]
+    power = [e.model for e in data if e.endpoint == "battery_power"][-1]
+    inventory = [e.model for e in data if e.endpoint == "inventory"][-1]
+    assert len(power.batteries) == 2
+    for battery in power.batteries:
+        labels = {"gateway": site, "battery": battery.serial_number}
+        assert value(families["enphase_battery_charge_percent"], **labels) == pytest.approx(
+            battery.charge_percent
+        )
+        assert value(families["enphase_battery_power_watts"], **labels) == pytest.approx(
+            battery.active_power_w
+        )
+        (known,) = [b for b in inventory.batteries if b.serial_number == battery.serial_number]
+        temperature = value(families["enphase_battery_temperature_celsius"], **labels)
+        assert temperature == pytest.approx(known.temperature_c)
+    device_data = [e.model for e in data if e.endpoint == "device_data"][-1]
+    for inverter in device_data.inverters:
+        reading = inverter.channels[0].last_reading
+        assert reading is not None
+        labels = {"gateway": site, "inverter": str(inverter.serial_number)}
+        volts = value(families["enphase_inverter_dc_volts"], **labels)
+        assert volts == pytest.approx(reading.dc_voltage_v)
+        celsius = value(families["enphase_inverter_temperature_celsius"], **labels)
+        assert celsius == pytest.approx(reading.temperature_c)

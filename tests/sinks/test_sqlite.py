@@ -296,7 +296,9 @@ def test_migrations_run_in_order_and_roll_back_on_failure(tmp_path: Path) -> Non
         conn.close()
 
 
-def test_a_version_1_file_gets_the_ledger_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_1_file_gets_the_ledger_and_device_tables_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "data.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
@@ -307,9 +309,11 @@ def test_a_version_1_file_gets_the_ledger_and_keeps_its_rows(tmp_path: Path) -> 
     conn.close()
     assert read_ledger(path) == []  # a version 1 file has none
     open_database(path).close()
-    assert query(path, "PRAGMA user_version") == [(2,)]
+    assert query(path, "PRAGMA user_version") == [(3,)]
     assert query(path, "SELECT production_w FROM power_samples") == [(1.5,)]
     assert query(path, "SELECT COUNT(*) FROM ledger") == [(0,)]
+    assert query(path, "SELECT COUNT(*) FROM battery_samples") == [(0,)]
+    assert query(path, "SELECT COUNT(*) FROM inverter_samples") == [(0,)]
 
 
 async def test_a_newer_file_is_refused(tmp_path: Path) -> None:
@@ -434,3 +438,56 @@ async def test_a_failed_batch_is_retried_without_losing_or_doubling_energy(tmp_p
         blocker.close()
     await sink.close()
     assert total(read_ledger(path))[PRODUCTION] == pytest.approx(300.0)
+
+
+async def test_battery_and_inverter_samples_have_typed_rows(
+    tmp_path: Path, simulated_events: list[Event], simulation: Simulation
+) -> None:
+    path = tmp_path / "data.sqlite"
+    await write_all(path, simulated_events)
+    battery_site = simulation.gateways[0].serial
+    power = [
+        e.model
+        for e in simulated_events
+        if isinstance(e, DataEvent) and e.endpoint == "battery_power" and e.serial == battery_site
+    ]
+    inventories = [
+        e.model
+        for e in simulated_events
+        if isinstance(e, DataEvent) and e.endpoint == "inventory" and e.serial == battery_site
+    ]
+    rows = query(
+        path,
+        "SELECT serial, charge_pct, power_w, temperature_c FROM battery_samples"
+        " WHERE gateway = ? ORDER BY id",
+        battery_site,
+    )
+    # Each round reads the inventory before the power: the temperature is that round's.
+    assert len(power) == len(inventories) == 3
+    assert len(power[0].batteries) == 2
+    temperatures = [{b.serial_number: b.temperature_c for b in i.batteries} for i in inventories]
+    assert rows == [
+        (b.serial_number, b.charge_percent, b.active_power_w, temperatures[n][b.serial_number])
+        for n, model in enumerate(power)
+        for b in model.batteries
+    ]
+    assert all(row[3] is not None for row in rows)
+    inverters = query(
+        path,
+        "SELECT gateway, serial, power_w, dc_voltage_v, dc_current_a, temperature_c"
+        " FROM inverter_samples ORDER BY id",
+    )
+    device_data = [
+        e for e in simulated_events if isinstance(e, DataEvent) and e.endpoint == "device_data"
+    ]
+    expected = []
+    for event in device_data:
+        for device in event.model.inverters:
+            channel = device.channels[0]
+            reading = channel.last_reading
+            assert reading is not None
+            values = (reading.dc_voltage_v, reading.dc_current_a, reading.temperature_c)
+            expected.append((event.serial, device.serial_number, channel.power_w, *values))
+    assert expected
+    assert inverters == expected
+    assert all(isinstance(row[3], float) and row[3] > 0 for row in inverters)
