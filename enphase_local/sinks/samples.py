@@ -11,7 +11,7 @@ import datetime as dt
 
 import attrs
 
-from enphase_local.events import DataEvent, Event
+from enphase_local.events import DataEvent, SinkEvent
 from enphase_local.models.device_data import DeviceData
 from enphase_local.models.ensemble import EnsembleInventory, EnsemblePower
 from enphase_local.power import gateway_key
@@ -61,7 +61,7 @@ class DeviceSampler:
 
     _temperatures: dict[tuple[str, str], float | None] = attrs.field(factory=dict)
 
-    def batteries(self, event: Event) -> list[BatterySample]:
+    def batteries(self, event: SinkEvent) -> list[BatterySample]:
         """Battery samples of ``event`` (none unless it is battery power)."""
         if not isinstance(event, DataEvent):
             return []
@@ -85,7 +85,7 @@ class DeviceSampler:
             for battery in model.batteries
         ]
 
-    def inverters(self, event: Event) -> list[InverterSample]:
+    def inverters(self, event: SinkEvent) -> list[InverterSample]:
         """Inverter samples of ``event`` (none unless it is device data)."""
         if not isinstance(event, DataEvent) or not isinstance(event.model, DeviceData):
             return []
