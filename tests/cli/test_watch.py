@@ -16,11 +16,18 @@ import attrs
 import pytest
 from rich.console import Console
 
+from enphase_local import GatewaySession
 from enphase_local.cli.watch import LiveView, format_age, format_kw, show
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import ErrorEvent, GatewayState, StateEvent
-from enphase_local.models import MeasurementType
-from enphase_local.simulator import Simulation
+from enphase_local.models import (
+    Battery,
+    BatteryPower,
+    EnsembleInventory,
+    EnsemblePower,
+    MeasurementType,
+)
+from enphase_local.simulator import SimulatedGateway, Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.cli.running import cli, gateway_args
 from tests.sinks.builders import (
@@ -113,6 +120,68 @@ def test_battery_columns() -> None:
     )
     (row, _) = view.rows()
     assert row.cells()[2:8] == ("3.30", "1.10", "-2.20", "-2.20", "-0.60", "56 %")
+
+
+def battery_power(*batteries: tuple[str, float, float]) -> EnsemblePower:
+    """``/ivp/ensemble/power`` of batteries given as (serial, W, %)."""
+    return EnsemblePower(
+        batteries=tuple(
+            BatteryPower(serial_number=serial, active_power_w=watts, charge_percent=charge)
+            for serial, watts, charge in batteries
+        )
+    )
+
+
+def battery_inventory(*batteries: tuple[str, float | None]) -> EnsembleInventory:
+    """``/ivp/ensemble/inventory`` of batteries given as (serial, °C)."""
+    return EnsembleInventory(
+        batteries=tuple(
+            Battery(serial_number=serial, temperature_c=celsius) for serial, celsius in batteries
+        )
+    )
+
+
+def test_a_row_per_battery() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    assert view.battery_rows() == []  # no battery reported: no section
+    assert not any(line.startswith("batteries") for line in view.lines())
+    view(data_event("inventory", battery_inventory(("482201000002", 24.0), ("482201000001", None))))
+    assert view.battery_rows() == []  # the inventory alone gives temperatures, not rows
+    view(data_event("battery_power", battery_power(("482201000002", -1250.0, 41.0),
+                                                   ("482201000001", 1830.4, 87.6))))  # fmt: skip
+    clock.now += 20
+    first, second = (row.cells() for row in view.battery_rows())
+    # By serial number; power in kW (negative: charging); an unknown temperature is "-".
+    assert first == (SERIAL, "482201000001", "88 %", "1.83", "-", "20 s")
+    assert second == (SERIAL, "482201000002", "41 %", "-1.25", "24 °C", "20 s")
+
+    view(data_event("inventory", battery_inventory(("482201000001", 31.0))))
+    view(data_event("battery_power", battery_power(("482201000001", 0.0, 88.0))))
+    clock.now += 900
+    first, second = (row.cells() for row in view.battery_rows())
+    assert first == (SERIAL, "482201000001", "88 %", "0.00", "31 °C", "15 min")
+    assert second[-1] == "15 min"  # not in the last reading: its own age keeps growing
+    assert view.rows()[0].cells()[-1] == "15 min"
+
+
+def test_battery_lines_sit_between_the_gateways_and_the_energy() -> None:
+    view = metered_view(Clock())
+    view(data_event("battery_power", battery_power(("482201000001", -640.0, 56.0))))
+    title, _, _, other, heading, columns, battery = view.lines()
+    assert (title, heading) == ("test view", "batteries, power in kW (- charging)")
+    assert other.startswith(OTHER)  # the gateway without batteries has no battery line
+    assert columns.split() == ["gateway", "battery", "SoC", "power", "temp", "age"]
+    assert battery.split() == [SERIAL, "482201000001", "56", "%", "-0.64", "-", "0", "s"]
+    # Names to the left, numbers to the right.
+    assert columns.index("battery") == battery.index("482201000001")
+    assert columns.index("age") + len("age") == len(battery)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "batteries, power in kW (- charging)" in text
+    assert re.search(rf"^{SERIAL}\s+482201000001\s+56 %\s+-0\.64\s+-\s+0 s$", text, re.M)
 
 
 def test_plain_lines_are_aligned_with_the_error_last() -> None:
@@ -224,6 +293,38 @@ async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) 
     assert re.fullmatch(rf"{serial}(\s+\d+\.\d\d){{6}}", lines[-1])
     assert "Traceback" not in watch.stderr
     assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
+
+
+async def test_watch_shows_each_battery(simulation: Simulation, tmp_path: Path) -> None:
+    gateway = simulation.gateways[0]
+    config = tmp_path / "poll.toml"
+    # Battery power every second (not 15 minutes) so that its first read comes at once.
+    config.write_text(
+        "[poll]\nlive_interval = 1\n[poll.intervals]\nbattery_power = 1\ninventory = 1\n"
+        f'[[gateway]]\nhost = "{gateway.url}"\ntoken = "{gateway.token}"\n'
+        f'fingerprint = "{gateway.fingerprint}"\n'
+    )
+    config.chmod(0o600)
+    battery = rf"^{gateway.serial}\s+(\d{{12}})\s+(\d+) %\s+(-?\d+\.\d\d)\s+(\d+) °C\s+\d+ s$"
+    async with cli("watch", "--config", str(config), "--refresh", "0.5", cwd=tmp_path) as watch:
+        await watch.wait_for(battery)
+        assert await watch.stop() == 0, watch.stderr
+    lines = watch.out
+    start = max(i for i, line in enumerate(lines) if line == "batteries, power in kW (- charging)")
+    assert lines[start + 1].split() == ["gateway", "battery", "SoC", "power", "temp", "age"]
+    rows = [m for line in lines[start + 2 :] if (m := re.match(battery, line))]
+    assert len(rows) == 2  # the battery profile's two IQ Batteries
+    serials = {b.serial_number for b in (await simulated_power(gateway)).batteries}
+    assert {m[1] for m in rows} == serials
+    assert all(0 <= int(m[2]) <= 100 and 0 < int(m[4]) < 60 for m in rows)
+
+
+async def simulated_power(gateway: SimulatedGateway) -> EnsemblePower:
+    """The gateway's battery power, read over HTTPS."""
+    async with GatewaySession(
+        gateway.url, token=gateway.token, fingerprint=gateway.fingerprint
+    ) as client:
+        return await client.battery_power()
 
 
 async def test_watch_on_a_terminal_redraws_in_place(simulation: Simulation, tmp_path: Path) -> None:
