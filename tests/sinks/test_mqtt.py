@@ -144,23 +144,28 @@ async def test_discovery_configs_and_values(
         state = sub.json(state_topic(serial))
         assert state["gateway_state"] == "online"
         for object_id, config in sensors.items():
-            assert config["state_topic"] == state_topic(serial)
-            assert config["device"]["identifiers"] == [f"enphase_local_{serial}"]  # type: ignore[index]  # JSON
             assert config["availability"] == [
                 {"topic": f"{PREFIX}/bridge/availability"},
                 {"topic": f"{PREFIX}/{serial}/availability"},
             ]
             assert config["availability_mode"] == "all"
-            if object_id.startswith("inverter_"):
-                assert (config["device_class"], config["unit_of_measurement"]) == ("power", "W")
-                assert config["state_class"] == "measurement"
-                inverter = object_id.removeprefix("inverter_").removesuffix("_power")
-                assert state["inverters"][inverter] >= 0
+            device = config["device"]
+            assert isinstance(device, dict)
+            if "via_device" in device:  # a battery or inverter: a device of its own
+                kind, device_serial, _ = object_id.split("_", 2)
+                assert device["identifiers"] == [f"enphase_local_{device_serial}"]
+                assert device["via_device"] == f"enphase_local_{serial}"
+                assert config["state_topic"] == f"{PREFIX}/{serial}/{kind}/{device_serial}"
+                continue
+            assert config["state_topic"] == state_topic(serial)
+            assert device["identifiers"] == [f"enphase_local_{serial}"]
+            if object_id.startswith("dry_contact_"):
+                assert config["device_class"] == "enum"
                 continue
             spec = specs[object_id]
-            assert config["device_class"] == spec.device_class
-            assert config["unit_of_measurement"] == spec.unit
-            assert config["state_class"] == spec.state_class
+            assert config.get("device_class") == spec.device_class
+            assert config.get("unit_of_measurement") == spec.unit
+            assert config.get("state_class") == spec.state_class
             match = TEMPLATE.match(str(config["value_template"]))
             assert match is not None
             assert state[match.group(1)] is not None
@@ -196,7 +201,8 @@ async def test_discovery_configs_and_values(
     )
     assert "storage_power" in battery_sensors
     assert "battery_soc" not in by_gateway[f"enphase_{metered}"]
-    inverters = [o for o in by_gateway[f"enphase_{standard}"] if o.startswith("inverter_")]
+    inverters = [o for o in by_gateway[f"enphase_{standard}"] if o.endswith("_power")]
+    inverters = [o for o in inverters if o.startswith("inverter_")]
     assert len(inverters) == simulation.gateways[2].profile.inverter_count  # type: ignore[union-attr]  # simulated, not replayed
 
     last_production = [
