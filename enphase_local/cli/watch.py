@@ -2,9 +2,12 @@
 
 One row per gateway: state, production, consumption, net, grid, battery (power and charge),
 how long ago the last data arrived, and the last error while the gateway is not online.
-Under it, where a gateway reports IQ Batteries one by one (``battery_power``, with the
-temperatures of its ``inventory``), a row per battery: charge, power, temperature and the
-age of that reading (every 15 minutes at the default plan). Then, once counted, each
+Under it, for a site with the hardware, a row with its grid state (where a System Controller
+or Meter Collar can take it off grid), generator state, storage mode and backup reserve (as
+:class:`~enphase_local.sinks.ensemble.EnsembleView` shows them); where a gateway reports IQ
+Batteries one by one (``battery_power``, with the temperatures of its ``inventory``), a row
+per battery: charge, power, temperature and the age of that reading (every 15 minutes at the
+default plan). Then, once counted, each
 gateway's energy today (since local midnight, or since watch started when that was later):
 solar production, house consumption, grid import and export, battery charge and discharge,
 through the counter guard as ``poll`` counts them.
@@ -69,6 +72,10 @@ _HEADERS: Final = ("gateway", "state", "prod", "cons", "net", "grid", "batt", "S
 _ENERGY_HEADERS: Final = (
     "gateway", "solar", "house", "import", "export", "charge", "discharge",
 )  # fmt: skip
+#: Per site with the hardware: grid state, generator state, storage mode, backup reserve.
+_SITE_HEADERS: Final = ("gateway", "grid", "generator", "mode", "reserve")
+#: The heading above the site rows.
+SITE_HEADING: Final = "grid, generator and battery settings"
 #: Per battery: its gateway and serial number, charge, power in kW (negative while
 #: charging), temperature and the age of its latest reading.
 _BATTERY_HEADERS: Final = ("gateway", "battery", "SoC", "power", "temp", "age")
@@ -250,6 +257,25 @@ class LiveView:
             error="" if state is GatewayState.ONLINE else self._errors.get(host, ""),
         )
 
+    def site_rows(self) -> list[tuple[str, ...]]:
+        """Per gateway whose hardware shows any, in the order first seen: its grid state,
+        generator state, storage mode and backup reserve (``-`` where not shown)."""
+        rows = []
+        for view in self._by_host.values():
+            if view is None:
+                continue
+            values = view.site_values()
+            if all(value is None for value in values.values()):
+                continue
+            texts = (values["grid_state"], values["generator_state"], values["storage_mode"])
+            reserve = values["battery_reserve_pct"]
+            rows.append((
+                view.key,
+                *("-" if text is None else str(text).replace("_", " ") for text in texts),
+                format_percent(None if reserve is None else float(reserve)),
+            ))  # fmt: skip
+        return rows
+
     def battery_rows(self) -> list[BatteryRow]:
         """A row per IQ Battery reported one by one, by gateway (in the order first seen),
         then serial number; none on sites without them."""
@@ -281,7 +307,8 @@ class LiveView:
 
     def lines(self) -> list[str]:
         """The title, one aligned plain line per gateway (its error at the end), then a line
-        per battery where there are some, then the energy today once some is counted."""
+        per battery site and per battery where there are some, then the energy today once
+        some is counted."""
         table = [(*_HEADERS, "error"), *((*row.cells(), row.error) for row in self.rows())]
         widths = [*(max(len(cells[i]) for cells in table) for i in range(len(_HEADERS))), 0]
         text = [
@@ -293,6 +320,7 @@ class LiveView:
         return [
             self.title,
             *text,
+            *_section(SITE_HEADING, self.site_rows(), headers=_SITE_HEADERS, left=4),
             *_section(BATTERY_HEADING, batteries, headers=_BATTERY_HEADERS, left=2),
             *_section(heading, energy, headers=_ENERGY_HEADERS, left=1),
         ]
@@ -318,6 +346,7 @@ class LiveView:
             Text(self.title, style="italic"),
             table,
             *errors,
+            *_rich_section(SITE_HEADING, self.site_rows(), headers=_SITE_HEADERS, left=4),
             *_rich_section(BATTERY_HEADING, batteries, headers=_BATTERY_HEADERS, left=2),
             *_rich_section(*self.energy_today(), headers=_ENERGY_HEADERS, left=1),
         )

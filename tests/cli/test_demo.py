@@ -47,7 +47,9 @@ async def test_demo_polls_shows_and_charts(tmp_path: Path) -> None:
     assert header
     rows = [line for line in out.splitlines() if re.match(r"1221999\d{5}\s+online\s", line)]
     assert len(rows) >= 3
-    # Under them, a row per battery of the battery site (the third gateway).
+    # Under them, the battery site's (the third gateway's) grid and storage mode, and a row
+    # per battery.
+    assert re.search(r"^122199900003\s+on grid\s+-\s+self consumption\s+\d+ %$", out, re.M)
     last = out.rindex("batteries, power in kW (- charging)\n")
     columns, *lines = out[last:].splitlines()[1:4]
     assert columns.split() == ["gateway", "battery", "SoC", "power", "temp", "age"]

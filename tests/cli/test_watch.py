@@ -25,7 +25,14 @@ from enphase_local.models import (
     BatteryPower,
     EnsembleInventory,
     EnsemblePower,
+    Generator,
+    GridRelay,
     MeasurementType,
+    RelayState,
+    StorageMode,
+    StorageSettings,
+    SystemController,
+    Tariff,
 )
 from enphase_local.simulator import SimulatedGateway, Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
@@ -184,6 +191,38 @@ def test_battery_lines_sit_between_the_gateways_and_the_energy() -> None:
     assert re.search(rf"^{SERIAL}\s+482201000001\s+56 %\s+-0\.64\s+-\s+0 s$", text, re.M)
 
 
+def test_a_row_per_battery_site() -> None:
+    view = metered_view(Clock())
+    # Answered by gateways without the hardware too: a settings body alone shows nothing.
+    storage = StorageSettings(mode=StorageMode.SELF_CONSUMPTION, reserve_percent=20.0)
+    view(data_event("tariff", Tariff(storage=storage)))
+    view(data_event("grid_relay", GridRelay(mains_oper_state=RelayState.CLOSED)))
+    assert view.site_rows() == []
+    controller = SystemController(serial_number="482202000001", mains_oper_state=RelayState.CLOSED)
+    inventory = EnsembleInventory(
+        batteries=(Battery(serial_number="482201000001", temperature_c=22.0),),
+        system_controllers=(controller,),
+    )
+    view(data_event("inventory", inventory))
+    assert view.site_rows() == [(SERIAL, "on grid", "-", "self consumption", "20 %")]
+    view(data_event("grid_relay", GridRelay(mains_oper_state=RelayState.SYNCHRONIZING)))
+    generator = Generator(present=True, admin_state=RelayState.OPEN, state=RelayState.CLOSED)
+    view(data_event("generator", generator))
+    assert view.site_rows() == [(SERIAL, "synchronizing", "running", "self consumption", "20 %")]
+    view(data_event("battery_power", battery_power(("482201000001", 900.0, 70.0))))
+    lines = view.lines()
+    start = lines.index("grid, generator and battery settings")
+    assert lines[start + 1].split() == ["gateway", "grid", "generator", "mode", "reserve"]
+    assert lines[start + 2].split() == [SERIAL, "synchronizing", "running", "self", "consumption",
+                                        "20", "%"]  # fmt: skip
+    assert lines[start + 3] == "batteries, power in kW (- charging)"
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert re.search(rf"^{SERIAL}\s+synchronizing\s+running\s+self consumption\s+20 %$", text, re.M)
+
+
 def test_plain_lines_are_aligned_with_the_error_last() -> None:
     clock = Clock()
     view = metered_view(clock)
@@ -269,17 +308,25 @@ async def simulation(enphase_simulation_factory: SimulationFactory) -> Simulatio
 async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) -> None:
     serial = simulation.gateways[0].serial
     args = gateway_args(simulation, 0, tmp_path)
+    # The storage mode at once; the grid state once the hourly inventory lists the System
+    # Controller (after this test).
+    site = rf"^{serial}\s+-\s+-\s+self consumption\s+\d+ %$"
     async with cli(
         "watch", *args, "--live-interval", "1", "--refresh", "0.5", cwd=tmp_path
     ) as watch:
         # Power from the meters, and the battery's charge from live data.
         await watch.wait_for(rf"^{serial}\s+online\s+\d+\.\d\d\s.*\s\d+ %\s")
+        await watch.wait_for(site)
         assert await watch.stop() == 0, watch.stderr
     lines = watch.out
     assert lines[0].startswith("enphase-local watch ")
     assert lines[1].split()[:3] == ["gateway", "state", "prod"]
-    # The last block: the power row, then the energy counted so far today.
-    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-4])
+    # The last block: the power row, the site's settings, then the energy counted so far today.
+    top = max(i for i, line in enumerate(lines) if line.split()[:2] == ["gateway", "state"])
+    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[top + 1])
+    assert lines[top + 2] == "grid, generator and battery settings"
+    assert lines[top + 3].split() == ["gateway", "grid", "generator", "mode", "reserve"]
+    assert re.match(site, lines[top + 4])
     assert lines[-3].startswith("energy today since ")
     assert lines[-2].split() == [
         "gateway",
@@ -295,26 +342,36 @@ async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) 
     assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
 
 
-async def test_watch_shows_each_battery(simulation: Simulation, tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["battery", "generator"])
+async def test_watch_shows_each_battery(
+    profile: str, enphase_simulation_factory: SimulationFactory, tmp_path: Path
+) -> None:
+    simulation = await enphase_simulation_factory(profile=profile, start_time=NOON)
     gateway = simulation.gateways[0]
     config = tmp_path / "poll.toml"
     # Battery power every second (not 15 minutes) so that its first read comes at once.
     config.write_text(
-        "[poll]\nlive_interval = 1\n[poll.intervals]\nbattery_power = 1\ninventory = 1\n"
+        "[poll]\nlive_interval = 1\n[poll.intervals]\n"
+        "battery_power = 1\ninventory = 1\ngenerator = 1\n"
         f'[[gateway]]\nhost = "{gateway.url}"\ntoken = "{gateway.token}"\n'
         f'fingerprint = "{gateway.fingerprint}"\n'
     )
     config.chmod(0o600)
     battery = rf"^{gateway.serial}\s+(\d{{12}})\s+(\d+) %\s+(-?\d+\.\d\d)\s+(\d+) °C\s+\d+ s$"
+    # On grid at noon; a generator site's generator is off then.
+    generator = "off" if profile == "generator" else "-"
+    site = rf"^{gateway.serial}\s+on grid\s+{generator}\s+self consumption\s+\d+ %$"
     async with cli("watch", "--config", str(config), "--refresh", "0.5", cwd=tmp_path) as watch:
         await watch.wait_for(battery)
+        await watch.wait_for(site)
         assert await watch.stop() == 0, watch.stderr
     lines = watch.out
     start = max(i for i, line in enumerate(lines) if line == "batteries, power in kW (- charging)")
+    assert re.match(site, lines[start - 1])
     assert lines[start + 1].split() == ["gateway", "battery", "SoC", "power", "temp", "age"]
     rows = [m for line in lines[start + 2 :] if (m := re.match(battery, line))]
-    assert len(rows) == 2  # the battery profile's two IQ Batteries
     serials = {b.serial_number for b in (await simulated_power(gateway)).batteries}
+    assert len(serials) == {"battery": 2, "generator": 3}[profile]
     assert {m[1] for m in rows} == serials
     assert all(0 <= int(m[2]) <= 100 and 0 < int(m[4]) < 60 for m in rows)
 
