@@ -401,7 +401,8 @@ async def test_watch_on_a_terminal_redraws_in_place(simulation: Simulation, tmp_
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(20):
-            while not re.search(rf"{serial}\s+\S*online".encode(), screen):
+            # Until the power shows (the state turns online before the first meter readings).
+            while not re.search(rf"{serial}\s+\S*online\S*\s+-?\d+\.\d\d".encode(), screen):
                 screen += await loop.run_in_executor(None, os.read, controller, 65536)
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(20):
