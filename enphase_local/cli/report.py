@@ -100,7 +100,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help=f"where to write the PNG (default: {DEFAULT_OUT}, unless --csv is given)",
+        help=f"where to write the PNG (default: {DEFAULT_OUT}, unless a CSV file is asked for)",
     )
     parser.add_argument(
         "--csv",
