@@ -26,12 +26,15 @@ firmware changes, so the battery endpoints cost a system without batteries nothi
 pages (``/production.json``, ``/inventory.json``, ``/home``; 3 to 60 s on real gateways) are
 in no default group: the faster endpoints above carry the same data.
 
-GETs an hour of the default plan, per simulator profile (measured by reading each endpoint
-of the plan once; :meth:`PollPlan.requests_per_hour` counts a gateway that serves every
-endpoint): 449.2 for ``battery``, ``generator`` and ``collar``, 448.9 for ``acb``,
-``metered`` and ``standard`` (no device list; the simulator answers the battery endpoints
-with empty bodies there; a site without meters drops the meter endpoints), against 300 to
-840 for Home Assistant's 60 s sweep.
+GETs an hour of the default plan, per simulator profile (``python -m benchmarks.plan_load``:
+the poller in lock step with the simulation, averaged over four hours, one configuration
+round included): 449.2 for ``battery``, ``generator`` and ``collar``, 449.0 for ``metered``
+and ``acb`` (no device list), 437.0 for ``three-phase`` (7.6: no ``device_data``), 66.0 for
+``standard`` (no meters, so no meter readings, grid readings or consumption reports; the
+simulator answers the battery endpoints with empty bodies there), 24.8 for ``legacy`` (5.0:
+production and inverters) and 0.2 for ``legacy-html`` (3.7: only ``/info``; its production
+page is slow and in no group); :meth:`PollPlan.requests_per_hour` counts a gateway that serves
+every endpoint. Home Assistant's 60 s sweep sends 300 to 840.
 
 All times are in seconds of the poller's clock (real seconds unless the poller is given
 another :class:`~enphase_local.scheduler.clock.Clock`, e.g. a simulation's).
