@@ -272,7 +272,7 @@ def _charge(snapshot: Snapshot) -> dict[str, JsonValue]:
     stored = round(plant.stored_wh)
     iq = bool(profile.iq_batteries)
     acb = bool(profile.ac_batteries)
-    reserve = plant.reserve_pct if iq else 0
+    reserve = round(plant.reserve_pct) if iq else 0
     return {
         "configured_backup_soc": reserve,
         "adjusted_backup_soc": reserve,

@@ -178,8 +178,9 @@ async def test_the_reserve_stops_discharge_and_shows_everywhere(
     assert await storage_mw(http, gateway) > 0
     assert (await put_storage(http, gateway, reserved_soc=50)).status == 200
     assert await storage_mw(http, gateway) == 0
-    secctrl = await get(http, gateway, "/ivp/ensemble/secctrl")
-    assert secctrl["configured_backup_soc"] == 50
+    secctrl = await fetch(http, gateway, "/ivp/ensemble/secctrl")
+    assert b'"configured_backup_soc": 50,' in secctrl.body  # whole percent, as gateways say
+    assert secctrl.json()["ENC_agg_backup_energy"] == secctrl.json()["Max_energy"] // 2
     assert (await meters(http, gateway))["backup_soc"] == 50
     assert (await storage_settings(http, gateway))["reserved_soc"] == 50
     assert (await put_storage(http, gateway, reserved_soc=20)).status == 200
