@@ -238,12 +238,28 @@ class Writes:
 
         Raises :class:`WriteRefused` (or a subclass) with the status to answer instead.
         """
+        absent = self._absent(path)
+        if absent is not None:
+            raise HardwareAbsent(absent)
         handler = self._handlers[path]
         ignored = path in self.faults.ignored_paths
         value = handler(_parse(raw), snapshot, not ignored)
         if ignored:
             self.faults.served["ignore_writes"] += 1
         return compact(value) if path.startswith("/admin/") else dumps(value)
+
+    def _absent(self, path: str) -> str | None:
+        """What the gateway lacks to take this write (None: nothing)."""
+        profile = self._profile
+        if path == RELAY and not profile.grid_relay:
+            return "no System Controller or Meter Collar"
+        if path in (DRY_CONTACTS, DRY_CONTACT_SETTINGS) and not profile.system_controller:
+            return "no System Controller, no dry contacts"
+        if path == GEN_MODE and not profile.generator_w:
+            return "no generator"
+        if path == ACB_CONFIG and not profile.ac_batteries:
+            return "no AC Battery"
+        return None
 
     # --- the cloud ----------------------------------------------------------------------
 
@@ -262,8 +278,6 @@ class Writes:
     # --- handlers (each validates everything, and changes state only when ``apply``) ----
 
     def _relay(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
-        if not self._profile.grid_relay:
-            raise HardwareAbsent("no System Controller or Meter Collar")
         state = _choice(
             _object(body, {"mains_admin_state"}, "the body")["mains_admin_state"],
             _OPEN_CLOSED,
@@ -282,8 +296,6 @@ class Writes:
         return contact_id
 
     def _dry_contact(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
-        if not self._profile.system_controller:
-            raise HardwareAbsent("no System Controller, no dry contacts")
         outer = _object(body, {"dry_contacts"}, "the body")
         entry = _object(outer["dry_contacts"], {"id", "status"}, "dry_contacts")
         contact_id = self._contact_id(entry)
@@ -294,8 +306,6 @@ class Writes:
         return {"dry_contacts": {"id": contact_id, "status": status}}
 
     def _dry_contact_settings(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
-        if not self._profile.system_controller:
-            raise HardwareAbsent("no System Controller, no dry contacts")
         outer = _object(body, {"dry_contacts"}, "the body")
         given = outer["dry_contacts"]
         if not isinstance(given, dict) or "id" not in given:
@@ -313,8 +323,6 @@ class Writes:
         return {"dry_contacts": stored}
 
     def _gen_mode(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
-        if not self._profile.generator_w:
-            raise HardwareAbsent("no generator")
         command = _choice(
             _object(body, {"gen_cmd"}, "the body")["gen_cmd"],
             tuple(GeneratorMode),
@@ -360,13 +368,10 @@ class Writes:
 
     def _acb_config(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
         del snapshot
-        profile = self._profile
-        if not profile.ac_batteries:
-            raise HardwareAbsent("no AC Battery")
         entries = _object(body, {"acb_sleep"}, "the body")["acb_sleep"]
         if not isinstance(entries, list):
             raise MalformedBody("acb_sleep must be a list")
-        known = self._plant.battery_serials[: profile.ac_batteries]
+        known = self._plant.battery_serials[: self._profile.ac_batteries]
         sleep: dict[str, tuple[float, float]] = {}
         for given in entries:
             entry = _object(given, {"serial_num", "sleep_min_soc", "sleep_max_soc"}, "acb_sleep")

@@ -322,6 +322,8 @@ async def test_writes_to_hardware_the_gateway_lacks_answer_404(
         answer = await send(http, gateway, path, body, method=method)
         assert answer.status == 404, (gateway.profile, path)
         assert answer.body == (await fetch(http, gateway, path + "_nothing")).body  # its form
+    not_json = await send(http, metered, RELAY, None, raw=b"{")  # absent before malformed
+    assert not_json.status == 404
     wrong_method = await send(http, battery, TARIFF, {"tariff": {}}, method="POST")
     assert wrong_method.status == 404
 
