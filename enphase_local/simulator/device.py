@@ -140,7 +140,7 @@ class SimulatedDevice:
         #: The System Controller's dry contacts.
         self.contacts = DryContactBank(profile)
         #: The control writes and their faults.
-        self.writes = writes.Writes(profile, self.plant, self.contacts, now=self.now)
+        self.writes = writes.Writes(profile, self.plant, self.contacts)
         self._booted_at = clock.now()
         self._rebooted = False
         self._requests: collections.Counter[str] = collections.Counter()

@@ -194,9 +194,8 @@ def _choice(value: object, allowed: tuple[str, ...], what: str) -> str:
 
 
 def _percent(value: object, what: str) -> float:
-    if _kind(value) != "number":
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedBody(f"{what} must be a number")
-    assert isinstance(value, int | float)
     if not 0 <= value <= 100:
         raise WriteRefused(f"{what} must be 0 to 100")
     return value
@@ -208,13 +207,10 @@ def _percent(value: object, what: str) -> float:
 class Writes:
     """The write endpoints of one simulated gateway, over its plant and dry contacts."""
 
-    def __init__(
-        self, profile: Profile, plant: Plant, contacts: DryContactBank, *, now: Callable[[], int]
-    ) -> None:
+    def __init__(self, profile: Profile, plant: Plant, contacts: DryContactBank) -> None:
         self._profile = profile
         self._plant = plant
         self._contacts = contacts
-        self._now = now
         #: The fault switches.
         self.faults = ControlFaults()
         #: The ``tariff`` object as last written (None: never written).
