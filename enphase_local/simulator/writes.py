@@ -260,7 +260,10 @@ class Writes:
     # --- the cloud ----------------------------------------------------------------------
 
     def cloud_due(self, now: float) -> float | None:
-        """When the pending cloud overwrite happens, if it is due by ``now``."""
+        """When the pending cloud overwrite happens, if it is due by ``now`` (switching the
+        fault off cancels it)."""
+        if self.faults.cloud_overwrite_s is None:
+            self.revert = None
         revert = self.revert
         return revert.at if revert is not None and revert.at <= now else None
 

@@ -495,6 +495,10 @@ async def test_the_cloud_puts_the_previous_storage_settings_back(
     assert charged == pytest.approx(BATTERY_POWER_MW / 1000 * 90 / 3600, abs=0.5)
     clock.advance(600)
     assert gateway.energy_truth().battery_charge_wh == charged
+    assert (await put_storage(http, gateway, mode="backup")).status == 200
+    gateway.control_faults.set_cloud_overwrite(None)  # cancels what the cloud would undo
+    clock.advance(600)
+    assert (await storage_settings(http, gateway))["mode"] == "backup"
 
 
 async def test_dry_contacts_read_open_while_a_settings_change_settles(
