@@ -481,14 +481,13 @@ class GatewaySession:
         wait_s: float | None = None,
     ) -> ControlResult:
         """Let an AC Battery sleep between ``min_percent`` and ``max_percent`` of charge:
-        ``PUT /admin/lib/acb_config`` with every sleeping AC Battery (a body shape inferred,
-        as no capture holds one)."""
+        ``PUT /admin/lib/acb_config`` (a body shape inferred, as no capture holds one)."""
         return await self._control(
             "set_acb_sleep", wait_s, serial=serial, min_percent=min_percent, max_percent=max_percent
         )
 
     async def wake_acb(self, serial: str, *, wait_s: float | None = None) -> ControlResult:
-        """Wake an AC Battery: the sleep list sent without it (``PUT /admin/lib/acb_config``)."""
+        """Wake an AC Battery: ``DELETE /admin/lib/acb_config`` naming it (as pyenphase)."""
         return await self._control("wake_acb", wait_s, serial=serial)
 
     async def control(

@@ -56,7 +56,7 @@ class PreparedWrite:
 
     #: The session method, e.g. ``set_reserve``.
     control: str
-    #: ``POST`` or ``PUT``.
+    #: ``POST``, ``PUT`` or ``DELETE``.
     method: str
     #: The path, e.g. ``/admin/lib/tariff``.
     path: str

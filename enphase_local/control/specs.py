@@ -10,10 +10,12 @@ The wire contract (``POST``/``PUT`` path, body, where the effect shows):
 | ``update_dry_contact_settings`` | ``POST /ivp/ss/dry_contact_settings`` ``{"dry_contacts": {<whole entry>}}`` | ``/ivp/ss/dry_contact_settings`` |
 | ``set_generator_mode`` | ``POST /ivp/ss/gen_mode`` ``{"gen_cmd"}`` | ``/ivp/ss/gen_mode`` |
 | ``set_storage_mode``, ``set_reserve``, ``set_charge_from_grid`` | ``PUT /admin/lib/tariff`` ``{"tariff": {<whole tariff>}}`` | ``/admin/lib/tariff`` |
-| ``set_acb_sleep``, ``wake_acb`` | ``PUT /admin/lib/acb_config`` ``{"acb_sleep": [<entries>]}`` | ``/admin/lib/acb_config`` |
+| ``set_acb_sleep`` | ``PUT /admin/lib/acb_config`` ``{"acb_sleep": [{"serial_num", "sleep_min_soc", "sleep_max_soc"}]}`` | ``/admin/lib/acb_config`` |
+| ``wake_acb`` | ``DELETE /admin/lib/acb_config`` ``{"acb_sleep": [{"serial_num"}]}`` | ``/admin/lib/acb_config`` |
 
-No capture holds a non-empty ``acb_sleep`` list: its entry ``{"serial_num", "sleep_min_soc",
-"sleep_max_soc"}`` is inferred from the inventory's AC Battery keys.
+No capture holds a non-empty ``acb_sleep`` list: the entry is inferred from the inventory's
+AC Battery keys, and waking with ``DELETE`` follows pyenphase. A ``PUT`` adds to (or updates)
+the sleeping AC Batteries; the others keep their state.
 """  # noqa: E501 - the table's rows
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class ControlSpec:
 
     #: The session method, e.g. ``set_reserve``.
     name: str
-    #: ``POST`` or ``PUT``.
+    #: ``POST``, ``PUT`` or ``DELETE``.
     method: str
     #: Where the write goes.
     path: str
@@ -515,8 +517,8 @@ def _observe_acb(config: AcbConfig, requested: Mapping[str, Any]) -> dict[str, A
     return {"serial_number": serial, "sleep": False}
 
 
-async def _acb_entries(reader: StateReader, serial: str) -> tuple[AcbConfig, list[Any]]:
-    """The current sleep entries (after checking that ``serial`` is an AC Battery here)."""
+async def _acb_config(reader: StateReader, serial: str) -> AcbConfig:
+    """The sleep settings now (after checking that ``serial`` is an AC Battery here)."""
     try:
         inventory = await reader.fetch(ep.DEVICE_INVENTORY)
         known = [device.serial_number for device in inventory.ac_batteries]
@@ -528,12 +530,7 @@ async def _acb_entries(reader: StateReader, serial: str) -> tuple[AcbConfig, lis
         raise ControlValidationError(
             f"gateway {reader.host} has no AC Battery {serial!r} (it has {', '.join(known)})"
         )
-    config, raw = await reader.read_document(ep.ACB_CONFIG)
-    entries = raw.get("acb_sleep") if isinstance(raw, dict) else None
-    if not isinstance(entries, list):
-        raise PayloadError("acb_sleep is not a list", endpoint=ACB_CONFIG_PATH)
-    others = [e for e in entries if not (isinstance(e, dict) and e.get("serial_num") == serial)]
-    return config, copy.deepcopy(others)
+    return await reader.fetch(ep.ACB_CONFIG)
 
 
 async def _prepare_acb_sleep(
@@ -546,21 +543,21 @@ async def _prepare_acb_sleep(
         raise ControlValidationError(
             f"min_percent ({low:g}) must not exceed max_percent ({high:g})"
         )
-    config, others = await _acb_entries(reader, serial)
-    # Whole percentages go as whole numbers, as the inventory shows them.
-    entry = {
-        "serial_num": serial,
-        "sleep_min_soc": _wire_number(low, 0),
-        "sleep_max_soc": _wire_number(high, 0),
-    }
+    config = await _acb_config(reader, serial)
     requested = {
         "serial_number": serial,
         "sleep": True,
         "sleep_min_percent": low,
         "sleep_max_percent": high,
     }
+    # Whole percentages go as whole numbers, as the inventory shows them.
+    entry = {
+        "serial_num": serial,
+        "sleep_min_soc": _wire_number(low, 0),
+        "sleep_max_soc": _wire_number(high, 0),
+    }
     return Draft(
-        body={"acb_sleep": [*others, entry]},
+        body={"acb_sleep": [entry]},
         requested=requested,
         before=_observe_acb(config, requested),
     )
@@ -568,10 +565,10 @@ async def _prepare_acb_sleep(
 
 async def _prepare_acb_wake(reader: StateReader, serial: str) -> Draft:
     serial = _name(serial, "the AC Battery serial")
-    config, others = await _acb_entries(reader, serial)
+    config = await _acb_config(reader, serial)
     requested = {"serial_number": serial, "sleep": False}
     return Draft(
-        body={"acb_sleep": others},
+        body={"acb_sleep": [{"serial_num": serial}]},
         requested=requested,
         before=_observe_acb(config, requested),
     )
@@ -655,7 +652,7 @@ _SPECS = (
     ),
     ControlSpec(
         name="wake_acb",
-        method="PUT",
+        method="DELETE",
         path=ACB_CONFIG_PATH,
         read=ep.ACB_CONFIG,
         prepare=_prepare_acb_wake,

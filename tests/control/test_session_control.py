@@ -400,7 +400,7 @@ async def test_nothing_read_back_is_not_applied_with_the_read_error(
     assert isinstance(err.value.__cause__, EnphaseError)
 
 
-async def test_acb_sleep_keeps_the_other_sleepers_and_wake_removes_one(
+async def test_acb_sleep_puts_one_to_sleep_and_wake_deletes_it(
     mocked: aioresponses, gateway: GatewaySession
 ) -> None:
     ready(mocked)
@@ -415,14 +415,14 @@ async def test_acb_sleep_keeps_the_other_sleepers_and_wake_removes_one(
     mine = {"serial_num": "121900000001", "sleep_min_soc": 25, "sleep_max_soc": 30}
     answer(mocked, "/inventory.json?deleted=1", acbs)
     answer(mocked, "/admin/lib/acb_config", {"acb_sleep": [other]})
-    answer(mocked, "/admin/lib/acb_config", {}, method="PUT")
+    answer(mocked, "/admin/lib/acb_config", {"acb_sleep": [mine]}, method="PUT")
     answer(mocked, "/admin/lib/acb_config", {"acb_sleep": [other, mine]})
 
     asleep = await gateway.set_acb_sleep("121900000001", min_percent=25, max_percent=30)
 
     answer(mocked, "/inventory.json?deleted=1", acbs)
     answer(mocked, "/admin/lib/acb_config", {"acb_sleep": [other, mine]})
-    answer(mocked, "/admin/lib/acb_config", {}, method="PUT")
+    answer(mocked, "/admin/lib/acb_config", {}, method="DELETE")
     answer(mocked, "/admin/lib/acb_config", {"acb_sleep": [other]})
 
     awake = await gateway.wake_acb("121900000001")
@@ -436,9 +436,9 @@ async def test_acb_sleep_keeps_the_other_sleepers_and_wake_removes_one(
         "sleep_max_percent": 30,
     }
     assert awake.observed == {"serial_number": "121900000001", "sleep": False}
-    assert [body for _, _, body in writes(mocked)] == [
-        {"acb_sleep": [other, mine]},
-        {"acb_sleep": [other]},
+    assert writes(mocked) == [
+        ("PUT", "/admin/lib/acb_config", {"acb_sleep": [mine]}),
+        ("DELETE", "/admin/lib/acb_config", {"acb_sleep": [{"serial_num": "121900000001"}]}),
     ]
 
 
