@@ -66,6 +66,19 @@ def writes_seen(gateway: SimulatedGateway) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in gateway.stats.log if r.method != "GET"]
 
 
+class OnSend:
+    """A control listener that does something just before the write goes out."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+
+    def control_started(self, control: str) -> None:
+        self.action()
+
+    def control_finished(self, control: str, result: Any, model: Any) -> None:
+        pass
+
+
 @pytest.fixture
 async def battery(enphase_simulation_factory: SimulationFactory) -> SimulatedGateway:
     return await simulated(enphase_simulation_factory, "battery")
@@ -254,19 +267,34 @@ async def test_a_500_on_a_partial_body_is_a_clear_error_and_not_sent_again(
     # the body is partial, as real gateways that crashed on one saw it.
     entries = battery.device.contacts.entries  # type: ignore[attr-defined]
 
-    class NewKeyOnSend:
-        def control_started(self, control: str) -> None:
-            entries["NC1"]["new_firmware_key"] = 1
-
-        def control_finished(self, control: str, result: Any, model: Any) -> None:
-            pass
-
-    client.add_control_listener(NewKeyOnSend())
+    client.add_control_listener(OnSend(lambda: entries["NC1"].update(new_firmware_key=1)))
     with pytest.raises(ControlRejectedError, match=r"HTTP 500 \(.*new_firmware_key") as err:
         await client.update_dry_contact_settings("NC1", priority=3)
     assert err.value.status == 500
     assert battery.stats.bad_writes[SETTINGS] == 1
     assert writes_seen(battery) == [("POST", SETTINGS)]
+
+
+async def test_a_write_lost_before_it_arrived_is_sent_once_more(
+    battery: SimulatedGateway, client: GatewaySession
+) -> None:
+    # openresty answers 504 without the back end seeing the write.
+    client.add_control_listener(OnSend(lambda: battery.faults.fail(1, status=504, path=TARIFF)))
+    result = await client.set_reserve(percent=45)
+    assert (result.applied, result.writes) == (True, 2)
+    assert battery.stats.faults_served["error"] == 1
+    assert battery.stats.writes[TARIFF] == 1
+
+
+async def test_a_write_whose_answer_was_cut_off_is_not_sent_again(
+    battery: SimulatedGateway, client: GatewaySession
+) -> None:
+    # The gateway applies the write, then the connection drops in the middle of its answer.
+    client.add_control_listener(OnSend(lambda: battery.faults.truncate(1, path=TARIFF)))
+    result = await client.set_reserve(percent=55)
+    assert (result.applied, result.writes) == (True, 1)
+    assert battery.stats.faults_served["cut"] == 1
+    assert writes_seen(battery) == [("PUT", TARIFF)]
 
 
 async def test_a_cloud_overwrite_is_a_revert_event_from_the_poller(
