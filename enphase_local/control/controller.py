@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
@@ -45,6 +46,11 @@ _LOGGER = logging.getLogger("enphase_local.control")
 
 #: Most characters of a gateway's refusal quoted in an error.
 _REASON_CHARS: Final = 200
+#: What a refusal that echoes the request could hold of ours: a JWT (or part of one), the
+#: session cookie. Masked before it is quoted.
+_SECRETS: Final = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}|(?<=sessionId=)[^;,\s]+"
+)
 
 
 class ControlPort(StateReader, Protocol):
@@ -337,9 +343,10 @@ class Controller:
 
 
 def _reason(body: bytes) -> str:
-    """The gateway's words, on one line, at most a couple of hundred characters."""
+    """The gateway's words, on one line, at most a couple of hundred characters, without
+    anything of ours it may have echoed."""
     text = " ".join(body.decode("utf-8", "replace").split())
-    text = "".join(c if c.isprintable() else "?" for c in text)
+    text = _SECRETS.sub("<masked>", "".join(c if c.isprintable() else "?" for c in text))
     if not text:
         return ""
     if len(text) > _REASON_CHARS:

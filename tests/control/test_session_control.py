@@ -481,3 +481,22 @@ async def test_prepare_shows_the_exact_request_with_the_token_masked_and_writes_
     assert TOKEN.split(".")[1] not in shown
     assert "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z" not in shown
     assert writes(mocked) == []
+
+
+async def test_a_refusal_that_echoes_our_secrets_is_quoted_without_them(
+    mocked: aioresponses, gateway: GatewaySession
+) -> None:
+    ready(mocked)
+    inventory(mocked, CONTROLLER)
+    answer(mocked, "/ivp/ensemble/relay", relay("closed", "closed"))
+    echo = f"bad request: Authorization: Bearer {TOKEN}\r\nCookie: sessionId=Ab3dEf6hIj9kLm2n\x00"
+    answer(mocked, "/ivp/ensemble/relay", echo.encode(), method="POST", status=400)
+    with pytest.raises(ControlRejectedError) as err:
+        await gateway.set_grid_relay(connected=False)
+    message = str(err.value)
+    assert "HTTP 400 (bad request: Authorization: Bearer <masked> Cookie: sessionId=<masked>" in (
+        message
+    )
+    for part in TOKEN.split("."):
+        assert part not in message
+    assert "Ab3dEf6h" not in message
