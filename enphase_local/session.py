@@ -102,7 +102,9 @@ class GatewaySession:
     await its endpoint methods. The session fetches ``/info`` once on first use to learn the
     firmware (legacy gateways below 7.0 speak plain HTTP and need no token), keeps at most
     one request in flight, retries idempotent reads a bounded number of times, and maps
-    every failure to an :class:`~enphase_local.errors.EnphaseError`.
+    every failure to an :class:`~enphase_local.errors.EnphaseError`. Made with
+    ``allow_control=True`` it also makes control writes (``set_grid_relay``,
+    ``set_reserve``...), each checked, paced, sent once and confirmed by reading back.
     """
 
     def __init__(
