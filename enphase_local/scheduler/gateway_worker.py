@@ -444,15 +444,17 @@ class GatewayWorker:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep on the clock; a worker that follows control writes can be woken early."""
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep on the clock; True when woken early (a worker that follows control writes
+        is, when a write adds a job)."""
         if self._stop_following is None:
             await self._clock.sleep(seconds)
-            return
+            return False
         wake = self._wake = asyncio.get_running_loop().create_future()
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         try:
             await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
+            return not sleeper.done()
         finally:
             self._wake = None
             sleeper.cancel()
@@ -536,10 +538,8 @@ class GatewayWorker:
         while True:
             now = clock.monotonic()
             if self.health.paused(now):
-                await self._sleep(self.health.resume_at - now)
-                now = clock.monotonic()
-                if not self.health.paused(now):
-                    self._resume(now)
+                if not await self._sleep(self.health.resume_at - now):
+                    self._resume(clock.monotonic())
                 continue
             due = heap[0][0]
             if due > now:
