@@ -24,6 +24,7 @@ from enphase_local import (
     ControlRevertedEvent,
     ControlValidationError,
     DataEvent,
+    EndpointForbiddenError,
     Event,
     GatewaySession,
     NotSupportedError,
@@ -295,6 +296,18 @@ async def test_a_write_whose_answer_was_cut_off_is_not_sent_again(
     assert (result.applied, result.writes) == (True, 1)
     assert battery.stats.faults_served["cut"] == 1
     assert writes_seen(battery) == [("PUT", TARIFF)]
+
+
+async def test_a_write_only_an_installer_may_make_is_refused_clearly(
+    battery: SimulatedGateway, client: GatewaySession
+) -> None:
+    # Reads pass; the write path turns installer-only just before the write goes out.
+    client.add_control_listener(OnSend(lambda: battery.installer_only.add(TARIFF)))
+    with pytest.raises(EndpointForbiddenError, match="refuses this endpoint"):
+        await client.set_storage_mode("backup")
+    assert battery.stats.writes[TARIFF] == 0
+    battery.installer_only.clear()
+    assert (await client.tariff()).storage.mode.value == "self-consumption"  # type: ignore[union-attr]
 
 
 async def test_a_cloud_overwrite_is_a_revert_event_from_the_poller(
