@@ -11,7 +11,7 @@ MIN_STAMP := $(MIN_VENV)/.installed
 NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
 
-.PHONY: test test-min lint typecheck pytest broker demo bench clean
+.PHONY: test test-min lint typecheck pytest broker database demo bench clean
 
 $(STAMP): pyproject.toml
 	$(NEED_PYTHON)
@@ -32,7 +32,12 @@ typecheck: $(STAMP)
 broker:
 	bash scripts/mosquitto.sh || echo "make: no mosquitto: the MQTT broker tests will be skipped"
 
-pytest: $(STAMP) broker
+# The PostgreSQL sink and ingest tests start their own throwaway cluster on a loopback port;
+# install the server when missing (needs root, as on CI; elsewhere those tests are skipped).
+database:
+	bash scripts/postgres.sh || echo "make: no PostgreSQL: the PostgreSQL tests will be skipped"
+
+pytest: $(STAMP) broker database
 	$(BIN)/pytest --cov --cov-branch --cov-report=term
 
 test: lint typecheck pytest
