@@ -183,6 +183,11 @@ class SchemaVersionError(EnphaseError):
     """The database's schema is newer than this code, or cannot be upgraded."""
 
 
+class DatabaseError(EnphaseError):
+    """The PostgreSQL database cannot be reached or used (refused, bad credentials, no
+    such database); the message names the database without its password."""
+
+
 async def schema_version(conn: asyncpg.Connection) -> int:
     """The schema version of the database (0 when it has none of our tables)."""
     exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
@@ -662,7 +667,10 @@ class PostgresSink:
     async def start(self) -> None:
         """Connect, bring the schema up to date and start writing (fails when the database
         cannot be reached or is newer than this code)."""
-        self._conn = await connect(self._dsn, timeout_s=self._connect_timeout_s)
+        try:
+            self._conn = await connect(self._dsn, timeout_s=self._connect_timeout_s)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise DatabaseError(f"cannot connect to PostgreSQL {self.describe()}: {err}") from err
         try:
             await migrate(self._conn)
         except BaseException:
