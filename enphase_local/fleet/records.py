@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
+import orjson
 
 from enphase_local.endpoints import ENDPOINTS
 from enphase_local.events import (
@@ -42,7 +43,8 @@ ENDPOINT_MODELS: Final[Mapping[str, Any]] = {e.name: e.model for e in ENDPOINTS}
 
 #: Topic levels of the MQTT sink that are not events (retained state, availability).
 NOT_READINGS: Final = frozenset({"state", "availability"})
-#: Topic levels of the MQTT sink's derived and non-data events, and their kind.
+#: Topic levels of the MQTT sink's derived and non-data events, and their kind. ``energy``
+#: is also the level of the ``energy`` endpoint's data: those messages hold ``data``.
 _LEVEL_KINDS: Final = {
     "error": "error",
     "unsupported": "unsupported",
@@ -273,6 +275,8 @@ def reading_from_message(gateway: str, level: str, payload: Any) -> Reading | No
         return None
     if not isinstance(payload, dict):
         raise BadMessageError(f"payload is not a JSON object: {payload!r:.100}")
+    if kind == "energy" and "data" in payload:
+        kind = "data"  # the energy endpoint (/ivp/pdm/energy) shares the energy events' level
     try:
         if "key" in payload:
             key = ReadingKey.from_data(payload["key"])
@@ -289,3 +293,22 @@ def reading_from_message(gateway: str, level: str, payload: Any) -> Reading | No
         latency_s=float(latency) if isinstance(latency, int | float) else None,
         data=data,
     )
+
+
+def reading_from_mqtt(prefix: str, topic: str, payload: Any) -> Reading | None:
+    """The reading of a message as it arrives (``payload`` the raw bytes): see
+    :func:`reading_from_message`."""
+    if not topic.startswith(f"{prefix}/"):
+        raise BadMessageError(f"topic outside {prefix}/")
+    gateway, _, level = topic.removeprefix(f"{prefix}/").partition("/")
+    if not gateway or not level or "/" in level:
+        raise BadMessageError("not a <prefix>/<gateway>/<level> topic")
+    if message_kind(level) is None:
+        return None
+    if not isinstance(payload, bytes | bytearray):
+        raise BadMessageError("no payload")
+    try:
+        decoded = orjson.loads(payload)
+    except orjson.JSONDecodeError as err:
+        raise BadMessageError(f"not JSON: {err}") from err
+    return reading_from_message(gateway, level, decoded)
