@@ -7,8 +7,9 @@ in gateways.
    tracker into the PostgreSQL sink; each table's rows are counted per gateway and scaled to
    a day. The events of that run are also the MQTT sink's messages, exactly as it publishes
    them (topic and payload).
-2. Events per second: those messages, spread over ``--gateways`` gateway names and
-   interleaved in time as a fleet sends them, ``--messages`` of them, are queued in mosquitto
+2. Events per second: those messages, spread over ``--gateways`` gateway names (each from
+   its own point of the day) and interleaved as a fleet sends them, ``--messages`` of them
+   (each name's a distinct reading: the gateway is part of the key), are queued in mosquitto
    for one or two named ``enphase-local ingest`` sessions of one shared-subscription group
    while no ingest runs; then the ingest processes start and the time until every reading is
    committed in PostgreSQL is measured, with the CPU each process (ingest, PostgreSQL,
@@ -142,23 +143,23 @@ def messages_of(events: Sequence[SinkEvent]) -> list[tuple[str, str, bytes]]:
 def fleet(
     messages: Sequence[tuple[str, str, bytes]], gateways: int, total: int
 ) -> list[tuple[str, bytes]]:
-    """``total`` messages of ``gateways`` gateway names, interleaved in time: each name
-    replays one simulated gateway's messages from the start."""
+    """``total`` messages of ``gateways`` gateway names, interleaved as a fleet sends them.
+
+    Name k replays one simulated gateway's messages from a point k/``gateways`` of the way
+    through them (wrapping round), so that the mix is the day's, not only the start-up's.
+    """
     per_site: dict[str, list[tuple[str, bytes]]] = {}
     for gateway, level, payload in messages:
         per_site.setdefault(gateway, []).append((level, payload))
-    sites = sorted(per_site)
+    sites = [per_site[name] for name in sorted(per_site)]
     out: list[tuple[str, bytes]] = []
     step = 0
     while len(out) < total:
         for index in range(gateways):
-            site = per_site[sites[index % len(sites)]]
-            if step < len(site):
-                level, payload = site[step]
-                out.append((f"{PREFIX}/site{index:05d}/{level}", payload))
+            site = sites[index % len(sites)]
+            level, payload = site[(index * len(site) // gateways + step) % len(site)]
+            out.append((f"{PREFIX}/site{index:05d}/{level}", payload))
         step += 1
-        if step > max(len(s) for s in per_site.values()):
-            break
     return out[:total]
 
 
