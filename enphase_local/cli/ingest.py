@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
                 "--postgres postgresql://enphase@db.lan/solar",
             ),
             (
-                "a named one, whose session (and what it has not acknowledged) outlives it",
+                "a named one: its session outlives it, taken over by another while it is away",
                 "enphase-local ingest --mqtt mqtt://broker.lan --postgres "
                 "postgresql://enphase@db.lan/solar --name ingest-0",
             ),
@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--name",
         metavar="NAME",
-        help="keep an MQTT session of this name (one per process) across restarts",
+        help="keep an MQTT session of this name (one per process): nothing is lost when a "
+        "process dies, another named one takes its session over until it is back",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also report connections and progress"

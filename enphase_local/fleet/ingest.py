@@ -15,13 +15,18 @@ back the rest (up to the ``receive_maximum`` messages in flight); while the brok
 connection is retried the same way, and a batch already received is still written.
 
 Sessions: without a ``name`` each connection is a clean session, so a process that dies
-leaves no session behind and its share of the stream goes to the others at once; what it had
-received but not acknowledged is gone from a broker that does not hand it to another member
-(mosquitto 2.0 does not). With a ``name`` (one per process, e.g. the StatefulSet pod name) the
-session outlives the connection for ``session_expiry_s``: a restarted process gets back
-everything it had not acknowledged, and a broken connection loses nothing, but while it is
-down the broker keeps queueing its share of the stream for it (mosquitto does) instead of
-giving it to the others. See the README's "Many sites".
+leaves no session behind and its share of the stream goes to the others as soon as the broker
+sees its connection close; what it had received but not acknowledged is gone from a broker
+that does not hand it to another member (mosquitto 2.0 does not). With a ``name`` (one per
+process, e.g. the StatefulSet pod name) the session outlives the connection for
+``session_expiry_s``: nothing it had not acknowledged is lost, and a broken connection loses
+nothing. A broker keeps queueing a dead member's share of the stream in its session (mosquitto
+does), so the named members take the sessions of the dead over: each says ``online`` on the
+retained topic ``<prefix>/bridge/ingest/<group>/<name>`` (the broker says ``offline`` for it,
+its will, when its connection breaks; it says so itself when it stops), and when a member is
+away the online member that rendezvous hashing of its name picks connects as it, reads what it
+held and its share of what comes, until it is back (it then takes its session back, and the
+holder lets it go).
 
 Malformed messages (not JSON, not a reading the MQTT sink publishes) are logged, counted and
 acknowledged: redelivering them could never make them fit.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import ssl
@@ -127,7 +133,10 @@ class Ingest:
         self._on_written = on_written
         self._queue: asyncio.Queue[_Received] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
+        self._clients: dict[int, aiomqtt.Client] = {}
         self._connection = 0
+        self._members: dict[str, bool] = {}
+        self._adopting: dict[str, asyncio.Task[None]] = {}
         self._conn: asyncpg.Connection | None = None
         self._writer = Writer()
         self._stopping = asyncio.Event()
@@ -156,23 +165,27 @@ class Ingest:
         await self._subscribed.wait()
 
     def stop(self) -> None:
-        """Ask :meth:`run` to unsubscribe, write and acknowledge what it holds, and return."""
+        """Ask :meth:`run` to write and acknowledge what it holds, and return."""
         self._stopping.set()
-        if self._client is None:
+        if self._client is None or self.name is not None:
+            # A named session keeps its subscription: what comes now waits in it.
             self._unsubscribed.set()
 
     async def run(self) -> None:
         """Connect to the database (and migrate), then ingest until :meth:`stop`."""
         await self._database()
         receiving = asyncio.get_running_loop().create_task(
-            self._receive(), name="enphase-local ingest mqtt"
+            self._consume(self.name), name="enphase-local ingest mqtt"
         )
         try:
             await self._write_loop()
         finally:
-            receiving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiving
+            await self._say_offline()
+            for task in (receiving, *self._adopting.values()):
+                task.cancel()
+            for task in (receiving, *self._adopting.values()):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             conn, self._conn = self._conn, None
             if conn is not None:
                 with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -180,21 +193,33 @@ class Ingest:
 
     # --- the broker --------------------------------------------------------------------------
 
-    def _new_client(self) -> aiomqtt.Client:
+    @property
+    def members_filter(self) -> str:
+        """``<prefix>/bridge/ingest/<group>/+``: the named members' retained availability."""
+        return f"{self.mqtt.prefix}/bridge/ingest/{self.group}/+"
+
+    def _member_topic(self, name: str) -> str:
+        return f"{self.mqtt.prefix}/bridge/ingest/{self.group}/{name}"
+
+    def _new_client(self, identifier: str | None, *, own: bool) -> aiomqtt.Client:
         s = self.mqtt
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
         properties.ReceiveMaximum = self._receive_maximum
-        if self.name is not None:
+        if identifier is not None:
             properties.SessionExpiryInterval = self._session_expiry_s
+        will = None
+        if own and identifier is not None:
+            will = aiomqtt.Will(self._member_topic(identifier), b"offline", qos=1, retain=True)
         client = aiomqtt.Client(
             s.host,
             s.port,
             username=s.username,
             password=s.password,
-            identifier=self.name,
+            identifier=identifier,
             protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=self.name is None,
+            clean_start=identifier is None,
             properties=properties,
+            will=will,
             tls_context=ssl.create_default_context() if s.tls else None,
             timeout=10,
         )
@@ -203,40 +228,118 @@ class Ingest:
         client._client.manual_ack_set(True)
         return client
 
-    async def _receive(self) -> None:
+    async def _consume(self, identifier: str | None, *, adopted: bool = False) -> None:
+        """Read the stream on the session ``identifier`` (ours, or a dead member's we adopt)
+        into the queue, reconnecting after failures; an adoption ends when the session is no
+        longer ours to hold."""
         first, longest = self._reconnect_delay_s
         delay = first
-        while True:
+        while not adopted or self._should_adopt(identifier):
+            connection = 0
             try:
-                async with self._new_client() as client:
+                async with self._new_client(identifier, own=not adopted) as client:
                     self._connection += 1
-                    self._client = client
-                    self.stats.broker_connections += 1
-                    await client.subscribe(self.topic_filter, qos=1)
-                    _LOGGER.info("subscribed to %s on %s", self.topic_filter, self.mqtt.describe())
-                    self._subscribed.set()
-                    delay = first
                     connection = self._connection
+                    self._clients[connection] = client
+                    await client.subscribe(self.topic_filter, qos=1)
+                    if adopted:
+                        _LOGGER.warning("holding the session of %s, which is away", identifier)
+                    else:
+                        await self._announce(client)
+                    delay = first
                     async with asyncio.TaskGroup() as group:
-                        group.create_task(self._unsubscribe_on_stop(client))
+                        if not adopted and self.name is None:
+                            group.create_task(self._unsubscribe_on_stop(client))
                         async for message in client.messages:
-                            self.stats.received += 1
-                            self._queue.put_nowait(_Received(connection, message))
+                            self._take(connection, message)
             except* aiomqtt.MqttError as group:
                 err = group.exceptions[0]
                 _LOGGER.warning(
-                    "MQTT broker %s: %s; reconnecting in %.1f s", self.mqtt.describe(), err, delay
+                    "MQTT broker %s%s: %s; reconnecting in %.1f s",
+                    self.mqtt.describe(),
+                    f" (the session of {identifier})" if adopted else "",
+                    err,
+                    delay,
                 )
             finally:
-                self._client = None
-                self._subscribed.clear()
-                if self._stopping.is_set():
-                    self._unsubscribed.set()  # nothing more can come
+                self._clients.pop(connection, None)
+                if not adopted:
+                    self._client = None
+                    self._subscribed.clear()
+                    if self._stopping.is_set():
+                        self._unsubscribed.set()  # nothing more can come
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             delay = min(delay * 2, longest)
 
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """Our own connection is up: subscribe to the members and say we are online."""
+        self._client = client
+        self.stats.broker_connections += 1
+        if self.name is not None:
+            await client.subscribe(self.members_filter, qos=1)
+            await client.publish(
+                self._member_topic(self.name), b"online", qos=1, retain=True, timeout=5
+            )
+        _LOGGER.info("subscribed to %s on %s", self.topic_filter, self.mqtt.describe())
+        self._subscribed.set()
+
+    def _take(self, connection: int, message: aiomqtt.Message) -> None:
+        """A message from the broker: a member's availability, or one for the queue."""
+        topic = str(message.topic)
+        member = topic.removeprefix(self._member_topic(""))
+        if self.name is not None and member != topic and "/" not in member:
+            self._ack(_Received(connection, message))
+            self._member(member, message.payload == b"online")
+            return
+        if self._stopping.is_set() and self.name is not None:
+            return  # not acknowledged: the session keeps it for whoever holds it next
+        self.stats.received += 1
+        self._queue.put_nowait(_Received(connection, message))
+
+    def _member(self, name: str, online: bool) -> None:
+        """A named member came or went: adopt the sessions of the away ones that fall to us."""
+        if name == self.name:
+            return
+        self._members[name] = online
+        holding = self._adopting.get(name)
+        if online and holding is not None:
+            holding.cancel()  # it is back and has taken its session over
+        for other, up in self._members.items():
+            if not up and other not in self._adopting and self._should_adopt(other):
+                self._adopting[other] = asyncio.get_running_loop().create_task(
+                    self._adopt(other), name=f"enphase-local ingest adopting {other}"
+                )
+
+    def _should_adopt(self, name: str | None) -> bool:
+        """Whether ``name`` is away and we are the online member its session falls to (the
+        highest rendezvous weight: every member agrees without asking)."""
+        if self.name is None or name is None or self._stopping.is_set() or self._client is None:
+            return False
+        if self._members.get(name, True):
+            return False
+        online = [n for n, up in self._members.items() if up] + [self.name]
+        return max(set(online), key=lambda member: _weight(name, member)) == self.name
+
+    async def _adopt(self, name: str) -> None:
+        try:
+            await self._consume(name, adopted=True)
+        finally:
+            self._adopting.pop(name, None)
+            _LOGGER.warning("no longer holding the session of %s", name)
+
+    async def _say_offline(self) -> None:
+        """A named member stopping says so, for another to take its session over."""
+        client = self._client
+        if self.name is None or client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            await client.publish(
+                self._member_topic(self.name), b"offline", qos=1, retain=True, timeout=5
+            )
+
     async def _unsubscribe_on_stop(self, client: aiomqtt.Client) -> None:
-        """At the stop, ask the broker to send no more (what it sent before still comes)."""
+        """At the stop of a clean session, ask the broker to send no more (what it sent
+        before still comes, and is written)."""
         await self._stopping.wait()
         try:
             await client.unsubscribe(self.topic_filter, timeout=5)
@@ -244,10 +347,10 @@ class Ingest:
             self._unsubscribed.set()
 
     def _ack(self, item: _Received) -> None:
-        client = self._client
         if item.message.qos == 0:
             return
-        if client is None or item.connection != self._connection:
+        client = self._clients.get(item.connection)
+        if client is None:
             self.stats.unacknowledged += 1
             return
         client._client.ack(item.message.mid, item.message.qos)  # see _new_client
@@ -372,6 +475,11 @@ class Ingest:
             if self._on_written is not None:
                 self._on_written(result.new)
             return
+
+
+def _weight(session: str, member: str) -> int:
+    digest = hashlib.blake2b(f"{session}\0{member}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def status_line(stats: IngestStats) -> str:

@@ -103,24 +103,35 @@ async def test_one_of_two_killed_the_other_takes_the_whole_stream(
     assert 0 < kept <= len(first)
 
 
-async def test_a_named_ingest_killed_and_restarted_loses_nothing(
+async def test_a_named_ingest_killed_is_taken_over_and_loses_nothing(
     broker: Broker, postgres: PostgresServer, simulated_events: list[Event]
 ) -> None:
-    messages, per_round = await stream(broker, simulated_events, 4)
-    first, second = messages[: 2 * per_round], messages[2 * per_round :]
+    messages, per_round = await stream(broker, simulated_events, 6)
+    first, second, third = (messages[k * 2 * per_round : (k + 1) * 2 * per_round] for k in range(3))
     async with cli(*ingest_args(broker, postgres.dsn, "--name", "ingest-b")) as other:
         await subscribed(other)
         async with cli(*ingest_args(broker, postgres.dsn, "--name", "ingest-a")) as victim:
             await subscribed(victim)
             await publish(broker.port, first, per_second=1000)
-            victim.process.kill()
-        await publish(broker.port, second)  # the dead one's share waits in its session
+            victim.process.kill()  # SIGKILL, with readings in hand unacknowledged
+            killed = time.monotonic()
+        # The survivor takes the dead one's session over: what it held comes again, and its
+        # share of what follows, without waiting for it to come back.
+        await other.wait_for("holding the session of ingest-a", stderr=True)
+        await publish(broker.port, second)
+        await wait_for_rows(postgres.dsn, len(first) + len(second))
+        print(f"every reading of the first two parts written {time.monotonic() - killed:.1f} s "
+              "after the kill, the killed one not restarted")  # fmt: skip
         async with cli(*ingest_args(broker, postgres.dsn, "--name", "ingest-a")) as back:
             await subscribed(back)
+            await other.wait_for("no longer holding the session of ingest-a", stderr=True)
+            await publish(broker.port, third)
             await wait_for_rows(postgres.dsn, len(messages))
             assert await back.stop() == 0, back.stderr
         assert await other.stop() == 0, other.stderr
     assert await rows(postgres.dsn) == len(messages)  # none lost, none twice
+    written = [int(p.stdout.split("messages: ")[1].split()[0]) for p in (back, other)]
+    assert all(count > 0 for count in written), written  # the stream is shared again
 
 
 async def test_from_poll_mqtt_through_ingest_into_postgres(
