@@ -160,18 +160,24 @@ async def timescale(conn: asyncpg.Connection) -> bool:
     return True
 
 
+async def make_hypertables(conn: asyncpg.Connection) -> None:
+    """Make every table a TimescaleDB hypertable on its time column (the extension must be
+    there; tables that already are stay as they are)."""
+    for table, column in TABLES:
+        await conn.execute(
+            "SELECT create_hypertable($1::regclass, $2::name, if_not_exists => true,"
+            " migrate_data => true)",
+            table,
+            column,
+        )
+    _LOGGER.info("TimescaleDB hypertables made")
+
+
 async def _create_v1(conn: asyncpg.Connection) -> None:
     for statement in _SCHEMA_V1:
         await conn.execute(statement)
     if await timescale(conn):
-        for table, column in TABLES:
-            await conn.execute(
-                "SELECT create_hypertable($1::regclass, $2::name, if_not_exists => true,"
-                " migrate_data => true)",
-                table,
-                column,
-            )
-        _LOGGER.info("TimescaleDB hypertables made")
+        await make_hypertables(conn)
 
 
 #: Upgrade steps by the version they start from: ``MIGRATIONS[n]`` turns version n into n + 1.

@@ -26,6 +26,7 @@ from enphase_local.sinks.postgres import (
     Writer,
     connect,
     describe_dsn,
+    make_hypertables,
     migrate,
     schema_version,
 )
@@ -298,3 +299,34 @@ def test_the_password_never_shows() -> None:
     assert describe_dsn(dsn) == "postgresql://fleet@db.example:5433/solar?sslmode=require"
     assert "hunter2" not in repr(PostgresSink(dsn))
     assert describe_dsn("host=db user=fleet password=x") == "PostgreSQL (key=value DSN)"
+
+
+async def test_hypertables_are_asked_for_with_timescaledbs_signature(
+    conn: asyncpg.Connection,
+) -> None:
+    # No TimescaleDB in Debian's archive: a stand-in with the parameters of its
+    # create_hypertable (relation, time column, ..., if_not_exists, migrate_data) that notes
+    # each call shows what the migration asks for where the extension is installed.
+    await conn.execute("CREATE TABLE calls (relation text, time_column text, flags text)")
+    await conn.execute(
+        """CREATE FUNCTION create_hypertable(
+            relation regclass, time_column_name name, partitioning_column name DEFAULT NULL,
+            number_partitions integer DEFAULT NULL, associated_schema_name name DEFAULT NULL,
+            associated_table_prefix name DEFAULT NULL, chunk_time_interval anyelement DEFAULT
+            NULL::bigint, create_default_indexes boolean DEFAULT true,
+            if_not_exists boolean DEFAULT false, partitioning_func regproc DEFAULT NULL,
+            migrate_data boolean DEFAULT false) RETURNS void LANGUAGE sql AS $$
+            INSERT INTO calls VALUES (relation::text, time_column_name::text,
+                                      if_not_exists::text || ' ' || migrate_data::text)
+        $$"""
+    )
+    await make_hypertables(conn)
+    calls = await conn.fetch("SELECT * FROM calls")
+    assert [tuple(c) for c in calls] == [
+        ("events", "time", "true true"),
+        ("energy_events", "time", "true true"),
+        ("power_samples", "time", "true true"),
+        ("battery_samples", "time", "true true"),
+        ("inverter_samples", "time", "true true"),
+        ("ledger", "start", "true true"),
+    ]
