@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,8 +26,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.sinks.broker import free_port
 
 #: Set to 1 (as CI does, after ``scripts/postgres.sh``) to fail instead of skipping.
 REQUIRE_ENV = "ENPHASE_REQUIRE_POSTGRES"
@@ -42,6 +41,14 @@ _SETTINGS = (
     *("-c", "full_page_writes=off"),
     *("-c", "synchronous_commit=off"),
 )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def postgres_bin() -> Path | None:
