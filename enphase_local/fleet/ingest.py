@@ -28,8 +28,9 @@ away the online member that rendezvous hashing of its name picks connects as it,
 held and its share of what comes, until it is back (it then takes its session back, and the
 holder lets it go).
 
-Malformed messages (not JSON, not a reading the MQTT sink publishes) are logged, counted and
-acknowledged: redelivering them could never make them fit.
+Malformed messages (not JSON, not a reading the MQTT sink publishes) and readings the
+database refuses (``DataError``: a string it cannot store; the rest of their batch is written
+one by one) are logged, counted and acknowledged: redelivering them could never make them fit.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class IngestStats:
     duplicates: int = 0
     #: Messages that are not readings (retained state, availability), acknowledged.
     skipped: int = 0
-    #: Malformed messages, acknowledged and dropped.
+    #: Malformed messages, and readings the database refused: acknowledged and dropped.
     bad: int = 0
     #: Messages acknowledged to the broker.
     acknowledged: int = 0
@@ -455,7 +456,7 @@ class Ingest:
         while True:
             conn = await self._database()
             try:
-                result = await self._writer.write(conn, readings)
+                result, refused = await self._writer.write_or_split(conn, readings)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
                 self.stats.write_failures += 1
                 self._conn = None
@@ -472,6 +473,7 @@ class Ingest:
                 continue
             self.stats.new += result.new
             self.stats.duplicates += result.duplicates
+            self.stats.bad += len(refused)
             if self._on_written is not None:
                 self._on_written(result.new)
             return

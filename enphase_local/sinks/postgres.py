@@ -461,17 +461,16 @@ class Writer:
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str], tuple[dt.datetime, Reading]] = {}
-        self._order: dict[ReadingKey, int] = {}
         #: Data readings whose typed samples could not be derived (their data did not fit).
         self.underived = 0
 
     async def write(self, conn: asyncpg.Connection, readings: Iterable[Reading]) -> WriteResult:
         """Write the readings (duplicates and all) in one transaction; readings of the same
         time are derived in the order given (a poll reads the meters before their readings)."""
+        readings = list(readings)
         order: dict[ReadingKey, int] = {}
         for reading in readings:
             order.setdefault(reading.key, len(order))
-        self._order = order
         unique = sorted({r.key: r for r in readings}.values(), key=_sort_key)
         energy = [r for r in unique if r.key.kind == "energy"]
         others = [r for r in unique if r.key.kind != "energy"]
@@ -482,10 +481,34 @@ class Writer:
             context = await self._context(conn, others)
             new_others = await self._insert_events(conn, others)
             new_energy = await self._insert_energy(conn, energy)
-            samples = await self._samples(conn, context, new_others)
+            samples = await self._samples(conn, context, new_others, order)
             await self._ledger(conn, new_energy)
         new = len(new_others) + len(new_energy)
         return WriteResult(new=new, duplicates=len(unique) - new, samples=samples)
+
+    async def write_or_split(
+        self, conn: asyncpg.Connection, readings: Sequence[Reading]
+    ) -> tuple[WriteResult, list[Reading]]:
+        """Write the batch; when the database refuses its data (``DataError``: a string it
+        cannot store, a number out of range), write the readings one by one instead and
+        return those it refuses, so that one bad reading never holds up the rest. Any other
+        failure (a lost connection, a restart) is raised, to retry the batch."""
+        try:
+            return await self.write(conn, readings), []
+        except asyncpg.DataError as err:
+            _LOGGER.warning("PostgreSQL refused a batch (%s); writing it one by one", err)
+        new = duplicates = samples = 0
+        refused: list[Reading] = []
+        for reading in readings:
+            try:
+                result = await self.write(conn, [reading])
+            except asyncpg.DataError as err:
+                _LOGGER.warning("PostgreSQL refused %s: %s; dropped", reading.key, err)
+                refused.append(reading)
+                continue
+            new, duplicates = new + result.new, duplicates + result.duplicates
+            samples += result.samples
+        return WriteResult(new=new, duplicates=duplicates, samples=samples), refused
 
     async def _insert_events(
         self, conn: asyncpg.Connection, readings: list[Reading]
@@ -540,6 +563,7 @@ class Writer:
         conn: asyncpg.Connection,
         context: Mapping[tuple[str, str], Reading],
         new: list[Reading],
+        order: Mapping[ReadingKey, int],
     ) -> int:
         tracker, sampler = PowerTracker(), DeviceSampler()
         for reading in sorted(context.values(), key=lambda r: r.key.at):
@@ -548,7 +572,7 @@ class Writer:
                 tracker.update(event)
                 sampler.batteries(event)
         power, batteries, inverters = [], [], []
-        for reading in sorted(new, key=lambda r: (r.key.at, self._order[r.key])):
+        for reading in sorted(new, key=lambda r: (r.key.at, order[r.key])):
             if reading.key.kind != "data" or reading.key.subject not in _SAMPLED:
                 continue
             event = self._data_event(reading)
@@ -654,9 +678,11 @@ class PostgresSink:
         )
         self._conn: asyncpg.Connection | None = None
         self._writer = Writer()
-        #: Readings written that were new, and that were already there.
+        #: Readings written that were new, that were already there, and that the database
+        #: refused (logged and dropped).
         self.new = 0
         self.duplicates = 0
+        self.refused = 0
 
     def __repr__(self) -> str:
         return f"PostgresSink({describe_dsn(self._dsn)!r})"
@@ -732,7 +758,8 @@ class PostgresSink:
     async def _write(self, batch: list[SinkEvent]) -> None:
         conn = await self._connection()
         try:
-            result = await self._writer.write(conn, [reading_from_event(e) for e in batch])
+            readings = [reading_from_event(e) for e in batch]
+            result, refused = await self._writer.write_or_split(conn, readings)
         except BaseException:
             # Whatever failed, start the retry on a fresh connection.
             self._conn = None
@@ -740,3 +767,4 @@ class PostgresSink:
             raise
         self.new += result.new
         self.duplicates += result.duplicates
+        self.refused += len(refused)

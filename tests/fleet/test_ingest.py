@@ -156,6 +156,12 @@ async def test_malformed_messages_are_counted_and_do_not_stop_the_stream(
         (f"{PREFIX}/{gateway}/energy", b'{"at": "2025-06-21T12:00:00+00:00"}'),
         (f"{PREFIX}/{gateway}/meter_readings", b'{"at": "yesterday", "data": []}'),
         (f"{PREFIX}/{gateway}/state", b'{"gateway_state": "online"}'),
+        # Valid JSON, but no PostgreSQL text can hold a NUL: refused, the rest written.
+        (
+            f"{PREFIX}/{gateway}/error",
+            b'{"at": "2025-06-21T12:00:00Z", "endpoint": "info", "type": "E",'
+            b' "message": "nul \\u0000 here"}',
+        ),
     ]
     ingest = make_ingest(broker, postgres.dsn)
     task = asyncio.create_task(ingest.run())
@@ -163,7 +169,7 @@ async def test_malformed_messages_are_counted_and_do_not_stop_the_stream(
         await ingest.wait_subscribed()
         await publish(broker.port, [*bad, good])
         await wait_until(lambda: ingest.stats.new == 1, 30)
-    assert ingest.stats.bad == 4
+    assert ingest.stats.bad == 5
     assert ingest.stats.skipped >= 1  # our state message, and the retained ones record() left
     assert ingest.stats.acknowledged == ingest.stats.received
 

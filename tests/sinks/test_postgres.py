@@ -16,7 +16,8 @@ import pytest
 
 from enphase_local.energy import FLOWS, PRODUCTION, total
 from enphase_local.energy.ledger import make_bucket
-from enphase_local.events import EnergyEvent, Event, SinkEvent
+from enphase_local.errors import EnphaseError
+from enphase_local.events import EnergyEvent, ErrorEvent, Event, SinkEvent
 from enphase_local.fleet.records import reading_from_event
 from enphase_local.sinks import SqliteSink, read_ledger
 from enphase_local.sinks.postgres import (
@@ -330,3 +331,24 @@ async def test_hypertables_are_asked_for_with_timescaledbs_signature(
         ("inverter_samples", "time", "true true"),
         ("ledger", "start", "true true"),
     ]
+
+
+async def test_a_reading_the_database_refuses_does_not_hold_up_the_rest(
+    postgres: PostgresServer,
+) -> None:
+    refused = ErrorEvent(
+        serial=SERIAL,
+        host=HOST,
+        endpoint="info",
+        error=EnphaseError("a NUL \x00 no PostgreSQL text can hold"),
+        at=T0,
+        latency_s=0.1,
+    )
+    events = [energy_event(0, production_wh=0.0), refused, energy_event(5, production_wh=50.0)]
+    sink = await write_all(postgres.dsn, events)
+    assert (sink.new, sink.refused) == (2, 1)
+    conn = await connect(postgres.dsn)
+    try:
+        assert sum((await ledger_of(conn)).values()) == pytest.approx(50.0)
+    finally:
+        await conn.close()
