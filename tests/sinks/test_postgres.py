@@ -344,7 +344,11 @@ async def test_a_reading_the_database_refuses_does_not_hold_up_the_rest(
         at=T0,
         latency_s=0.1,
     )
-    events = [energy_event(0, production_wh=0.0), refused, energy_event(5, production_wh=50.0)]
+    events: list[SinkEvent] = [
+        energy_event(0, production_wh=0.0),
+        refused,
+        energy_event(5, production_wh=50.0),
+    ]
     sink = await write_all(postgres.dsn, events)
     assert (sink.new, sink.refused) == (2, 1)
     conn = await connect(postgres.dsn)
