@@ -14,6 +14,7 @@ advisory lock so that several processes may start at once)::
                      temperature_c)
     ledger(gateway, start, production_wh, consumption_wh, grid_import_wh, grid_export_wh,
            battery_charge_wh, battery_discharge_wh, filled_links, filled)
+    energy_state(gateway, source, time)
 
 Times are ``timestamptz``. ``events`` and ``energy_events`` are keyed by the reading's
 idempotency key (:class:`~enphase_local.fleet.records.ReadingKey`: gateway, kind, subject,
@@ -29,7 +30,8 @@ later one of its source (two ingest processes, a redelivery after a takeover) re
 link it falls into by the two it splits it into, so the ledger ends as if the events had come
 in order (``filled_links`` counts the links spread over a gap that reach into a quarter
 hour, ``filled`` is whether there is one). Writers of the same source take turns (an
-advisory lock per gateway and source).
+advisory lock per gateway and source). ``energy_state`` names each source's latest energy
+event, for a restarted ``poll --postgres`` to go on from without reading the whole table.
 
 The power, battery and inverter samples of a data reading are derived from it and the latest
 readings of its gateway already in ``events`` (meters, device list, live data, inventory...),
@@ -128,6 +130,12 @@ _SCHEMA_V1: Final = (
         dc_current_a double precision,
         temperature_c double precision,
         PRIMARY KEY (gateway, serial, time)
+    )""",
+    """CREATE TABLE energy_state (
+        gateway text NOT NULL,
+        source text NOT NULL,
+        time timestamptz NOT NULL,
+        PRIMARY KEY (gateway, source)
     )""",
     f"""CREATE TABLE ledger (
         gateway text NOT NULL,
@@ -315,6 +323,12 @@ _ADD_SHARES: Final = (
     + f", ${3 + len(FLOWS)}::int[])"
     f" ON CONFLICT (gateway, start) DO UPDATE SET {_ADD_FLOWS},"
     " filled_links = ledger.filled_links + excluded.filled_links"
+)
+_SAVE_STATE: Final = (
+    "INSERT INTO energy_state (gateway, source, time)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
+    " ON CONFLICT (gateway, source) DO UPDATE SET time = excluded.time"
+    " WHERE excluded.time > energy_state.time"
 )
 # The energy events before and after each new one of the same source.
 _NEIGHBOURS: Final = """
@@ -629,6 +643,12 @@ class Writer:
                 if row["s_time"] is None
                 else _Neighbour(row["s_time"], row["s_flows"], row["s_filled"])
             )
+        latest: dict[tuple[str, str], dt.datetime] = {}
+        for gateway, source, at in keys:
+            latest[gateway, source] = max(at, latest.get((gateway, source), at))
+        await conn.execute(
+            _SAVE_STATE, *_columns([(g, s, at) for (g, s), at in sorted(latest.items())], 3)
+        )
         shares = ledger_changes(events, before, after)
         if shares:
             rows_out = _summed(shares)
@@ -720,8 +740,8 @@ class PostgresSink:
         :meth:`start`)."""
         conn = await self._connection()
         rows = await conn.fetch(
-            "SELECT DISTINCT ON (gateway, source) * FROM energy_events"
-            " ORDER BY gateway, source, time DESC"
+            "SELECT e.* FROM energy_state s JOIN energy_events e"
+            " USING (gateway, source, time) ORDER BY gateway, source"
         )
         return [
             EnergyEvent(

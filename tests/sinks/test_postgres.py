@@ -201,6 +201,8 @@ async def test_energy_out_of_order_ends_as_in_order(postgres: PostgresServer) ->
         assert [r["start"] for r in filled] == [
             T0 + dt.timedelta(minutes=m) for m in (30, 45)
         ]  # the 20-minute gap: 40..60 reaches into these two quarters (and 60 starts anew)
+        state = await two.fetch("SELECT gateway, source, time FROM energy_state")
+        assert [tuple(r) for r in state] == [(SERIAL, "meters", T0 + dt.timedelta(minutes=89))]
     finally:
         await one.close()
         await two.close()
