@@ -44,6 +44,7 @@ it, plain tables.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -59,7 +60,7 @@ import orjson
 from enphase_local.energy import FLOWS
 from enphase_local.energy.ledger import Ledger, Mark, Share
 from enphase_local.errors import EnphaseError
-from enphase_local.events import EnergyEvent, SinkEvent
+from enphase_local.events import DataEvent, EnergyEvent, SinkEvent
 from enphase_local.fleet.records import Reading, ReadingKey, reading_from_event
 from enphase_local.power import FEEDS as POWER_FEEDS
 from enphase_local.power import PowerSample, PowerTracker
@@ -361,6 +362,9 @@ _CONTEXT: Final = """
 
 #: The endpoints whose latest data the typed samples are derived with.
 CONTEXT_ENDPOINTS: Final = tuple(sorted({*POWER_FEEDS, "inventory"}))
+#: Rebuilt context models kept (least recently used dropped first): about 10 KiB each, the
+#: six endpoints other than meter readings of ten thousand gateways.
+CONTEXT_CACHE: Final = 60_000
 #: Endpoints whose readings make typed samples.
 _SAMPLED: Final = frozenset({*POWER_FEEDS, "inventory", "battery_power", "device_data"})
 
@@ -470,11 +474,13 @@ class Writer:
     """Writes batches of readings in one transaction each (see the module).
 
     Keeps only a cache of models rebuilt from the context rows (by gateway, endpoint and
-    time), never state that another process could have made stale.
+    time: a row another process wrote since is a miss), never state that could go stale.
     """
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str], tuple[dt.datetime, Reading]] = {}
+        self._models: collections.OrderedDict[
+            tuple[str, str], tuple[dt.datetime, DataEvent | None]
+        ] = collections.OrderedDict()
         #: Data readings whose typed samples could not be derived (their data did not fit).
         self.underived = 0
 
@@ -492,7 +498,7 @@ class Writer:
             locks = sorted({_lock_id(r.key.gateway, r.key.subject) for r in energy})
             if locks:
                 await conn.executemany("SELECT pg_advisory_xact_lock($1)", [(k,) for k in locks])
-            context = await self._context(conn, others)
+            context = await self._context(conn, others, order)
             new_others = await self._insert_events(conn, others)
             new_energy = await self._insert_energy(conn, energy)
             samples = await self._samples(conn, context, new_others, order)
@@ -553,56 +559,66 @@ class Writer:
         return [r for r in readings if (r.key.gateway, r.key.subject, r.key.at) in done]
 
     async def _context(
-        self, conn: asyncpg.Connection, readings: list[Reading]
-    ) -> dict[tuple[str, str], Reading]:
-        """The latest stored data of the context endpoints of the gateways that need it."""
-        gateways = sorted(
-            {r.key.gateway for r in readings if r.key.kind == "data" and r.key.subject in _SAMPLED}
-        )
-        if not gateways:
-            return {}
-        rows = await conn.fetch(_CONTEXT, gateways, list(CONTEXT_ENDPOINTS))
-        context: dict[tuple[str, str], Reading] = {}
+        self, conn: asyncpg.Connection, readings: list[Reading], order: Mapping[ReadingKey, int]
+    ) -> list[DataEvent]:
+        """The latest stored data of the context endpoints of the gateways that need it, as
+        data events (rebuilt models are kept, but for the meter readings, which change at
+        every poll: see :data:`CONTEXT_CACHE`)."""
+        first: dict[str, str] = {}  # each gateway's first sampled endpoint in the batch
+        sampled = [r for r in readings if r.key.kind == "data" and r.key.subject in _SAMPLED]
+        for reading in sorted(sampled, key=lambda r: (r.key.at, order[r.key]), reverse=True):
+            first[reading.key.gateway] = reading.key.subject
+        if not first:
+            return []
+        rows = await conn.fetch(_CONTEXT, sorted(first), list(CONTEXT_ENDPOINTS))
+        context: list[DataEvent] = []
         for row in rows:
             key = (row["gateway"], row["subject"])
+            if row["subject"] == first[row["gateway"]] == "meter_readings":
+                continue  # the batch's own readings come before anything is derived
             cached = self._models.get(key)
-            if cached is None or cached[0] != row["time"]:
-                reading = _stored_reading(row)
-                cached = self._models[key] = (row["time"], reading)
-            context[key] = cached[1]
+            if cached is not None and cached[0] == row["time"]:
+                self._models.move_to_end(key)
+                event = cached[1]
+            else:
+                event = self._data_event(_stored_reading(row))
+                if row["subject"] != "meter_readings":
+                    self._models[key] = (row["time"], event)
+                    if len(self._models) > CONTEXT_CACHE:
+                        self._models.popitem(last=False)
+            if event is not None:
+                context.append(event)
         return context
 
     async def _samples(
         self,
         conn: asyncpg.Connection,
-        context: Mapping[tuple[str, str], Reading],
+        context: list[DataEvent],
         new: list[Reading],
         order: Mapping[ReadingKey, int],
     ) -> int:
         tracker, sampler = PowerTracker(), DeviceSampler()
-        for reading in sorted(context.values(), key=lambda r: r.key.at):
-            event = self._data_event(reading)
-            if event is not None:
-                tracker.update(event)
-                sampler.batteries(event)
+        for seed in sorted(context, key=lambda e: e.fetched_at):
+            tracker.update(seed)
+            sampler.batteries(seed)
         power, batteries, inverters = [], [], []
         for reading in sorted(new, key=lambda r: (r.key.at, order[r.key])):
             if reading.key.kind != "data" or reading.key.subject not in _SAMPLED:
                 continue
-            event = self._data_event(reading)
-            if event is None:
+            fed = self._data_event(reading)
+            if fed is None:
                 continue
-            sample = tracker.update(event)
+            sample = tracker.update(fed)
             if sample is not None:
                 power.append(_power_row(sample))
             batteries += [
                 (b.gateway, b.serial, b.at, b.charge_pct, b.power_w, b.temperature_c)
-                for b in sampler.batteries(event)
+                for b in sampler.batteries(fed)
             ]
             inverters += [
                 (i.gateway, i.serial, i.at, i.power_w, i.dc_voltage_v, i.dc_current_a,
                  i.temperature_c)
-                for i in sampler.inverters(event)
+                for i in sampler.inverters(fed)
             ]  # fmt: skip
         if power:
             await conn.execute(_INSERT_POWER, *_columns(power, 9))
@@ -612,7 +628,7 @@ class Writer:
             await conn.execute(_INSERT_INVERTER, *_columns(inverters, 7))
         return len(power) + len(batteries) + len(inverters)
 
-    def _data_event(self, reading: Reading) -> Any:
+    def _data_event(self, reading: Reading) -> DataEvent | None:
         try:
             return reading.data_event()
         except (ValueError, TypeError, KeyError) as err:  # cattrs' errors are ValueErrors
