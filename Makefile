@@ -62,9 +62,11 @@ demo: $(STAMP)
 
 # make bench: every benchmark against pyenphase and raw aiohttp (about 35 minutes, 25 of
 # them scale's ten-minute windows), and a simulated day of the energy ledger against the
-# simulator's truth (about a minute). BEFORE=REV also counts the library's lines at REV.
+# simulator's truth (about a minute), and a simulated day's MQTT stream into PostgreSQL by
+# one and two ingest processes (about three minutes). BEFORE=REV also counts the library's
+# lines at REV.
 BEFORE ?=
-bench: $(STAMP)
+bench: $(STAMP) broker database
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.parse
@@ -76,6 +78,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.politeness
 	$(BIN)/python -m benchmarks.plan_load
 	$(BIN)/python -m benchmarks.ledger_day
+	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 
 clean:
