@@ -91,7 +91,9 @@ class PostgresServer:
         self.bin = folder
         self.port = free_port()
         self.account = _run_as()
-        self.root = Path(tempfile.mkdtemp(prefix="enphase-pg-"))
+        # The account must reach the folder: /tmp, not a TMPDIR private to root.
+        folder = "/tmp" if self.account is not None else None  # noqa: S108 - a fresh mkdtemp
+        self.root = Path(tempfile.mkdtemp(prefix="enphase-pg-", dir=folder))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._process: subprocess.Popen[bytes] | None = None
