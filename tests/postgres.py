@@ -92,8 +92,8 @@ class PostgresServer:
         self.port = free_port()
         self.account = _run_as()
         # The account must reach the folder: /tmp, not a TMPDIR private to root.
-        folder = "/tmp" if self.account is not None else None  # noqa: S108 - a fresh mkdtemp
-        self.root = Path(tempfile.mkdtemp(prefix="enphase-pg-", dir=folder))
+        parent = "/tmp" if self.account is not None else None  # noqa: S108 - a fresh mkdtemp
+        self.root = Path(tempfile.mkdtemp(prefix="enphase-pg-", dir=parent))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._process: subprocess.Popen[bytes] | None = None

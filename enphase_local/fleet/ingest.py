@@ -92,10 +92,12 @@ class IngestStats:
 
 @attrs.frozen
 class _Received:
-    """A message and the connection it came on (acknowledged only on that one)."""
+    """A message, the connection it came on (acknowledged only on that one), and its
+    reading (None when it is not one, or is malformed)."""
 
     connection: int
     message: aiomqtt.Message
+    reading: Reading | None = None
 
 
 class Ingest:
@@ -295,7 +297,8 @@ class Ingest:
         if self._stopping.is_set() and self.name is not None:
             return  # not acknowledged: the session keeps it for whoever holds it next
         self.stats.received += 1
-        self._queue.put_nowait(_Received(connection, message))
+        # Decoded as it arrives, while the writer waits for the database.
+        self._queue.put_nowait(_Received(connection, message, self._decode(message)))
 
     def _member(self, name: str, online: bool) -> None:
         """A named member came or went: adopt the sessions of the away ones that fall to us."""
@@ -413,41 +416,28 @@ class Ingest:
             batch.append(self._queue.get_nowait())
         return batch
 
-    def _readings(self, batch: list[_Received]) -> tuple[list[Reading], list[_Received]]:
-        """The batch's readings, and the messages to acknowledge whatever happens."""
-        readings: list[Reading] = []
-        settled: list[_Received] = []
-        prefix = self.mqtt.prefix
-        for item in batch:
-            message = item.message
-            try:
-                reading = reading_from_mqtt(prefix, str(message.topic), message.payload)
-            except BadMessageError as err:
-                self.stats.bad += 1
-                settled.append(item)
-                _LOGGER.warning("dropping a message on %s: %s", message.topic, err)
-                continue
-            if reading is None:
-                self.stats.skipped += 1
-                settled.append(item)
-            else:
-                readings.append(reading)
-        return readings, settled
+    def _decode(self, message: aiomqtt.Message) -> Reading | None:
+        """The message's reading; None (counted) for what is not one or is malformed."""
+        try:
+            reading = reading_from_mqtt(self.mqtt.prefix, str(message.topic), message.payload)
+        except BadMessageError as err:
+            self.stats.bad += 1
+            _LOGGER.warning("dropping a message on %s: %s", message.topic, err)
+            return None
+        if reading is None:
+            self.stats.skipped += 1
+        return reading
 
     async def _write_loop(self) -> None:
         while True:
             batch = await self._next_batch()
             if not batch:
                 return  # stopping, and nothing left
-            readings, settled = self._readings(batch)
-            for item in settled:
-                self._ack(item)
+            readings = [item.reading for item in batch if item.reading is not None]
             if readings:
                 await self._write(readings)
-            acked = {id(item) for item in settled}
-            for item in batch:
-                if id(item) not in acked:
-                    self._ack(item)
+            for item in batch:  # in the order they came, as MQTT wants
+                self._ack(item)
 
     async def _write(self, readings: list[Reading]) -> None:
         """Write until it works (the database may be restarting)."""
