@@ -146,6 +146,16 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
         settings = MqttSettings.from_url(config.mqtt.url, **options)
         sinks.append(MqttSink(settings))
         where.append(f"MQTT {settings.describe()}")
+    if config.postgres is not None:
+        try:
+            from enphase_local.sinks.postgres import PostgresSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the PostgreSQL sink needs asyncpg: pip install 'enphase-local[postgres]'"
+            ) from None
+        postgres = PostgresSink(config.postgres)
+        sinks.append(postgres)
+        where.append(f"PostgreSQL {postgres.describe()}")
     if config.prometheus is not None:
         try:
             from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra

@@ -29,7 +29,7 @@ from enphase_local.errors import EnphaseError
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "init", "get", "set", "poll", "watch", "simulate", "token", "trust", "demo", "report",
-    "doctor", "capture",
+    "doctor", "capture", "ingest",
 )  # fmt: skip
 
 #: Modules whose name is not the command's (``set`` would shadow the built-in).
@@ -63,6 +63,7 @@ Commands:
   demo      poll three simulated gateways, watch them, chart the day
   doctor    check a gateway step by step and say what is wrong
   capture   record a gateway, redacted, to attach to a bug report
+  ingest    write many sites' pollers' MQTT stream into PostgreSQL
 
 Run `enphase-local COMMAND --help` for a command's options and examples.
 """

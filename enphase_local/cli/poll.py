@@ -2,9 +2,10 @@
 
 ``enphase-local poll HOST... [--token T | --token-file F]`` or ``enphase-local poll --config
 FILE`` (see :mod:`enphase_local.config`). Sinks: ``--sqlite FILE`` (the default,
-``./enphase-local.sqlite``, when none is chosen here or in the file), ``--mqtt URL`` and
-``--prometheus [ADDRESS:]PORT``, several at once; on the command line they take the place of
-the file's ``[sinks]``.
+``./enphase-local.sqlite``, when none is chosen here or in the file), ``--mqtt URL``,
+``--postgres DSN`` and ``--prometheus [ADDRESS:]PORT``, several at once; on the command line
+they take the place of the file's ``[sinks]``. ``--shard K/N`` polls only the gateways that
+rendezvous hashing of their host gives to shard K of N (see :mod:`enphase_local.fleet.shard`).
 
 Output: a start line (what is polled, how often, where the data goes; never a password) on
 standard output; one line per problem on standard error (a gateway leaving the online state
@@ -45,11 +46,12 @@ from enphase_local.config import (
     StaticTokenSetting,
     TokenFileSetting,
     check_mqtt_url,
+    check_postgres_dsn,
     check_token_file,
     load_config,
     parse_metrics_address,
 )
-from enphase_local.errors import InvalidTokenError
+from enphase_local.errors import EnphaseError, InvalidTokenError
 from enphase_local.events import (
     ControlRevertedEvent,
     ErrorEvent,
@@ -58,6 +60,7 @@ from enphase_local.events import (
     StateEvent,
     UnsupportedEvent,
 )
+from enphase_local.fleet.shard import Shard
 from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
 from enphase_local.sinks import SinkSet
@@ -93,9 +96,9 @@ def register(subparsers: Any) -> None:
                 "--mqtt mqtt://broker.lan/enphase_local",
             ),
             (
-                "Prometheus metrics on port 9531 as well as SQLite",
-                "enphase-local poll --config poll.toml --sqlite enphase-local.sqlite "
-                "--prometheus 9531",
+                "shard 0 of 3 of a fleet's gateways, into PostgreSQL",
+                "enphase-local poll --config fleet.toml --shard 0/3 "
+                "--postgres postgresql://enphase@db.lan/solar",
             ),
         ),
     )
@@ -109,10 +112,23 @@ def register(subparsers: Any) -> None:
         help="publish to mqtt[s]://[user[:password]@]host[:port][/prefix]",
     )
     sinks.add_argument(
+        "--postgres",
+        type=_postgres_dsn,
+        metavar="DSN",
+        help="write to PostgreSQL: postgresql://[user[:password]@]host[:port]/database",
+    )
+    sinks.add_argument(
         "--prometheus",
         type=_metrics_address,
         metavar="[ADDR:]PORT",
         help="serve /metrics on this port (of 127.0.0.1 unless ADDR is given)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="poll only the gateways rendezvous hashing of their host gives to shard K "
+        "(0 to N-1) of N",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also report every failed poll and progress"
@@ -153,6 +169,21 @@ def _mqtt_url(text: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None  # the URL may hold a password
     return text
+
+
+def _postgres_dsn(text: str) -> str:
+    try:
+        check_postgres_dsn(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None  # the DSN may hold a password
+    return text
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _metrics_address(text: str) -> tuple[str, int]:
@@ -237,6 +268,7 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
     return SinksConfig(
         sqlite=getattr(args, "sqlite", None),
         mqtt=MqttConfig(url=args.mqtt) if getattr(args, "mqtt", None) else None,
+        postgres=getattr(args, "postgres", None),
         prometheus=getattr(args, "prometheus", None),
     )
 
@@ -418,6 +450,8 @@ async def run(args: argparse.Namespace) -> int:
     """Poll until SIGINT or SIGTERM."""
     configure_logging(verbose=args.verbose, debug=args.debug)
     config = config_from_args(args)
+    if args.shard is not None:
+        config = _sharded(config, args.shard)
     if config.sinks.empty:
         config = PollConfig(
             gateways=config.gateways, plan=config.plan, sinks=SinksConfig(sqlite=DEFAULT_SQLITE)
@@ -429,13 +463,20 @@ async def run(args: argparse.Namespace) -> int:
         await tokens.close()
 
 
+def _sharded(config: PollConfig, shard: Shard) -> PollConfig:
+    """Only the gateways of ``shard``; says how many of the list they are."""
+    mine = tuple(g for g in config.gateways if shard.owns(g.host))
+    print(f"shard {shard}: {len(mine)} of {len(config.gateways)} gateways", flush=True)
+    return attrs.evolve(config, gateways=mine)
+
+
 async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSources) -> int:
     poller = make_poller(config, tokens, buffer_size=0)
     sinks, where = make_sinks(config.sinks)
     async with stop_on_signals() as stop:
         try:
             await sinks.start()
-        except (OSError, sqlite3.Error) as err:
+        except (OSError, sqlite3.Error, EnphaseError) as err:
             if args.debug:
                 raise
             return _error(f"cannot start the sinks ({', '.join(where)}): {err}")
