@@ -52,7 +52,14 @@ from enphase_local.config import (
     parse_metrics_address,
 )
 from enphase_local.errors import EnphaseError, InvalidTokenError
-from enphase_local.events import ErrorEvent, Event, GatewayState, StateEvent, UnsupportedEvent
+from enphase_local.events import (
+    ControlRevertedEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+    UnsupportedEvent,
+)
 from enphase_local.fleet.shard import Shard
 from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
@@ -340,6 +347,8 @@ class ProblemReporter:
                 _LOGGER.info("gateway %s: %s", label, _state(event.state))
         elif isinstance(event, UnsupportedEvent):
             _LOGGER.warning("gateway %s: %s not polled: %s", label, event.endpoint, event.reason)
+        elif isinstance(event, ControlRevertedEvent):
+            _LOGGER.warning("gateway %s: a control write was undone: %s", label, event.reason)
         elif isinstance(event, ErrorEvent) and self._verbose:
             _LOGGER.info("gateway %s: %s failed: %s", label, event.endpoint, event.error)
 
