@@ -27,12 +27,14 @@ import orjson
 
 from enphase_local.endpoints import ENDPOINTS
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterEvent,
     DataEvent,
     EnergyEvent,
     ErrorEvent,
     SinkEvent,
     StateEvent,
+    UnsupportedEvent,
 )
 from enphase_local.export import from_data, to_data
 from enphase_local.sinks.base import event_kind, event_time
@@ -202,6 +204,18 @@ def _event_data(event: SinkEvent) -> Any:
             "filled": event.filled,
             "totals": dict(event.totals),
             "counters": dict(event.counters),
+        }
+    return _reason_data(event)
+
+
+def _reason_data(event: UnsupportedEvent | ControlRevertedEvent) -> Any:
+    if isinstance(event, ControlRevertedEvent):
+        return {
+            "control": event.control,
+            "expected": dict(event.expected),
+            "observed": dict(event.observed),
+            "written_at": event.written_at.isoformat(),
+            "reason": event.reason,
         }
     return {"reason": event.reason}
 

@@ -7,11 +7,12 @@ import datetime as dt
 import orjson
 import pytest
 
-from enphase_local.events import GatewayState, StateEvent
+from enphase_local.events import ControlRevertedEvent, GatewayState, StateEvent
 from enphase_local.fleet.records import (
     BadMessageError,
     ReadingKey,
     event_key,
+    reading_from_event,
     reading_from_message,
     reading_from_mqtt,
 )
@@ -95,3 +96,28 @@ def test_what_the_sink_does_not_publish_is_refused(topic: str, payload: bytes, m
 def test_state_and_availability_are_not_readings() -> None:
     assert reading_from_mqtt("p", "p/122199900001/state", b"{}") is None
     assert reading_from_mqtt("p", "p/bridge/availability", b"online") is None
+
+
+def test_a_control_revert_keeps_what_was_set_and_what_reads() -> None:
+    revert = ControlRevertedEvent(
+        serial=SERIAL,
+        host=HOST,
+        control="set_storage_mode",
+        endpoint="tariff",
+        expected={"mode": "savings"},
+        observed={"mode": "self-consumption"},
+        written_at=T0,
+        at=T0 + dt.timedelta(seconds=90),
+        reason="mode=self-consumption where set_storage_mode set mode=savings 90 s before",
+    )
+    reading = reading_from_event(revert)
+    assert reading.key == ReadingKey(
+        gateway=SERIAL, kind="control_reverted", subject="tariff", at=revert.at
+    )
+    assert reading.data == {
+        "control": "set_storage_mode",
+        "expected": {"mode": "savings"},
+        "observed": {"mode": "self-consumption"},
+        "written_at": T0.isoformat(),
+        "reason": revert.reason,
+    }
