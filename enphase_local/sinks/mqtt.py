@@ -34,6 +34,10 @@ host, made topic-safe, before the serial is known):
 ``<prefix>/<id>/error`` and ``<prefix>/<id>/unsupported``
     Failed polls ``{"at", "endpoint", "type", "message"}`` and endpoints the gateway does not
     serve ``{"at", "endpoint", "reason"}``, not retained.
+``<prefix>/<id>/control_reverted``
+    A state a control write of ours set changed back with no write of ours since
+    ``{"at", "control", "endpoint", "expected", "observed", "written_at", "reason"}``, not
+    retained.
 ``<prefix>/<id>/energy`` and ``<prefix>/<id>/counter``
     Every energy event ``{"at", "source", "flows", "filled", "totals"}`` and every decision of
     the counter guard ``{"at", "counter", "decision", "value", "previous", "reason"}``, not
@@ -75,6 +79,7 @@ import attrs
 import orjson
 
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterEvent,
     DataEvent,
     EnergyEvent,
@@ -482,8 +487,25 @@ class MqttSink:
                 "totals": event.totals,
             }
             return self._topic(gateway, "energy"), _json(energy)
-        unsupported = {"at": at, "endpoint": event.endpoint, "reason": event.reason}
-        return self._topic(gateway, "unsupported"), _json(unsupported)
+        if isinstance(event, ControlRevertedEvent):
+            name, body = (
+                "control_reverted",
+                {
+                    "at": at,
+                    "control": event.control,
+                    "endpoint": event.endpoint,
+                    "expected": event.expected,
+                    "observed": event.observed,
+                    "written_at": _iso(event.written_at),
+                    "reason": event.reason,
+                },
+            )
+        else:
+            name, body = (
+                "unsupported",
+                {"at": at, "endpoint": event.endpoint, "reason": event.reason},
+            )
+        return self._topic(gateway, name), _json(body)
 
     def state_payload(self, view: GatewayView) -> dict[str, Any]:
         """The retained state JSON of a gateway."""
