@@ -224,3 +224,17 @@ async def test_a_session_without_control_writes_is_refused(clock: ManualClock) -
         await poller.control("envoy.local", "set_reserve", percent=30)
     with pytest.raises(KeyError):
         await poller.control("elsewhere.local", "set_reserve", percent=30)
+
+
+async def test_a_gateway_is_found_by_its_serial_once_known(clock: ManualClock) -> None:
+    gateway, poller, events = make(clock)
+    with pytest.raises(KeyError, match="no gateway '122125067699' is polled"):
+        await poller.control("122125067699", "set_storage_mode", mode="savings")
+    async with poller:
+        await clock.advance(5)  # /info read
+        result = await poller.control("122125067699", "set_storage_mode", mode="savings")
+        assert result.applied
+        assert poller.state("122125067699") is poller.state("envoy.local")
+        gateway.mode = StorageMode.SELF_CONSUMPTION
+        await clock.advance(31)
+    assert [e.observed for e in reverts(events)] == [{"mode": "self-consumption"}]
