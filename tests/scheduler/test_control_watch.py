@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from enphase_local.control import ControlListener, ControlResult
+from enphase_local.control import ControlListener, ControlPolicy, ControlResult
 from enphase_local.events import ControlRevertedEvent, DataEvent, Event
 from enphase_local.models import (
     DryContact,
@@ -194,6 +194,22 @@ async def test_a_settings_change_of_ours_quiets_the_dry_contacts_a_while(
         assert reverts(events) == []
         gateway.contact = DryContactState.OPEN  # now it is one
         await clock.advance(31)
+    (event,) = reverts(events)
+    assert (event.control, event.observed) == ("set_dry_contact", {"NC1": "open"})
+
+
+async def test_the_quiet_time_after_a_settings_change_is_the_sessions_settle_time(
+    clock: ManualClock,
+) -> None:
+    gateway, poller, events = make(clock)
+    gateway.control_policy = ControlPolicy(settle_s=20.0)  # type: ignore[attr-defined]
+    async with poller:
+        await clock.advance(1)
+        await poller.control("envoy.local", "set_dry_contact", contact_id="NC1", closed=True)
+        await poller.control("envoy.local", "update_dry_contact_settings", contact_id="NC1")
+        await clock.advance(15)  # settling: not a revert
+        assert reverts(events) == []
+        await clock.advance(20)  # still open past the 20 s: a revert
     (event,) = reverts(events)
     assert (event.control, event.observed) == ("set_dry_contact", {"NC1": "open"})
 
