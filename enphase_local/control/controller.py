@@ -8,7 +8,9 @@
    token), but is never retried by the transport. An error status (400, 500...) raises
    :class:`ControlRejectedError` at once, never sending the body again.
 5. The state is read back every ``poll_interval_s`` until it shows what was asked, or the
-   wait ends (:class:`ControlNotAppliedError`, carrying the result). Only when the write's
+   wait ends (:class:`ControlNotAppliedError`, carrying the result); within
+   ``settle_s`` of a dry contact settings change of ours, every contact reading open (as
+   all do while it settles) is not taken to show a contact opened. Only when the write's
    answer was lost (a broken connection, a 502/503/504) and reading back still shows the
    old value on keys that change at once, twice (the second reading ``min_interval_s`` or
    more after the write), is the write sent once more.
@@ -126,6 +128,8 @@ class Controller:
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self._last_write: float | None = None
+        #: Endpoint -> until when (clock) a write of ours may disturb its readings.
+        self._disturbed: dict[str, float] = {}
         self._listeners: list[ControlListener] = []
 
     def add_listener(self, listener: ControlListener) -> Callable[[], None]:
@@ -207,7 +211,7 @@ class Controller:
         observed: dict[str, Any] = {}
         model: object | None = None
         error: EnphaseError | None = None
-        suspected = False
+        suspected = settling = False
         while True:
             try:
                 model = await self._port.fetch(spec.read)
@@ -219,7 +223,8 @@ class Controller:
             else:
                 error = None
                 observed = spec.observe(model, requested)
-                if matches(observed, requested):
+                settling = matches(observed, requested) and self._settling(spec, model)
+                if matches(observed, requested) and not settling:
                     applied = self._clock() - sent_at
                     return self._result(spec, requested, observed, applied, writes), model
                 if lost and writes == 1 and self._never_arrived(spec, prepared, observed):
@@ -239,7 +244,18 @@ class Controller:
                 break
             await self._sleep(min(self.policy.poll_interval_s, deadline - now))
         result = self._result(spec, requested, observed, None, writes)
-        raise self._not_applied(spec, prepared, result, wait_s, error)
+        raise self._not_applied(spec, prepared, result, wait_s, error, settling=settling)
+
+    def _settling(self, spec: ControlSpec, model: object) -> bool:
+        """Whether ``model`` reads as a disturbance of ours looks while it may last (every
+        dry contact open after a settings change), so that it proves nothing."""
+        until = self._disturbed.get(spec.read.name)
+        return (
+            spec.unsettled is not None
+            and until is not None
+            and self._clock() < until
+            and spec.unsettled(model)
+        )
 
     def _result(
         self,
@@ -265,8 +281,18 @@ class Controller:
         result: ControlResult,
         wait_s: float,
         error: EnphaseError | None,
+        *,
+        settling: bool,
     ) -> ControlNotAppliedError:
         where = f"{spec.name} on gateway {self._port.host}"
+        if settling:
+            return ControlNotAppliedError(
+                f"{where}: {spec.read.path} still reads as it does while a settings change "
+                f"settles ({describe(result.observed)}, every contact open) after {wait_s:g} "
+                f"s, which does not tell whether the write applied; read it again within "
+                f"{self.policy.settle_s:g} s of the settings change",
+                result=result,
+            )
         if not result.observed and error is not None:
             failure = ControlNotAppliedError(
                 f"{where}: the write was sent, but its effect could not be read back within "
@@ -313,6 +339,7 @@ class Controller:
             raise  # refused in the handshake: nothing was sent
         except GatewayConnectionError as err:
             _LOGGER.warning("%s: the write's answer was lost (%s); reading back", spec.name, err)
+            self._disturb(spec)
             return True
         status = reply.status
         if 200 <= status < 300:
@@ -320,9 +347,11 @@ class Controller:
             # back decides.
             with contextlib.suppress(PayloadError):
                 raise_if_soft_error(spec.path, reply.body)
+            self._disturb(spec)
             return False
         if status in RETRY_STATUSES:
             _LOGGER.warning("%s: the gateway answered %d; reading back", spec.name, status)
+            self._disturb(spec)
             return True
         if status == 404:
             raise NotSupportedError(
@@ -340,6 +369,14 @@ class Controller:
             status=status,
             endpoint=spec.path,
         )
+
+    def _disturb(self, spec: ControlSpec) -> None:
+        """Note that a write which may have arrived disturbs an endpoint for a while."""
+        if spec.disturbs is None or self._last_write is None:
+            return
+        name = spec.disturbs[0]
+        until = self._last_write + self.policy.settle_s
+        self._disturbed[name] = max(self._disturbed.get(name, until), until)
 
 
 def _reason(body: bytes) -> str:

@@ -12,6 +12,8 @@ import attrs
 
 #: Seconds between two writes to one gateway, at least (see :class:`ControlPolicy`).
 DEFAULT_MIN_INTERVAL_S: Final = 5.0
+#: How long (seconds) real gateways read every dry contact open after a settings change.
+DRY_CONTACT_SETTLE_S: Final = 90.0
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -34,6 +36,9 @@ class ControlPolicy:
     30 s for most writes to show, 120 s for the grid relay (its actual state follows the
     command once the System Controller has switched, or synchronised to the grid) and the
     dry contacts (after a settings change real gateways read every contact open for 5-90 s).
+    Within 90 s of a settings change made by this session, every contact reading open does
+    not confirm a contact opened: reading back goes on until one reads closed or the 90 s
+    are over.
     """
 
     #: Seconds between two writes to the gateway, at least (a fragile device; the wait
@@ -45,6 +50,9 @@ class ControlPolicy:
     wait_s: float = attrs.field(default=30.0, validator=_non_negative)
     #: The same, for the grid relay and the dry contacts.
     slow_wait_s: float = attrs.field(default=120.0, validator=_non_negative)
+    #: Seconds after a dry contact settings change during which every contact reading open
+    #: proves nothing (real gateways: 5-90 s).
+    settle_s: float = attrs.field(default=DRY_CONTACT_SETTLE_S, validator=_non_negative)
 
 
 @attrs.frozen(kw_only=True)

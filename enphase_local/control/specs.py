@@ -29,6 +29,7 @@ from typing import Any, Final, Protocol, TypeVar
 import attrs
 
 from enphase_local import endpoints as ep
+from enphase_local.control.result import DRY_CONTACT_SETTLE_S
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import ControlValidationError, NotSupportedError, PayloadError
 from enphase_local.models import (
@@ -37,6 +38,7 @@ from enphase_local.models import (
     DryContacts,
     DryContactSetting,
     DryContactSettings,
+    DryContactState,
     DryContactType,
     EnsembleInventory,
     GeneratorMode,
@@ -63,8 +65,6 @@ STORAGE_MODES: Final[Mapping[str, StorageMode]] = {
 }
 #: Generator commands.
 GENERATOR_MODES: Final = ("on", "off", "auto")
-#: How long (seconds) real gateways read every dry contact open after a settings change.
-DRY_CONTACT_SETTLE_S: Final = 90.0
 
 
 class StateReader(Protocol):
@@ -124,8 +124,12 @@ class ControlSpec:
     watched: tuple[str, ...] | None = None
     #: Whether the slow wait applies (the grid relay, the dry contacts).
     slow: bool = False
-    #: An endpoint whose values the write disturbs for a while (name, seconds).
+    #: An endpoint whose values the write disturbs for a while (name, seconds at most on
+    #: real gateways).
     disturbs: tuple[str, float] | None = None
+    #: Whether a reading of ``read`` is what a disturbance looks like (every dry contact
+    #: open): while the endpoint is disturbed, such a reading proves nothing.
+    unsettled: Callable[[Any], bool] | None = None
 
     def watched_keys(self, requested: Mapping[str, Any]) -> tuple[str, ...]:
         """The keys of ``requested`` the poller watches."""
@@ -252,6 +256,11 @@ def _known_id(wanted: str, known: Sequence[str], reader: StateReader, path: str)
     raise ControlValidationError(
         f"gateway {reader.host} has no dry contact {wanted!r} (it has {', '.join(known)})"
     )
+
+
+def _all_open(contacts: DryContacts) -> bool:
+    """Whether every contact reads open, as all do while a settings change settles."""
+    return all(contact.state is DryContactState.OPEN for contact in contacts.contacts)
 
 
 def _observe_contact(contacts: DryContacts, requested: Mapping[str, Any]) -> dict[str, Any]:
@@ -597,9 +606,10 @@ _SPECS = (
         prepare=_prepare_contact,
         observe=_observe_contact,
         # Contacts may read open for a while after a settings change: the old state proves
-        # nothing.
+        # nothing, and neither does an open one then.
         immediate=(),
         slow=True,
+        unsettled=_all_open,
     ),
     ControlSpec(
         name="update_dry_contact_settings",

@@ -35,7 +35,14 @@ from typing import Any, Final, Protocol, TypeVar
 import attrs
 
 from enphase_local import endpoints as ep
-from enphase_local.control import CONTROLS, ControlListener, ControlResult, ControlSpec, describe
+from enphase_local.control import (
+    CONTROLS,
+    ControlListener,
+    ControlPolicy,
+    ControlResult,
+    ControlSpec,
+    describe,
+)
 from enphase_local.control import matches as control_matches
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
@@ -340,6 +347,10 @@ class GatewayWorker:
             return
         if spec.disturbs is not None:
             name, seconds = spec.disturbs
+            # As long as the session's own read-back distrusts the endpoint, when it says.
+            policy = getattr(self.session, "control_policy", None)
+            if isinstance(policy, ControlPolicy):
+                seconds = policy.settle_s
             until = self._clock.monotonic() + seconds
             self._disturbed[name] = max(self._disturbed.get(name, -math.inf), until)
         if model is not None:

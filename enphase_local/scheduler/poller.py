@@ -337,8 +337,9 @@ class Poller:
     # -- control writes --------------------------------------------------------------------
 
     async def control(self, host: str, control: str, /, **arguments: Any) -> ControlResult:
-        """Make a control write at the gateway polled at ``host`` through its session (so it
-        waits its turn behind the poll in flight), e.g.
+        """Make a control write at the gateway polled at ``host`` (or with that serial, once
+        its ``/info`` was read) through its session (so it waits its turn behind the poll in
+        flight), e.g.
         ``await poller.control("envoy.local", "set_reserve", percent=30)``.
 
         ``control`` is a :class:`~enphase_local.GatewaySession` write method; ``arguments``
@@ -357,14 +358,19 @@ class Poller:
 
     def report_control(self, host: str, result: ControlResult) -> None:
         """Tell the poller about a write made elsewhere (another session of yours), so that
-        it watches what the write set as it does after :meth:`control`."""
+        it watches what the write set as it does after :meth:`control` (``host`` as there)."""
         self._worker(host).watch_control(result)
 
     def _worker(self, host: str) -> GatewayWorker:
+        """The worker of the gateway named by its host (as given or as events name it) or,
+        once its ``/info`` was read, its serial."""
         for worker in self._workers:
             if host in (worker.host, worker.session.host):
                 return worker
-        raise KeyError(host)
+        for worker in self._workers:
+            if worker.session.serial is not None and host == worker.session.serial:
+                return worker
+        raise KeyError(f"no gateway {host!r} is polled (hosts: {', '.join(self.hosts)})")
 
     # -- what is going on ------------------------------------------------------------------
 
@@ -379,11 +385,9 @@ class Poller:
         return tuple(worker.host for worker in self._workers)
 
     def state(self, host: str) -> GatewayState:
-        """The state of the gateway polled at ``host`` (``KeyError`` if none)."""
-        for worker in self._workers:
-            if host in (worker.host, worker.session.host):
-                return worker.health.state
-        raise KeyError(host)
+        """The state of the gateway polled at ``host`` (or with that serial; ``KeyError`` if
+        none)."""
+        return self._worker(host).health.state
 
     def stats(self) -> PollerStats:
         """Counts per gateway and in total: polls, successes, failures, skipped, latency..."""

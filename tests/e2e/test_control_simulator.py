@@ -37,7 +37,9 @@ from enphase_local.simulator.pytest_plugin import SimulationFactory
 NIGHT = dt.datetime(2025, 6, 21, 22, tzinfo=dt.UTC)
 SPEED = 20.0
 #: Quick read-backs; waits long enough for the simulated delays at SPEED.
-POLICY = ControlPolicy(min_interval_s=0.2, poll_interval_s=0.05, wait_s=10.0, slow_wait_s=20.0)
+POLICY = ControlPolicy(
+    min_interval_s=0.2, poll_interval_s=0.05, wait_s=10.0, slow_wait_s=20.0, settle_s=3.0
+)
 TARIFF = "/admin/lib/tariff"
 RELAY = "/ivp/ensemble/relay"
 CONTACTS = "/ivp/ensemble/dry_contacts"
@@ -346,3 +348,31 @@ async def test_a_cloud_overwrite_is_a_revert_event_from_the_poller(
     assert battery.control_faults.served["cloud_overwrite"] == 1
     tariffs = [e for e in events if isinstance(e, DataEvent) and e.endpoint == "tariff"]
     assert tariffs[0].model.storage.reserve_percent == 60  # what the write read back
+
+
+async def test_an_ignored_contact_command_is_not_taken_for_the_settling_open(
+    battery: SimulatedGateway, client: GatewaySession
+) -> None:
+    # Every contact reads open while a settings change settles: asking NC1 (closed) to open
+    # must not read as applied when the gateway ignored the command.
+    battery.control_faults.set_dry_contact_settle(40)  # two real seconds
+    battery.control_faults.ignore_writes(CONTACTS)
+    await client.update_dry_contact_settings("NC2", priority=5)
+    with pytest.raises(ControlNotAppliedError) as err:
+        await client.set_dry_contact("NC1", closed=False, wait_s=6.0)
+    assert err.value.result.observed == {"NC1": "closed"}
+    assert battery.control_faults.served["ignore_writes"] == 1
+
+
+async def test_a_contact_opened_while_a_settings_change_settles_shows_once_it_settled(
+    battery: SimulatedGateway, client: GatewaySession
+) -> None:
+    battery.control_faults.set_dry_contact_settle(40)  # two real seconds
+    await client.update_dry_contact_settings("NC2", priority=5)
+    result = await client.set_dry_contact("NC1", closed=False)
+    assert result.applied
+    assert result.observed == {"NC1": "open"}
+    # Every contact read open from the start: only the end of the settling time told.
+    assert result.seconds_to_apply is not None
+    assert result.seconds_to_apply > 1.0
+    assert writes_seen(battery).count(("POST", CONTACTS)) == 1

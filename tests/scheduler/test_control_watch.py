@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from enphase_local.control import ControlListener, ControlResult
+from enphase_local.control import ControlListener, ControlPolicy, ControlResult
 from enphase_local.events import ControlRevertedEvent, DataEvent, Event
 from enphase_local.models import (
     DryContact,
@@ -198,6 +198,22 @@ async def test_a_settings_change_of_ours_quiets_the_dry_contacts_a_while(
     assert (event.control, event.observed) == ("set_dry_contact", {"NC1": "open"})
 
 
+async def test_the_quiet_time_after_a_settings_change_is_the_sessions_settle_time(
+    clock: ManualClock,
+) -> None:
+    gateway, poller, events = make(clock)
+    gateway.control_policy = ControlPolicy(settle_s=20.0)  # type: ignore[attr-defined]
+    async with poller:
+        await clock.advance(1)
+        await poller.control("envoy.local", "set_dry_contact", contact_id="NC1", closed=True)
+        await poller.control("envoy.local", "update_dry_contact_settings", contact_id="NC1")
+        await clock.advance(15)  # settling: not a revert
+        assert reverts(events) == []
+        await clock.advance(20)  # still open past the 20 s: a revert
+    (event,) = reverts(events)
+    assert (event.control, event.observed) == ("set_dry_contact", {"NC1": "open"})
+
+
 async def test_a_write_made_elsewhere_can_be_reported(clock: ManualClock) -> None:
     gateway, poller, events = make(clock)
     async with poller:
@@ -224,3 +240,17 @@ async def test_a_session_without_control_writes_is_refused(clock: ManualClock) -
         await poller.control("envoy.local", "set_reserve", percent=30)
     with pytest.raises(KeyError):
         await poller.control("elsewhere.local", "set_reserve", percent=30)
+
+
+async def test_a_gateway_is_found_by_its_serial_once_known(clock: ManualClock) -> None:
+    gateway, poller, events = make(clock)
+    with pytest.raises(KeyError, match="no gateway '122125067699' is polled"):
+        await poller.control("122125067699", "set_storage_mode", mode="savings")
+    async with poller:
+        await clock.advance(5)  # /info read
+        result = await poller.control("122125067699", "set_storage_mode", mode="savings")
+        assert result.applied
+        assert poller.state("122125067699") is poller.state("envoy.local")
+        gateway.mode = StorageMode.SELF_CONSUMPTION
+        await clock.advance(31)
+    assert [e.observed for e in reverts(events)] == [{"mode": "self-consumption"}]
