@@ -231,6 +231,18 @@ def pin_to_cpus(cpus: set[int], pid: int = 0) -> bool:
     return True
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time process ``pid`` has used, user and system, seconds (None without /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # The fields after the command name, which is in parentheses and may hold spaces;
+    # utime and stime are the 14th and 15th fields of the whole line.
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib() -> int:
     """This process's resident set size in KiB."""
     for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():

@@ -7,16 +7,19 @@ library's default :class:`~enphase_local.scheduler.plan.PollPlan` (meter reading
 9.5 s, live data every 5 minutes, grid readings and consumption reports every 10 minutes,
 the 5-minute group after each report, the configuration at start): ``--warm-up`` seconds of
 start-up, then ``--seconds`` measured. Lateness is how long after its grid point each live
-poll started, on that endpoint's own interval, seen from the data events (each series'
-best-kept grid point, start-up polls included, counts as on time; only polls started in the
-measured window are counted). The default window, ten minutes, takes in every live endpoint
-of the plan and two report cycles. The poller's own p99 (start-up included) is shown beside
-it, with request latency and the client's CPU as a share of its core. The knee is the first
+poll started, on that endpoint's own interval, seen from the data events (against the grid
+that fits each series best, start-up polls included; only polls started in the measured
+window are counted: see :func:`steady_lateness`). The default window, ten minutes, takes in
+every live endpoint of the plan and two report cycles. Beside it: the poller's own p99 over
+its most recent polls at the end, and at the end of the warm-up (start-up: every gateway's
+first connection and configuration reads fall within one meter-readings interval, so the
+first polls queue behind them), request latency, the client's CPU as a share of its core
+and the servers' CPU over the window as a share of one of their cores. The knee is the first
 size whose p99 lateness reaches 1 s or whose client CPU reaches 90 % of the core.
 
 On a small machine the simulators share the remaining cores; when they saturate, latency
 grows and the poller's cap on requests in flight (64) becomes the limit, so a knee found
-here may be the simulators' rather than the client's: the CPU column tells which.
+here may be the simulators' rather than the client's: the two CPU columns tell which.
 
 Run: ``python -m benchmarks.scale [--sizes N ...] [--seconds S] [--warm-up S] [--servers N]``.
 """
@@ -36,6 +39,7 @@ from typing import Any
 from benchmarks.harness import (
     ServerFarm,
     base_parser,
+    cpu_seconds,
     pin_to_cpus,
     print_table,
     read_gateways,
@@ -62,25 +66,44 @@ def steady_lateness(
 ) -> list[float]:
     """Lateness of each poll started at or after ``since``, on its endpoint's own grid, s.
 
-    ``starts`` holds the start times of each (gateway, endpoint) series, in order; each
-    endpoint is due every ``intervals[endpoint]`` seconds on a fixed grid. Seen from outside,
-    a poll is as late as it started after the grid point its series keeps best (that one
-    counted as on time), earlier polls included. Skipped polls leave a gap of whole intervals.
+    ``starts`` holds the start times of each (gateway, endpoint) series; each endpoint is due
+    every ``intervals[endpoint]`` seconds on a fixed grid that only the poller knows. Seen
+    from outside, a series' grid is the one that fits it best: of the grids through one of
+    its polls (start-up polls included), the one from which its polls are least late in
+    total. A poll's lateness is its start after that grid's point, modulo the interval (the
+    poller skips a poll that is a whole interval late). A poller that moved its grid after a
+    late poll would show every later poll late by the shift.
+
+    Fitting the grid, not anchoring it on the series' first poll, is what keeps start-up
+    out of the steady figures: thousands of gateways starting within one interval queue
+    their first polls for seconds, and a first poll more than half an interval late would
+    otherwise make every on-time poll after it look late.
     """
     lateness: list[float] = []
     for (_, endpoint), series in starts.items():
         if not series:
             continue
-        interval, first = intervals[endpoint], series[0]
-        offsets = [start - interval * round((start - first) / interval) for start in series]
-        anchor = min(offsets)
-        lateness += [
-            offset - anchor for start, offset in zip(series, offsets, strict=True) if start >= since
-        ]
+        interval = intervals[endpoint]
+        anchor = _best_grid(sorted(start % interval for start in series), interval)
+        lateness += [(start - anchor) % interval for start in series if start >= since]
     return lateness
 
 
-async def _measure(seconds: float, warm_up: float) -> dict[str, Any]:
+def _best_grid(phases: Sequence[float], interval: float) -> float:
+    """The phase, among the ascending ``phases``, after which they are least late in total."""
+    # Through phases[k], each phase is late by its distance from phases[k], the k earlier
+    # ones by a whole interval more: in total sum(phases) - n * phases[k] + k * interval.
+    n = len(phases)
+    best = min(range(n), key=lambda k: k * interval - n * phases[k])
+    return phases[best]
+
+
+def _servers_cpu(pids: Sequence[int]) -> float | None:
+    used = [cpu_seconds(pid) for pid in pids]
+    return None if not used or None in used else sum(u for u in used if u is not None)
+
+
+async def _measure(seconds: float, warm_up: float, server_pids: Sequence[int]) -> dict[str, Any]:
     gateways = read_gateways()
     starts: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
 
@@ -94,11 +117,13 @@ async def _measure(seconds: float, warm_up: float) -> dict[str, Any]:
         await asyncio.sleep(warm_up)
         since = time.time()
         cpu_started, wall_started = time.process_time(), time.monotonic()
-        polls_before = poller.stats().polls
+        servers_started = _servers_cpu(server_pids)
+        start_up = poller.stats()
         await asyncio.sleep(seconds)
         stats = poller.stats()
         wall = time.monotonic() - wall_started
         cpu = time.process_time() - cpu_started
+        servers_ended = _servers_cpu(server_pids)
     steady = Percentiles.of(steady_lateness(starts, PLAN.live, since))
     by_endpoint = {
         name: Percentiles.of(
@@ -122,11 +147,17 @@ async def _measure(seconds: float, warm_up: float) -> dict[str, Any]:
         "live_polls_by_endpoint": dict(measured),
         "lateness_p99_s_by_endpoint": by_endpoint,
         "poller_lateness_p99_s": stats.lateness.p99,
+        "start_up_lateness_p99_s": start_up.lateness.p99,
         "latency_p99_s": stats.latency.p99,
-        "requests_per_s": (stats.polls - polls_before) / wall,
+        "requests_per_s": (stats.polls - start_up.polls) / wall,
         "failures": stats.failures,
-        "skipped": stats.skipped,
+        "skipped": stats.skipped - start_up.skipped,
         "client_cpu_share": cpu / wall,
+        "servers_cpu_share": (
+            None
+            if servers_started is None or servers_ended is None
+            else (servers_ended - servers_started) / wall
+        ),
     }
 
 
@@ -137,14 +168,20 @@ def _run_size(size: int, *, servers: int, seconds: float, warm_up: float) -> dic
             for pid in farm.pids:
                 pin_to_cpus(set(cpus[1:]), pid)
         arguments = ["--child", "--seconds", str(seconds), "--warm-up", str(warm_up)]
+        arguments += ["--server-pids", *map(str, farm.pids)]
         if cpus:
             arguments += ["--cpu", str(cpus[0])]
         result: dict[str, Any] = run_child("scale", arguments, farm.gateways)
+    result["server_cpus"] = max(1, len(cpus) - 1)
     return result
 
 
 def _seconds(value: float | None) -> float:
     return float("nan") if value is None else value
+
+
+def _share(value: float | None, cpus: int) -> str:
+    return "-" if value is None else f"{value:.0%} of {cpus} core" + "s" * (cpus > 1)
 
 
 def _within_limits(row: dict[str, Any]) -> bool:
@@ -170,11 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, default=4, help="server processes (default 4)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pids", type=int, nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         if args.cpu is not None:
             pin_to_cpus({args.cpu})
-        print(json.dumps(asyncio.run(_measure(args.seconds, args.warm_up))))
+        print(json.dumps(asyncio.run(_measure(args.seconds, args.warm_up, args.server_pids))))
         return 0
     rows = [
         _run_size(size, servers=args.servers, seconds=args.seconds, warm_up=args.warm_up)
@@ -186,9 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "lateness p50 s",
             "p99 s",
             "poller p99 s",
+            "start-up p99 s",
             "latency p99 s",
             "req/s",
             "client CPU",
+            "servers CPU",
             "failed",
         ),
         [
@@ -197,9 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _seconds(r["lateness_p50_s"]),
                 _seconds(r["lateness_p99_s"]),
                 _seconds(r["poller_lateness_p99_s"]),
+                _seconds(r["start_up_lateness_p99_s"]),
                 _seconds(r["latency_p99_s"]),
                 r["requests_per_s"],
                 f"{r['client_cpu_share']:.0%}",
+                _share(r["servers_cpu_share"], r["server_cpus"]),
                 r["failures"],
             )
             for r in rows

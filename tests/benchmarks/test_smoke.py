@@ -143,12 +143,31 @@ def test_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert row["gateways"] == 2
     assert row["failures"] == 0
     assert row["client_cpu_share"] > 0
+    assert row["servers_cpu_share"] >= 0
+    assert row["server_cpus"] >= 1
+    assert "start_up_lateness_p99_s" in row
 
 
 def test_steady_lateness_counts_from_the_best_kept_grid_point() -> None:
     starts = {("a", "meter_readings"): [100.2, 110.0, 120.5, 140.1]}
     lateness = scale.steady_lateness(starts, {"meter_readings": 10.0})
     assert lateness == pytest.approx([0.2, 0.0, 0.5, 0.1])
+
+
+def test_steady_lateness_is_not_thrown_by_a_late_first_poll() -> None:
+    # Start-up queued the first poll 6 s past its grid point (100); every later poll is on
+    # time. Anchored on the first poll, each would look 4 s late.
+    starts = {("a", "meter_readings"): [106.0, 110.0, 120.0, 130.2, 140.0]}
+    lateness = scale.steady_lateness(starts, {"meter_readings": 10.0}, since=108.0)
+    assert lateness == pytest.approx([0.0, 0.0, 0.2, 0.0])
+
+
+def test_steady_lateness_shows_a_grid_that_moves() -> None:
+    # A poller that re-based its grid on each late poll: 2 s late once, then 2 s late for
+    # ever after against the grid that most polls kept.
+    starts = {("a", "meter_readings"): [100.0, 110.0, 120.0, 132.0, 142.0, 152.0]}
+    lateness = scale.steady_lateness(starts, {"meter_readings": 10.0}, since=125.0)
+    assert lateness == pytest.approx([2.0, 2.0, 2.0])
 
 
 def test_steady_lateness_keeps_each_endpoint_on_its_own_interval() -> None:
