@@ -60,6 +60,8 @@ class SinkStats:
     failures: int = 0
     #: The last delivery failure, as ``Type: message``; None when none happened.
     last_error: str | None = None
+    #: Items kept for the next start when the sink closed (in a durable outbox).
+    kept: int = 0
 
 
 @runtime_checkable
@@ -378,4 +380,5 @@ class SinkSet:
             max_backlog_seen=sum(s.max_backlog_seen for s in parts),
             failures=sum(s.failures for s in parts),
             last_error=errors[-1] if errors else None,
+            kept=sum(s.kept for s in parts),
         )
