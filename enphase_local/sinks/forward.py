@@ -43,12 +43,10 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from enphase_local.errors import EnphaseError
 from enphase_local.sinks.base import SinkStats
 from enphase_local.sinks.outbox import Entry, Message, Outbox, WriteResult
 
@@ -273,7 +271,7 @@ class Forwarder:
             acked, self._acked = self._acked, []
             try:
                 result = await self.outbox.write(entries, acked)
-            except (sqlite3.Error, EnphaseError) as err:
+            except Exception as err:  # noqa: BLE001 - a failing file must never end the writer
                 self._pending.extendleft(reversed(entries))
                 self._acked = acked + self._acked
                 self._failures += 1
