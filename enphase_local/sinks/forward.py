@@ -196,18 +196,19 @@ class Forwarder:
             kept=self._kept,
         )
 
-    async def close(self, timeout_s: float = 10.0) -> None:
+    async def close(self, timeout_s: float = 10.0, *, connecting: bool = False) -> None:
         """Commit what was put, send the live lane (everything, when the outbox is in
         memory) within ``timeout_s``, then close the outbox.
 
-        What a file outbox still holds is kept for the next start; an outbox in memory
-        loses it (counted as dropped).
+        Without a connection there is nothing to wait for, unless ``connecting`` says one
+        is being set up. What a file outbox still holds is kept for the next start; an
+        outbox in memory loses it (counted as dropped).
         """
         self._closing = True
         self._wake_writer.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while not self._drained():
+                while not self._drained(connecting=connecting):
                     self._progress.clear()
                     await self._progress.wait()
         self._end_round()
@@ -245,11 +246,11 @@ class Forwarder:
     def _backlog(self) -> int:
         return self.outbox.rows - len(self._acked_ids) + len(self._pending)
 
-    def _drained(self) -> bool:
+    def _drained(self, *, connecting: bool) -> bool:
         if self._pending or self._acked:
             return False
         if not self._online.is_set():
-            return True
+            return not connecting
         if self.outbox.durable:
             return not self._live and self._in_flight == 0
         return self.outbox.rows == 0 and self._in_flight == 0
