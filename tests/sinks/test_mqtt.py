@@ -238,6 +238,7 @@ async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -
         await sub.wait_for(f"{PREFIX}/{SERIAL}/availability", lambda p: p == b"offline")
         await sink.close()
     assert sub.json(f"{PREFIX}/{SERIAL}/error") == {
+        "key": f"{SERIAL}/error:inverters/{int(T0.timestamp() * 1000)}",
         "at": T0.isoformat(),
         "endpoint": "inverters",
         "type": "GatewayTimeoutError",
