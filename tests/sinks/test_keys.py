@@ -112,9 +112,9 @@ def key_from_message(topic: str, payload: bytes) -> str:
 def test_a_consumer_recomputes_every_key_from_the_message(simulated_events: list[Event]) -> None:
     tracker = EnergyTracker()
     events: list[SinkEvent] = []
-    for event in simulated_events:
-        events.append(event)
-        events.extend(tracker.update(event))
+    for polled in simulated_events:
+        events.append(polled)
+        events.extend(tracker.update(polled))
     kinds = set()
     keys = set()
     for event in events:
