@@ -86,6 +86,14 @@ _UNITS: Final = {
 _LIMIT: Final = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.IGNORECASE)
 
 
+def default_outbox_path() -> Path:
+    """``$XDG_STATE_HOME/enphase-local/mqtt-outbox.sqlite``, with ``~/.local/state`` as the
+    XDG default."""
+    base = os.environ.get("XDG_STATE_HOME")
+    root = Path(base) if base else Path.home() / ".local" / "state"
+    return root / "enphase-local" / "mqtt-outbox.sqlite"
+
+
 class OutboxError(EnphaseError):
     """The outbox file cannot be used: locked by another process, or not an outbox."""
 
