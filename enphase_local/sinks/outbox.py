@@ -20,10 +20,10 @@ sends a battery site's gateway about 449 GETs an hour, which make about 850 mess
 (every answer that changed, plus the guarded energy derived from each meter reading); at
 the sizes the MQTT sink gives them (about 5.3 kB for meter readings, the largest frequent
 message, 35 kB for the device data of the site's inverters every 5 minutes, 0.6 kB for an
-energy event) that is 2.8 MB an hour, 470 MB a week. The limit is 512 MiB (537 MB); a site
-without batteries or meters sends less (a week of a ``metered`` site is 340 MB, of a
-``standard`` one 50 MB). ``tests/sinks/test_outbox_sizes.py`` recomputes this from the plan and
-the simulator's messages.
+energy event) that is 2.7 MB an hour, 460 MB a week. The limit is 512 MiB (537 MB); a site
+without batteries sends less (a week of a ``metered`` site is 330 MB, of a ``standard`` one
+without meters 50 MB). ``tests/sinks/test_outbox_sizes.py`` recomputes the week from the
+plan and the messages of a simulated battery site.
 
 Schema (version 1, in ``PRAGMA user_version``; ``PRAGMA application_id`` is
 :data:`APPLICATION_ID`, so that another SQLite file is never mistaken for an outbox)::
