@@ -56,10 +56,11 @@ demo: $(STAMP)
 	$(BIN)/enphase-local demo
 
 # make bench: every benchmark against pyenphase and raw aiohttp (about 35 minutes, 25 of
-# them scale's ten-minute windows), and a simulated day of the energy ledger against the
-# simulator's truth (about a minute). BEFORE=REV also counts the library's lines at REV.
+# them scale's ten-minute windows), a simulated day of the energy ledger against the
+# simulator's truth (about a minute) and twenty gateways through a ten-minute MQTT broker
+# outage (about 12 minutes). BEFORE=REV also counts the library's lines at REV.
 BEFORE ?=
-bench: $(STAMP)
+bench: $(STAMP) broker
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.parse
@@ -70,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.politeness
 	$(BIN)/python -m benchmarks.ledger_day
+	$(BIN)/python -m benchmarks.outbox
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 
 clean:

@@ -19,6 +19,7 @@ from benchmarks import (
     lines,
     memory,
     memory_probe,
+    outbox,
     overhead,
     parse,
     per_poll,
@@ -28,6 +29,7 @@ from benchmarks import (
 )
 from benchmarks.harness import have_pyenphase
 from tests.conftest import skip_without_captures
+from tests.sinks.broker import require_mosquitto
 
 SET = "7.6.175_with_cts"
 
@@ -247,3 +249,16 @@ def test_ledger_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "battery_discharge_wh",
     }
     assert result["requests"] > 0
+
+
+def test_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_mosquitto()
+    out = tmp_path / "outbox.json"
+    argv = ["--gateways", "2", "--speed", "10", "--before", "1", "--outage", "1.5"]
+    status = outbox.main([*argv, "--after", "0.5", "--drain-rate", "500", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "lost:                 0 (unknown 0)" in printed
+    assert status == 0
+    result = _read(out)["result"]
+    assert result["polled"] > 0
+    assert result["lost"] == 0
