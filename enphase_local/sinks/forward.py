@@ -92,7 +92,6 @@ class Forwarder:
         self.outbox = outbox
         self._publish = publish
         self._interval_s = 1.0 / drain_rate
-        self._window = window
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._max_live = max_live
@@ -132,6 +131,7 @@ class Forwarder:
         self._last_error: str | None = None
         self._dropping = False
         self._dropped_in_episode = 0
+        self._refused = 0
         self._kept = 0
 
     # --- the sink's side --------------------------------------------------------------------
@@ -162,8 +162,8 @@ class Forwarder:
         if len(self._pending) >= self._max_pending:
             self._pending.popleft()
             self._lost += 1
-            if not self._dropping:
-                self._dropping = True
+            self._refused += 1
+            if self._refused == 1:
                 _LOGGER.warning(
                     "%s: the outbox is not taking messages (%s): dropping the oldest",
                     self._name,
@@ -287,6 +287,13 @@ class Forwarder:
                 self._delay_s = min(self._delay_s * 2, self._retry_delay_s[1])
                 continue
             self._acked_ids.difference_update(acked)
+            if self._refused:
+                _LOGGER.warning(
+                    "%s: the outbox takes messages again after %d were dropped",
+                    self._name,
+                    self._refused,
+                )
+                self._refused = 0
             self._committed(result)
             self._progress.set()
 

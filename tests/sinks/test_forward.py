@@ -262,8 +262,10 @@ async def test_a_failing_file_keeps_messages_in_memory_until_it_recovers(
     assert publisher.sent == []  # nothing is sent before it is committed
     assert forward.stats().dropped == 3
     broken = False
-    await wait_until(lambda: len(publisher.sent) == 5)
+    with caplog.at_level(logging.WARNING):
+        await wait_until(lambda: len(publisher.sent) == 5)
     assert publisher.sent == [3, 4, 5, 6, 7]
+    assert "the outbox takes messages again after 3 were dropped" in caplog.text
     await forward.close()
 
 
