@@ -5,7 +5,9 @@ for each event (never blocks), ``await sink.close()``. :class:`SinkSet` fans eve
 several; given an :class:`~enphase_local.energy.EnergyTracker` it also feeds them the
 guarded energy, the only source of their energy values and of the SQLite ledger
 (:func:`read_ledger`). The MQTT and Prometheus sinks live in :mod:`enphase_local.sinks.mqtt`
-and :mod:`enphase_local.sinks.prometheus` and need the ``mqtt`` and ``prometheus`` extras.
+and :mod:`enphase_local.sinks.prometheus` and need the ``mqtt`` and ``prometheus`` extras;
+the MQTT sink stores and forwards through :mod:`enphase_local.sinks.outbox` and
+:mod:`enphase_local.sinks.forward`, with the keys of :mod:`enphase_local.sinks.keys`.
 """
 
 from __future__ import annotations

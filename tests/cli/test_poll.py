@@ -27,7 +27,7 @@ from enphase_local.config import ConfigError, StaticTokenSetting
 from enphase_local.scheduler import PollPlan
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
-from enphase_local.sinks.outbox import OutboxLimit
+from enphase_local.sinks.outbox import Outbox, OutboxLimit
 from tests.cli.running import cli, count_rows, gateway_args
 from tests.helpers import make_jwt
 from tests.sinks.builders import wait_until
@@ -246,6 +246,25 @@ async def test_prometheus_metrics_scraped_and_parsed(
     # Both sinks report their backlog and drops.
     assert value("enphase_sink_dropped_total", sink="sqlite") == 0
     assert value("enphase_sink_backlog", sink="prometheus") == 0
+
+
+async def test_an_outbox_in_use_by_another_poller_is_a_clear_error(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    await outbox.open()  # another poller holds it
+    try:
+        async with cli(
+            "poll", *gateway_args(simulation, 0, tmp_path),
+            "--mqtt", f"mqtt://127.0.0.1:{closed_port()}", "--mqtt-outbox", str(outbox.path),
+        ) as poll:  # fmt: skip
+            assert await poll.wait() == 1
+    finally:
+        await outbox.close()
+    assert poll.stderr.strip() == (
+        f"enphase-local: error: the outbox {outbox.path} is in use by another process: "
+        "give each poller its own outbox"
+    )
 
 
 async def test_a_broker_that_is_down_never_stalls_polling_and_secrets_never_print(
