@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import random
 import shutil
 import socket
 import time
@@ -43,11 +44,29 @@ def require_mosquitto() -> str:
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on at 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port nothing listens on at 127.0.0.1 right now, below the ephemeral ports.
+
+    A client that keeps reconnecting to a stopped broker whose port is an ephemeral one may,
+    now and then, be given that very port as its own and connect to itself (TCP's
+    simultaneous open): it then reads its own CONNECT, and holds the port the broker needs.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10_000, _first_ephemeral_port())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; other systems start higher
 
 
 class Broker:
