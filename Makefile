@@ -70,6 +70,7 @@ bench: $(STAMP) broker
 	$(BIN)/python -m benchmarks.memory
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.politeness
+	$(BIN)/python -m benchmarks.plan_load
 	$(BIN)/python -m benchmarks.ledger_day
 	$(BIN)/python -m benchmarks.outbox
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))

@@ -164,13 +164,20 @@ class _Watch:
             self.first_arrival.setdefault(key, arrived[index])
         self._seen = len(messages)
 
-    async def until(self, done: Any, timeout_s: float) -> None:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                self.sample()
-                if done():
-                    return
-                await asyncio.sleep(0.1)
+    async def until(self, what: str, done: Any, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    self.sample()
+                    if done():
+                        return
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise RuntimeError(
+                f"not {what} within {timeout_s:g} s: connected {self.sink.connected}, "
+                f"{self.sink.stats()}, {self.sink.outbox!r}, "
+                f"{len(self.collector.messages)} messages received"
+            ) from None
 
     async def for_seconds(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -220,7 +227,9 @@ async def _run(
         )
         poller.subscribe(sinks.submit)
         await sinks.start()
-        await watch.until(lambda: sink.connected, 30)  # no catch-up lane in the first round
+        await watch.until(
+            "connected", lambda: sink.connected, 30
+        )  # no catch-up lane in the first round
         await poller.start()
         try:
             await watch.for_seconds(config.before_s)
@@ -230,14 +239,19 @@ async def _run(
             waiting = sink.stats().backlog
             await broker.start()
             up_at = time.monotonic()
-            await watch.until(lambda: sink.connected, 120 + config.reconnect_delay_s[1])
+            await watch.until(
+                "reconnected", lambda: sink.connected, 120 + config.reconnect_delay_s[1]
+            )
             connected_at = time.monotonic()
-            await watch.until(lambda: outage <= watch.first_arrival.keys(), 3600)
+            drain_s = 120 + 3 * len(outage) / config.drain_rate
+            await watch.until("drained", lambda: outage <= watch.first_arrival.keys(), drain_s)
             drained_at = time.monotonic()
             await watch.for_seconds(config.after_s)
         finally:
             await poller.close()
-        await watch.until(lambda: recorder.submitted.keys() <= watch.first_arrival.keys(), 120)
+        await watch.until(
+            "all received", lambda: recorder.submitted.keys() <= watch.first_arrival.keys(), 120
+        )
         await sinks.close()
     watch.sample()
     caught_up = [k for k in outage if watch.first_arrival[k] >= connected_at]

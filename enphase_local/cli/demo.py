@@ -3,9 +3,10 @@
 Starts a metered, a three-phase and a battery gateway on loopback (HTTPS, real tokens) whose
 clock runs ``--speed`` times as fast as real time from sunrise on midsummer day, polls them
 with the :class:`~enphase_local.scheduler.Poller` living in that simulated time, writes every
-event, power sample and the energy ledger to ``demo.sqlite`` in the ``--out`` folder while
-the live view shows them, and after ``--duration`` seconds (or Ctrl-C) draws the day so far
-(power, and energy per day) into ``power.png`` there. Without a terminal (CI, a pipe) the
+event, power sample, battery sample and the energy ledger to ``demo.sqlite`` in the ``--out``
+folder while the live view shows them (the battery site's two IQ Batteries one by one), and
+after ``--duration`` seconds (or Ctrl-C) draws the day so far (power, each battery's charge,
+and energy per day) into ``power.png`` there. Without a terminal (CI, a pipe) the
 view prints a block of plain lines every few seconds. The chart needs the ``report`` extra
 (matplotlib); without it the demo says so and still keeps the data.
 """
@@ -25,7 +26,13 @@ from enphase_local.cli.poll import configure_logging, print_summary, span, stop_
 from enphase_local.cli.watch import LiveView, show
 from enphase_local.energy import EnergyTracker
 from enphase_local.scheduler import GatewaySpec, Poller, PollerStats, PollPlan, ScaledClock
-from enphase_local.sinks import SinkSet, SqliteSink, read_ledger, read_power_samples
+from enphase_local.sinks import (
+    SinkSet,
+    SqliteSink,
+    read_battery_samples,
+    read_ledger,
+    read_power_samples,
+)
 
 if TYPE_CHECKING:
     from enphase_local.simulator.harness import Simulation
@@ -47,9 +54,9 @@ def register(subparsers: Any) -> None:
         help="poll three simulated gateways into SQLite, watch them live, chart the day",
         description=(
             "Simulate a metered, a three-phase and a battery gateway on loopback with a fast "
-            "clock, poll them into a SQLite file while showing them live, then chart "
-            "production, consumption and net power. No real gateway needed; Ctrl-C ends "
-            "early and still writes everything."
+            "clock, poll them into a SQLite file while showing them live (each battery "
+            "too), then chart production, consumption and net power and the batteries' "
+            "charge. No real gateway needed; Ctrl-C ends early and still writes everything."
         ),
         epilog=examples(
             ("a minute of a simulated summer day", "enphase-local demo"),
@@ -125,7 +132,10 @@ async def run(args: argparse.Namespace) -> int:
         f"\nPolled {len(PROFILES)} simulated gateways for {span(elapsed)} "
         f"({simulated} of simulated time); {sink.samples_written} power samples."
     )
-    print(f"  data:  {database.resolve()} (tables events and power_samples)")
+    print(
+        f"  data:  {database.resolve()} "
+        "(tables events, power_samples, battery_samples, inverter_samples and ledger)"
+    )
     if chart is not None:
         print(f"  chart: {chart.resolve()}")
     print(f"Chart it again with: enphase-local report {database} --out chart.png")
@@ -156,7 +166,11 @@ async def _poll(
             f"{ran:.0f}/{args.duration:g} s, power in kW, Ctrl-C stops"
         )
 
-    view = LiveView(poller.hosts, title=title)
+    def wall() -> dt.datetime:
+        return dt.datetime.fromtimestamp(sim_clock.now(), local)
+
+    # Energy "today" is the simulated day's, not the real one's.
+    view = LiveView(poller.hosts, title=title, wall=wall)
     sinks = SinkSet([sink], energy=EnergyTracker())
     await sinks.start()
     print(f"Simulating {len(PROFILES)} gateways on loopback, clock x{args.speed:g}:")
@@ -188,8 +202,9 @@ async def _chart(database: Path, chart: Path) -> Path | None:
         print("No power samples were written, so there is no chart.")
         return None
     buckets = await asyncio.to_thread(read_ledger, database)
+    batteries = await asyncio.to_thread(read_battery_samples, database)
     try:
-        await asyncio.to_thread(draw_chart, samples, buckets, chart)
+        await asyncio.to_thread(draw_chart, samples, buckets, chart, batteries=batteries)
     except ImportError:
         print("The chart needs matplotlib: pip install 'enphase-local[report]'")
         return None

@@ -3,10 +3,14 @@
 Draws production, consumption and net power over time, one panel per gateway, from the
 ``power_samples`` table the SQLite sink writes; beside it, when the file has an energy
 ledger, each day's energy as a stacked bar: solar to home, to battery and to grid, grid to
-home, battery to home (see :func:`~enphase_local.energy.destinations`). ``--csv FILE``
-writes the ledger's quarter hours instead (the chart too when ``--out`` is given). Needs
-the ``report`` extra (matplotlib, used through its Agg backend: no display needed) for the
-chart.
+home, battery to home (see :func:`~enphase_local.energy.destinations`). Under the power of a
+gateway with batteries, their charge over time: a line per IQ Battery from the
+``battery_samples`` table, or, where it holds none for that gateway (AC Batteries, files
+written before it existed, a plan that does not read ``battery_power``), one line for all
+of them from the power samples' ``battery_soc_pct``. ``--csv FILE`` writes the ledger's
+quarter hours and ``--battery-csv FILE`` the charge series drawn, instead of the chart (the
+chart too when ``--out`` is given). Needs the ``report`` extra (matplotlib, used through its
+Agg backend: no display needed) for the chart.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from enphase_local.energy import (
     destinations,
 )
 from enphase_local.power import PowerSample
-from enphase_local.sinks.sqlite import read_ledger, read_power_samples
+from enphase_local.sinks.samples import BatterySample
+from enphase_local.sinks.sqlite import read_battery_samples, read_ledger, read_power_samples
 
 #: A gap longer than this many typical sample intervals (and at least MIN_GAP_S) breaks a line.
 GAP_FACTOR = 5
@@ -55,6 +60,11 @@ SEGMENTS = (
 )
 #: Default chart file.
 DEFAULT_OUT = Path("enphase-local-report.png")
+#: Heights (inches) of a gateway's power panel and of its battery charge panel.
+POWER_HEIGHT_IN = 3.4
+BATTERY_HEIGHT_IN = 2.0
+#: The label of the one line of a gateway without per-battery rows.
+ALL_BATTERIES = "all batteries (live data)"
 
 
 def register(subparsers: Any) -> None:
@@ -65,8 +75,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Draw production, consumption and net power over time from the power samples in "
             "a SQLite file written by the poll command, and beside it each day's energy from "
-            "its ledger (solar to home, battery and grid; grid and battery to home); one row "
-            "per gateway. --csv writes the ledger's quarter hours instead."
+            "its ledger (solar to home, battery and grid; grid and battery to home), and under "
+            "it the charge of each battery; a row per gateway. --csv writes the ledger's "
+            "quarter hours instead, --battery-csv the battery charge."
         ),
         epilog=examples(
             ("everything poll wrote", "enphase-local report enphase-local.sqlite --out chart.png"),
@@ -79,19 +90,29 @@ def register(subparsers: Any) -> None:
                 "the energy ledger for a spreadsheet",
                 "enphase-local report enphase-local.sqlite --csv ledger.csv",
             ),
+            (
+                "each battery's charge and power",
+                "enphase-local report enphase-local.sqlite --battery-csv batteries.csv",
+            ),
         ),
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="SQLite file written by poll")
     parser.add_argument(
         "--out",
         type=Path,
-        help=f"where to write the PNG (default: {DEFAULT_OUT}, unless --csv is given)",
+        help=f"where to write the PNG (default: {DEFAULT_OUT}, unless a CSV file is asked for)",
     )
     parser.add_argument(
         "--csv",
         type=Path,
         metavar="CSV",
         help="write the energy ledger (a row per gateway and quarter hour) to this file",
+    )
+    parser.add_argument(
+        "--battery-csv",
+        type=Path,
+        metavar="CSV",
+        help="write the battery charge drawn (a row per battery and reading) to this file",
     )
     parser.add_argument("--gateway", metavar="SERIAL", help="chart only this gateway")
     parser.add_argument(
@@ -114,28 +135,25 @@ def parse_since(text: str) -> dt.datetime:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Read the file; write the CSV and/or the chart."""
+    """Read the file; write the CSV files and/or the chart."""
     try:
-        samples, buckets = await asyncio.to_thread(_read, args)
+        samples, buckets, batteries = await asyncio.to_thread(_read, args)
     except FileNotFoundError:
         print(f"enphase-local: error: no such file: {args.file}", file=sys.stderr)
         return 1
     which = f" of gateway {args.gateway}" if args.gateway else ""
     since = f" since {args.since.isoformat()}" if args.since else ""
-    if args.csv is not None:
-        if not buckets:
-            print(f"enphase-local: no energy ledger{which}{since} in {args.file}", file=sys.stderr)
-            return 1
-        await asyncio.to_thread(write_csv, buckets, args.csv)
-        print(f"Ledger of {len(buckets)} quarter hours written to {args.csv.resolve()}")
-        if args.out is None:
-            return 0
+    charge = battery_charge(batteries, samples)
+    if not await _write_csv_files(args, buckets, charge, f"{which}{since} in {args.file}"):
+        return 1
+    if args.out is None and (args.csv is not None or args.battery_csv is not None):
+        return 0
     out = args.out or DEFAULT_OUT
     if not samples:
         print(f"enphase-local: no power samples{which}{since} in {args.file}", file=sys.stderr)
         return 1
     try:
-        gateways = await asyncio.to_thread(draw_chart, samples, buckets, out)
+        gateways = await asyncio.to_thread(draw_chart, samples, buckets, out, batteries=batteries)
     except ImportError:
         print(
             "enphase-local: error: the report command needs matplotlib: "
@@ -146,18 +164,71 @@ async def run(args: argparse.Namespace) -> int:
     first, last = samples[0].at, samples[-1].at
     for sample in samples:
         first, last = min(first, sample.at), max(last, sample.at)
+    battery = f", {len(charge)} battery readings" if charge else ""
     energy = f" and {len(buckets)} quarter hours of energy" if buckets else ""
     print(
-        f"Chart of {len(samples)} power samples{energy} from {gateways} gateway(s), "
+        f"Chart of {len(samples)} power samples{battery}{energy} from {gateways} gateway(s), "
         f"{first.astimezone():%Y-%m-%d %H:%M} to {last.astimezone():%Y-%m-%d %H:%M}, "
         f"written to {out.resolve()}"
     )
     return 0
 
 
-def _read(args: argparse.Namespace) -> tuple[list[PowerSample], list[LedgerBucket]]:
+async def _write_csv_files(
+    args: argparse.Namespace,
+    buckets: Sequence[LedgerBucket],
+    charge: Sequence[BatterySample],
+    where: str,
+) -> bool:
+    """Write the CSV files asked for; False (and a message) when one has nothing to hold."""
+    if args.csv is not None:
+        if not buckets:
+            print(f"enphase-local: no energy ledger{where}", file=sys.stderr)
+            return False
+        await asyncio.to_thread(write_csv, buckets, args.csv)
+        print(f"Ledger of {len(buckets)} quarter hours written to {args.csv.resolve()}")
+    if args.battery_csv is not None:
+        if not charge:
+            print(f"enphase-local: no battery charge{where}", file=sys.stderr)
+            return False
+        await asyncio.to_thread(write_battery_csv, charge, args.battery_csv)
+        print(f"{len(charge)} battery readings written to {args.battery_csv.resolve()}")
+    return True
+
+
+def _read(
+    args: argparse.Namespace,
+) -> tuple[list[PowerSample], list[LedgerBucket], list[BatterySample]]:
     options = {"gateway": args.gateway, "since": args.since}
-    return read_power_samples(args.file, **options), read_ledger(args.file, **options)
+    return (
+        read_power_samples(args.file, **options),
+        read_ledger(args.file, **options),
+        read_battery_samples(args.file, **options),
+    )
+
+
+def battery_charge(
+    batteries: Sequence[BatterySample], samples: Sequence[PowerSample]
+) -> list[BatterySample]:
+    """What the chart draws of the batteries, by gateway, battery and time: each gateway's
+    per-battery samples, or, for a gateway with none, one series for all its batteries from
+    the power samples (``serial`` empty, the battery power and charge of live data or a
+    storage CT)."""
+    charge = list(batteries)
+    per_battery = {b.gateway for b in batteries}
+    charge += (
+        BatterySample(
+            gateway=s.gateway,
+            serial="",
+            at=s.at,
+            charge_pct=s.battery_soc_pct,
+            power_w=s.storage_w,
+            temperature_c=None,
+        )
+        for s in samples
+        if s.gateway not in per_battery and s.battery_soc_pct is not None
+    )
+    return sorted(charge, key=lambda b: (b.gateway, b.serial, b.at))
 
 
 def write_csv(buckets: Sequence[LedgerBucket], path: Path) -> None:
@@ -170,6 +241,19 @@ def write_csv(buckets: Sequence[LedgerBucket], path: Path) -> None:
             values = ["" if v is None else f"{v:.3f}" for v in bucket.flows().values()]
             start, end = (t.astimezone().isoformat() for t in (bucket.start, bucket.end))
             writer.writerow([bucket.gateway, start, end, *values, int(bucket.filled)])
+
+
+def write_battery_csv(charge: Sequence[BatterySample], path: Path) -> None:
+    """The battery charge as CSV: gateway, battery serial (empty: all of the gateway's
+    batteries together), time (local, ISO 8601), charge %, power W (positive while
+    discharging) and temperature °C (empty where unknown)."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["gateway", "battery", "time", "charge_pct", "power_w", "temperature_c"])
+        for row in charge:
+            values = (row.charge_pct, row.power_w, row.temperature_c)
+            numbers = ["" if v is None else repr(v) for v in values]
+            writer.writerow([row.gateway, row.serial, row.at.astimezone().isoformat(), *numbers])
 
 
 def _by_gateway(samples: Sequence[PowerSample]) -> dict[str, list[PowerSample]]:
@@ -248,41 +332,83 @@ def _split(buckets: list[LedgerBucket]) -> Destinations | None:
     return sum(known, Destinations()) if known else None
 
 
-def draw_chart(samples: Sequence[PowerSample], buckets: Sequence[LedgerBucket], out: Path) -> int:
+def _battery_panel(ax: Any, gateway: str, charge: list[BatterySample]) -> None:
+    """A line per battery (or one for all of them): charge over time, 0 to 100 %."""
+    local = dt.datetime.now().astimezone().tzinfo
+    series: dict[str, list[BatterySample]] = {}
+    for sample in charge:
+        series.setdefault(sample.serial, []).append(sample)
+    for serial, group in series.items():
+        times = [s.at.astimezone(local) for s in group]
+        xs, ys = _with_gaps(times, [s.charge_pct for s in group])
+        ax.plot(xs, ys, label=serial or ALL_BATTERIES, linewidth=1.4)
+    ax.set_ylim(-3, 103)  # a full or empty battery's line stays in sight
+    ax.set_yticks(range(0, 101, 25))
+    ax.set_title(f"Gateway {gateway}: battery charge", loc="left", fontsize=11)
+    ax.set_ylabel("charge (%)")
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(len(series), 4))
+
+
+def draw_chart(
+    samples: Sequence[PowerSample],
+    buckets: Sequence[LedgerBucket],
+    out: Path,
+    *,
+    batteries: Sequence[BatterySample] = (),
+) -> int:
     """Write a PNG with a row per gateway: power over time, and each day's energy beside it
-    when there is a ledger; return the number of gateways drawn."""
+    when there is a ledger; under a gateway with batteries, a row with their charge (see
+    :func:`battery_charge`); return the number of gateways drawn."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - optional extra
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     groups = _by_gateway(samples)
+    charge: dict[str, list[BatterySample]] = {}
+    for sample in battery_charge(batteries, samples):
+        if sample.gateway in groups:
+            charge.setdefault(sample.gateway, []).append(sample)
     local = dt.datetime.now().astimezone().tzinfo
     assert local is not None
     energy = by_day(buckets, local)
     columns = 2 if energy else 1
     width = 11 + 5 * (columns - 1)
-    figure = Figure(figsize=(width, 1.2 + 3.4 * len(groups)), layout="constrained")
+    # A row per gateway's power, and one under it for its batteries' charge.
+    rows = [(gateway, kind) for gateway in sorted(groups) for kind in ("power", "battery")
+            if kind == "power" or gateway in charge]  # fmt: skip
+    heights = [POWER_HEIGHT_IN if kind == "power" else BATTERY_HEIGHT_IN for _, kind in rows]
+    figure = Figure(figsize=(width, 1.2 + sum(heights)), layout="constrained")
     FigureCanvasAgg(figure)
-    grid = figure.subplots(len(groups), columns, squeeze=False, width_ratios=[11, 5][:columns])
-    power_axes = grid[:, 0]
-    for ax in power_axes[1:]:
-        ax.sharex(power_axes[0])
+    grid = figure.subplots(
+        len(rows),
+        columns,
+        squeeze=False,
+        width_ratios=[11, 5][:columns],
+        height_ratios=heights,
+    )
+    time_axes = grid[:, 0]
+    for ax in time_axes[1:]:
+        ax.sharex(time_axes[0])
     peak = max(
         (abs(v) for s in samples for v in (s.production_w, s.consumption_w, s.net_w) if v),
         default=0.0,
     )
-    for row, (gateway, group) in enumerate(sorted(groups.items())):
-        _power_panel(grid[row, 0], gateway, group, peak >= 2000)
+    for row, (gateway, kind) in enumerate(rows):
+        if kind == "battery":
+            _battery_panel(grid[row, 0], gateway, charge[gateway])
+        else:
+            _power_panel(grid[row, 0], gateway, groups[gateway], peak >= 2000)
         if columns == 2:
-            if gateway in energy:
+            if kind == "power" and gateway in energy:
                 _energy_panel(grid[row, 1], energy[gateway])
             else:
                 grid[row, 1].set_axis_off()
     locator = AutoDateLocator(tz=local)  # type: ignore[no-untyped-call]  # untyped in matplotlib
-    power_axes[-1].xaxis.set_major_locator(locator)
+    time_axes[-1].xaxis.set_major_locator(locator)
     formatter = ConciseDateFormatter(locator, tz=local)  # type: ignore[no-untyped-call]  # ditto
-    power_axes[-1].xaxis.set_major_formatter(formatter)
-    power_axes[-1].set_xlabel(f"time ({dt.datetime.now(local).tzname()})")
+    time_axes[-1].xaxis.set_major_formatter(formatter)
+    time_axes[-1].set_xlabel(f"time ({dt.datetime.now(local).tzname()})")
     figure.suptitle("Power over time" + (" and energy per day" if energy else ""), fontsize=13)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)

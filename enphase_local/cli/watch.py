@@ -2,9 +2,15 @@
 
 One row per gateway: state, production, consumption, net, grid, battery (power and charge),
 how long ago the last data arrived, and the last error while the gateway is not online.
-Under it, once counted, each gateway's energy today (since local midnight, or since watch
-started when that was later): solar production, house consumption, grid import and export,
-battery charge and discharge, through the counter guard as ``poll`` counts them.
+Under it, for a site with the hardware, a row with its grid state (where a System Controller
+or Meter Collar can take it off grid), generator state, storage mode and backup reserve (as
+:class:`~enphase_local.sinks.ensemble.EnsembleView` shows them); where a gateway reports IQ
+Batteries one by one (``battery_power``, with the temperatures of its ``inventory``), a row
+per battery: charge, power, temperature and the age of that reading (every 15 minutes at the
+default plan). Then, once counted, each
+gateway's energy today (since local midnight, or since watch started when that was later):
+solar production, house consumption, grid import and export, battery charge and discharge,
+through the counter guard as ``poll`` counts them.
 On a terminal it redraws in place (with rich, the ``watch`` extra); when standard output is
 not a terminal (a pipe, CI) it prints a block of plain lines every ``--refresh`` seconds
 (default 10) instead. :class:`LiveView` and :func:`show` are also what ``demo`` uses.
@@ -40,7 +46,9 @@ from enphase_local.events import (
     GatewayState,
     StateEvent,
 )
+from enphase_local.models import EnsemblePower
 from enphase_local.power import PowerSample
+from enphase_local.sinks.samples import BatterySample
 from enphase_local.sinks.view import GatewayView, GatewayViews
 
 #: Seconds between redraws on a terminal, and between printed blocks elsewhere.
@@ -60,8 +68,19 @@ _STYLES: Final = {
 #: grid negative while exporting, battery negative while charging), battery charge, and the
 #: age of the latest data. They fit an 80-column terminal.
 _HEADERS: Final = ("gateway", "state", "prod", "cons", "net", "grid", "batt", "SoC", "age")
-#: Energy today in kWh, in the order of :data:`~enphase_local.energy.FLOWS`.
-_ENERGY_HEADERS: Final = ("solar", "house", "import", "export", "charge", "discharge")
+#: Per gateway, energy today in kWh, in the order of :data:`~enphase_local.energy.FLOWS`.
+_ENERGY_HEADERS: Final = (
+    "gateway", "solar", "house", "import", "export", "charge", "discharge",
+)  # fmt: skip
+#: Per site with the hardware: grid state, generator state, storage mode, backup reserve.
+_SITE_HEADERS: Final = ("gateway", "grid", "generator", "mode", "reserve")
+#: The heading above the site rows.
+SITE_HEADING: Final = "grid, generator and battery settings"
+#: Per battery: its gateway and serial number, charge, power in kW (negative while
+#: charging), temperature and the age of its latest reading.
+_BATTERY_HEADERS: Final = ("gateway", "battery", "SoC", "power", "temp", "age")
+#: The heading above the battery rows.
+BATTERY_HEADING: Final = "batteries, power in kW (- charging)"
 
 
 def register(subparsers: Any) -> None:
@@ -98,6 +117,11 @@ def format_kw(watts: float | None) -> str:
     return "-" if watts is None else f"{watts / 1000:.2f}"
 
 
+def format_percent(value: float | None) -> str:
+    """``56 %``, or ``-`` when unknown."""
+    return "-" if value is None else f"{value:.0f} %"
+
+
 def format_age(seconds: float | None) -> str:
     """``4 s``, ``12 min``, ``3 h``, or ``never``."""
     if seconds is None:
@@ -128,7 +152,6 @@ class Row:
         """The texts in column order (the error is shown apart)."""
         state = "starting" if self.state is None else self.state.value.replace("_", " ")
         power = self.power
-        soc = None if power is None else power.battery_soc_pct
         return (
             self.gateway,
             state,
@@ -137,7 +160,32 @@ class Row:
             format_kw(power.net_w if power else None),
             format_kw(power.grid_w if power else None),
             format_kw(power.storage_w if power else None),
-            "-" if soc is None else f"{soc:.0f} %",
+            format_percent(power.battery_soc_pct if power else None),
+            format_age(self.age_s),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BatteryRow:
+    """One IQ Battery as the view shows it."""
+
+    #: Its gateway's serial number (or host before it is known).
+    gateway: str
+    #: The battery's latest sample.
+    sample: BatterySample
+    #: Seconds since its power last arrived (None: not seen by this view's clock).
+    age_s: float | None
+
+    def cells(self) -> tuple[str, ...]:
+        """The texts in column order."""
+        sample = self.sample
+        temperature = sample.temperature_c
+        return (
+            self.gateway,
+            sample.serial,
+            format_percent(sample.charge_pct),
+            format_kw(sample.power_w),
+            "-" if temperature is None else f"{temperature:.0f} °C",
             format_age(self.age_s),
         )
 
@@ -161,6 +209,7 @@ class LiveView:
         self._views = GatewayViews()
         self._by_host: dict[str, GatewayView | None] = dict.fromkeys(hosts)
         self._received: dict[str, float] = {}
+        self._battery_received: dict[tuple[str, str], float] = {}
         self._errors: dict[str, str] = {}
         self._title = title
         self._now = now
@@ -179,7 +228,10 @@ class LiveView:
         view, _ = self._views.update(event)
         self._by_host[event.host] = view
         if isinstance(event, DataEvent):
-            self._received[event.host] = self._now()
+            self._received[event.host] = now = self._now()
+            if isinstance(event.model, EnsemblePower):
+                for battery in event.model.batteries:
+                    self._battery_received[event.host, battery.serial_number] = now
         elif isinstance(event, ErrorEvent):
             self._errors[event.host] = f"{event.endpoint}: {event.error}"
         elif isinstance(event, StateEvent) and event.state is GatewayState.ONLINE:
@@ -205,6 +257,39 @@ class LiveView:
             error="" if state is GatewayState.ONLINE else self._errors.get(host, ""),
         )
 
+    def site_rows(self) -> list[tuple[str, ...]]:
+        """Per gateway whose hardware shows any, in the order first seen: its grid state,
+        generator state, storage mode and backup reserve (``-`` where not shown)."""
+        rows = []
+        for view in self._by_host.values():
+            if view is None:
+                continue
+            values = view.site_values()
+            if all(value is None for value in values.values()):
+                continue
+            texts = (values["grid_state"], values["generator_state"], values["storage_mode"])
+            reserve = values["battery_reserve_pct"]
+            rows.append((
+                view.key,
+                *("-" if text is None else str(text).replace("_", " ") for text in texts),
+                format_percent(None if reserve is None else float(reserve)),
+            ))  # fmt: skip
+        return rows
+
+    def battery_rows(self) -> list[BatteryRow]:
+        """A row per IQ Battery reported one by one, by gateway (in the order first seen),
+        then serial number; none on sites without them."""
+        now = self._now()
+        rows = []
+        for host, view in self._by_host.items():
+            if view is None:
+                continue
+            for serial, sample in sorted(view.batteries.items()):
+                received = self._battery_received.get((host, serial))
+                age = None if received is None else now - received
+                rows.append(BatteryRow(gateway=view.key, sample=sample, age_s=age))
+        return rows
+
     def energy_today(self) -> tuple[str, list[tuple[str, ...]]]:
         """A heading and, per gateway with energy counted today, its kWh per flow
         (``-`` where nothing measures it)."""
@@ -221,23 +306,28 @@ class LiveView:
         return heading, rows
 
     def lines(self) -> list[str]:
-        """The title, one aligned plain line per gateway (its error at the end), then the
-        energy today once some is counted."""
+        """The title, one aligned plain line per gateway (its error at the end), then a line
+        per battery site and per battery where there are some, then the energy today once
+        some is counted."""
         table = [(*_HEADERS, "error"), *((*row.cells(), row.error) for row in self.rows())]
         widths = [*(max(len(cells[i]) for cells in table) for i in range(len(_HEADERS))), 0]
         text = [
             "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
             for cells in table
         ]
-        heading, rows = self.energy_today()
-        if not rows:
-            return [self.title, *text]
-        energy = [("gateway", *_ENERGY_HEADERS), *rows]
-        widths = [max(len(cells[i]) for cells in energy) for i in range(len(energy[0]))]
-        return [self.title, *text, heading, *(_aligned(cells, widths) for cells in energy)]
+        batteries = [row.cells() for row in self.battery_rows()]
+        heading, energy = self.energy_today()
+        return [
+            self.title,
+            *text,
+            *_section(SITE_HEADING, self.site_rows(), headers=_SITE_HEADERS, left=4),
+            *_section(BATTERY_HEADING, batteries, headers=_BATTERY_HEADERS, left=2),
+            *_section(heading, energy, headers=_ENERGY_HEADERS, left=1),
+        ]
 
     def renderable(self) -> Any:
-        """The view for rich: a table, and the errors under it (needs rich)."""
+        """The view for rich: the gateways' table, the errors under it, then the batteries
+        and the energy today as :meth:`lines` has them (needs rich)."""
         from rich.console import Group  # noqa: PLC0415 - optional extra
         from rich.table import Table  # noqa: PLC0415
         from rich.text import Text  # noqa: PLC0415
@@ -251,23 +341,51 @@ class LiveView:
             cells[1] = Text(cells[1], style=_STYLES.get(row.state or GatewayState.STARTING, ""))
             table.add_row(*cells)
         errors = [Text(f"{row.gateway}: {row.error}", style="red") for row in rows if row.error]
-        heading, energy_rows = self.energy_today()
-        if not energy_rows:
-            return Group(Text(self.title, style="italic"), table, *errors)
-        energy = Table(box=None, pad_edge=False, header_style="bold")
-        for index, header in enumerate(("gateway", *_ENERGY_HEADERS)):
-            energy.add_column(header, justify="right" if index else "left", no_wrap=True)
-        for energy_row in energy_rows:
-            energy.add_row(*energy_row)
+        batteries = [row.cells() for row in self.battery_rows()]
         return Group(
-            Text(self.title, style="italic"), table, *errors, Text(heading, style="italic"), energy
+            Text(self.title, style="italic"),
+            table,
+            *errors,
+            *_rich_section(SITE_HEADING, self.site_rows(), headers=_SITE_HEADERS, left=4),
+            *_rich_section(BATTERY_HEADING, batteries, headers=_BATTERY_HEADERS, left=2),
+            *_rich_section(*self.energy_today(), headers=_ENERGY_HEADERS, left=1),
         )
 
 
-def _aligned(cells: tuple[str, ...], widths: list[int]) -> str:
-    """The gateway left-aligned, the numbers right-aligned."""
-    first, *numbers = zip(cells, widths, strict=True)
-    return "  ".join([first[0].ljust(first[1]), *(c.rjust(w) for c, w in numbers)])
+def _section(
+    heading: str, rows: list[tuple[str, ...]], *, headers: tuple[str, ...], left: int
+) -> list[str]:
+    """A heading, the column headings and the rows as aligned lines (the first ``left``
+    columns to the left, the numbers to the right), or nothing when there are no rows."""
+    if not rows:
+        return []
+    table = [headers, *rows]
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(headers))]
+    return [heading, *(_aligned(cells, widths, left) for cells in table)]
+
+
+def _rich_section(
+    heading: str, rows: list[tuple[str, ...]], *, headers: tuple[str, ...], left: int
+) -> list[Any]:
+    """:func:`_section` for rich: a heading and a table, or nothing when there are no rows."""
+    from rich.table import Table  # noqa: PLC0415 - optional extra
+    from rich.text import Text  # noqa: PLC0415
+
+    if not rows:
+        return []
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index < left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return [Text(heading, style="italic"), table]
+
+
+def _aligned(cells: tuple[str, ...], widths: list[int], left: int) -> str:
+    """The first ``left`` cells (names) left-aligned, the numbers right-aligned."""
+    pairs = list(zip(cells, widths, strict=True))
+    names = [c.ljust(w) for c, w in pairs[:left]]
+    return "  ".join([*names, *(c.rjust(w) for c, w in pairs[left:])])
 
 
 def _rich_console() -> Any | None:

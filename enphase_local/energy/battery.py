@@ -1,8 +1,8 @@
 """Battery energy without a storage CT: charge and discharge integrated from power samples.
 
 A sample is a moment, the batteries' power then (W, positive while discharging) and, when
-known, the energy stored in them (Wh). Any source can feed it: live data's storage power
-today, the per-battery power of ``/ivp/ensemble/power`` tomorrow. Between two samples no
+known, the energy stored in them (Wh). Any source can feed it: the per-battery power of
+``/ivp/ensemble/power`` summed, or live data's storage power. Between two samples no
 further apart than a few typical intervals (:mod:`~enphase_local.energy.cadence`) the
 charging and the discharging power are each integrated as a trapezoid (see
 :func:`trapezoid`). A longer interval is a *gap*:

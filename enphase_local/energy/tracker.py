@@ -19,9 +19,13 @@ physically move (:class:`~enphase_local.energy.rating.SiteRating`). Sources:
     ``production.lifetime_wh`` are guarded; the lifetime counter gives production on sites
     without a production CT (the microinverters' own count).
 ``battery``
-    Live data's storage power (while the stream is on), integrated by a
-    :class:`~enphase_local.energy.battery.BatteryIntegrator`, on sites with batteries and no
-    storage CT.
+    Battery power integrated by a :class:`~enphase_local.energy.battery.BatteryIntegrator`
+    on sites with batteries and no storage CT: the IQ Batteries' own power from
+    ``/ivp/ensemble/power`` (summed; the stored energy from each battery's charge and its
+    capacity in ``/ivp/ensemble/inventory``) once the site has sent it, else live data's
+    storage power (while the stream is on). The batteries' own reading needs no live
+    stream and covers every battery by serial number; live data's serves sites that do
+    not answer it (AC Batteries) and the minutes before its first reading.
 
 Batteries are taken to share the production CT's circuit, as :mod:`enphase_local.power`
 explains: their charge is added back to production and their discharge taken out of it,
@@ -62,7 +66,15 @@ from enphase_local.events import (
     Event,
     SinkEvent,
 )
-from enphase_local.models import DeviceType, LiveData, MeasurementType, Meter, MeterState
+from enphase_local.models import (
+    DeviceType,
+    EnsembleInventory,
+    EnsemblePower,
+    LiveData,
+    MeasurementType,
+    Meter,
+    MeterState,
+)
 from enphase_local.power import battery_evidence, gateway_key, readings_by_type
 
 _LOGGER = logging.getLogger(__name__)
@@ -153,6 +165,13 @@ class _Site:
     host: str
     rating: SiteRating = attrs.Factory(SiteRating)
     meters: tuple[Meter, ...] = ()
+    #: Whether ``/ivp/meters`` was read (so a storage CT would be known).
+    meters_read: bool = False
+    #: Whether ``/ivp/ensemble/power`` reported batteries: their power is integrated from
+    #: it, not from live data.
+    ensemble_power: bool = False
+    #: Each IQ Battery's capacity by serial number, Wh (from the ensemble inventory).
+    capacities_wh: dict[str, float] = attrs.Factory(dict)
     firmware: str | None = None
     live_counters: Mapping[str, int] = attrs.Factory(dict)
     guards: dict[str, CounterGuard] = attrs.Factory(dict)
@@ -324,6 +343,7 @@ class EnergyTracker:
 
     def _meter_config(self, site: _Site, event: DataEvent) -> list[Derived]:
         site.meters = event.model
+        site.meters_read = True
         phases = [m.phase_count for m in site.meters if m.state is MeterState.ENABLED]
         site.rating.phases = max(phases) if phases else None
         site.rating.battery |= site.enabled(MeasurementType.STORAGE)
@@ -335,6 +355,19 @@ class EnergyTracker:
             site.rating.battery = True
             capacities = [d.capacity_wh for d in storage if d.capacity_wh is not None]
             site.rating.battery_capacity_wh = sum(capacities) if capacities else None
+        return []
+
+    def _ensemble_inventory(self, site: _Site, event: DataEvent) -> list[Derived]:
+        inventory: EnsembleInventory = event.model
+        if inventory.batteries:
+            site.rating.battery = True
+            site.capacities_wh = {
+                b.serial_number: b.capacity_wh
+                for b in inventory.batteries
+                if b.capacity_wh is not None
+            }
+            if len(site.capacities_wh) == len(inventory.batteries):
+                site.rating.battery_capacity_wh = sum(site.capacities_wh.values())
         return []
 
     def _inverters(self, site: _Site, event: DataEvent) -> list[Derived]:
@@ -401,7 +434,7 @@ class EnergyTracker:
     def _battery_sample(self, site: _Site, live: LiveData, event: DataEvent) -> Sample | None:
         """Live data's battery power, where it is the best there is (no storage CT)."""
         usable = live.stream_enabled and any(m.state is MeterState.ENABLED for m in site.meters)
-        if not usable or site.enabled(MeasurementType.STORAGE):
+        if not usable or site.enabled(MeasurementType.STORAGE) or site.ensemble_power:
             return None
         site.rating.battery |= battery_evidence(live)
         storage = live.meters.storage
@@ -414,6 +447,22 @@ class EnergyTracker:
             power_w=storage.active_power_w,
             stored_wh=sum(stored) if stored else None,
         )
+
+    def _battery_power(self, site: _Site, event: DataEvent) -> list[Derived]:
+        """The IQ Batteries' own power, summed: preferred to live data's once it comes."""
+        power: EnsemblePower = event.model
+        watts = [b.active_power_w for b in power.batteries if b.active_power_w is not None]
+        if not watts or len(watts) < len(power.batteries) or not site.meters_read:
+            return []
+        if site.enabled(MeasurementType.STORAGE):  # the storage CT's registers count it
+            return []
+        site.rating.battery = site.ensemble_power = True
+        sample = Sample(
+            at=event.fetched_at.timestamp(),
+            power_w=sum(watts),
+            stored_wh=_stored_wh(power, site.capacities_wh),
+        )
+        return self._integrate(site, event, sample)
 
     def _integrate(self, site: _Site, event: DataEvent, sample: Sample) -> list[Derived]:
         """Integrate one battery power sample that ``event`` brought (any source of battery
@@ -463,6 +512,18 @@ class EnergyTracker:
         )
 
 
+def _stored_wh(power: EnsemblePower, capacities_wh: Mapping[str, float]) -> float | None:
+    """Energy stored in the batteries, Wh: each one's charge times its capacity (None unless
+    every battery's are known)."""
+    stored = 0.0
+    for battery in power.batteries:
+        capacity = capacities_wh.get(battery.serial_number)
+        if capacity is None or battery.charge_percent is None:
+            return None
+        stored += battery.charge_percent / 100 * capacity
+    return stored
+
+
 _HANDLERS: Final[Mapping[str, _Handler]] = {
     "info": EnergyTracker._info,
     "meters": EnergyTracker._meter_config,
@@ -471,4 +532,6 @@ _HANDLERS: Final[Mapping[str, _Handler]] = {
     "meter_readings": EnergyTracker._meter_readings,
     "production": EnergyTracker._production,
     "live_data": EnergyTracker._live_data,
+    "inventory": EnergyTracker._ensemble_inventory,
+    "battery_power": EnergyTracker._battery_power,
 }

@@ -262,7 +262,7 @@ class GatewayWorker:
         self._stream_enabled_at = -math.inf
         self._fetch: dict[str, Callable[[], Awaitable[Any]]] = {
             name: functools.partial(session.fetch, _BY_NAME[name])
-            for name in (*plan.live, *plan.periodic, *plan.config)
+            for name in (*plan.live, *plan.periodic, *plan.config, *plan.fallback)
         }
         self._last_latency = 0.0
         self._latency = Window()
@@ -313,6 +313,17 @@ class GatewayWorker:
                     _Kind.LIVE,
                     name,
                     due=start + later + index * shortest / len(live),
+                    call=self._fetch[name],
+                    interval=interval,
+                )
+            )
+        for name, (interval, _) in plan.fallback.items():
+            # Whether the faster endpoints exist is known after the first rounds.
+            self._add(
+                _Job(
+                    _Kind.LIVE,
+                    name,
+                    due=start + _PERIODIC_SPREAD_S,
                     call=self._fetch[name],
                     interval=interval,
                 )
@@ -401,6 +412,9 @@ class GatewayWorker:
 
     async def _run_live(self, job: _Job) -> float | None:
         assert job.call is not None
+        fallback = self.plan.fallback.get(job.name)
+        if fallback is not None and not all(n in self._unsupported for n in fallback[1]):
+            return job.due + job.interval  # the faster endpoints serve (or may): ask later
         model = await self._request(job.name, job.call, due=job.due)
         if model is FAILED:
             return None if job.name in self._unsupported else job.due + job.interval

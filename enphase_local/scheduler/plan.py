@@ -26,12 +26,23 @@ firmware changes, so the battery endpoints cost a system without batteries nothi
 pages (``/production.json``, ``/inventory.json``, ``/home``; 3 to 60 s on real gateways) are
 in no default group: the faster endpoints above carry the same data.
 
-GETs an hour of the default plan, per simulator profile (measured by reading each endpoint
-of the plan once; :meth:`PollPlan.requests_per_hour` counts a gateway that serves every
-endpoint): 449.2 for ``battery``, ``generator`` and ``collar``, 448.9 for ``acb``,
-``metered`` and ``standard`` (no device list; the simulator answers the battery endpoints
-with empty bodies there; a site without meters drops the meter endpoints), against 300 to
-840 for Home Assistant's 60 s sweep.
+``fallback``
+    Slow endpoints read only where the faster ones they stand in for are all known not to
+    be served, every :attr:`PollPlan.fallback` interval (at least 15 minutes by default).
+    The default reads the production summary (on firmware before 4 the ``/production``
+    HTML page, its only source of data) every 15 minutes where neither the production
+    endpoint nor the meter readings exist. Such a gateway has no other live reads, so the
+    slow read never shares a cycle with one.
+
+GETs an hour of the default plan, per simulator profile (``python -m benchmarks.plan_load``:
+the poller in lock step with the simulation, averaged over four hours, one configuration
+round included): 449.2 for ``battery``, ``generator`` and ``collar``, 449.0 for ``metered``
+and ``acb`` (no device list), 437.0 for ``three-phase`` (7.6: no ``device_data``), 66.0 for
+``standard`` (no meters, so no meter readings, grid readings or consumption reports; the
+simulator answers the battery endpoints with empty bodies there), 24.8 for ``legacy`` (5.0:
+production and inverters) and 4.2 for ``legacy-html`` (3.7: ``/info`` and, as the fallback,
+its production page every 15 minutes); :meth:`PollPlan.requests_per_hour` counts a gateway
+that serves every endpoint. Home Assistant's 60 s sweep sends 300 to 840.
 
 All times are in seconds of the poller's clock (real seconds unless the poller is given
 another :class:`~enphase_local.scheduler.clock.Clock`, e.g. a simulation's).
@@ -73,6 +84,10 @@ DEFAULT_PERIODIC: Final = (
     ep.ENERGY.name,
     ep.DEVICE_DATA.name,
 )
+#: The default fallback: endpoint -> (interval, seconds; the endpoints it stands in for).
+DEFAULT_FALLBACK: Final[Mapping[str, tuple[float, tuple[str, ...]]]] = types.MappingProxyType(
+    {ep.PRODUCTION_SUMMARY.name: (900.0, (ep.PRODUCTION.name, ep.METER_READINGS.name))}
+)
 #: The default configuration endpoints read after ``/info``.
 DEFAULT_CONFIG: Final = (
     ep.METERS.name,
@@ -94,6 +109,14 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
 
 def _live_intervals(value: Mapping[str, float]) -> Mapping[str, float]:
     return types.MappingProxyType({str(k): float(v) for k, v in value.items()})
+
+
+def _fallbacks(
+    value: Mapping[str, tuple[float, Iterable[str]]],
+) -> Mapping[str, tuple[float, tuple[str, ...]]]:
+    return types.MappingProxyType(
+        {str(k): (float(interval), tuple(covers)) for k, (interval, covers) in value.items()}
+    )
 
 
 def _check_live(
@@ -130,6 +153,11 @@ class PollPlan:
     periodic: tuple[str, ...] = attrs.field(default=DEFAULT_PERIODIC, converter=_names)
     #: Configuration endpoints read after ``/info``, at start and on each re-read.
     config: tuple[str, ...] = attrs.field(default=DEFAULT_CONFIG, converter=_names)
+    #: Slow endpoints read only where every endpoint they stand in for is known not to be
+    #: served: name -> (interval in seconds, the names it stands in for).
+    fallback: Mapping[str, tuple[float, tuple[str, ...]]] = attrs.field(
+        default=DEFAULT_FALLBACK, converter=_fallbacks, hash=False
+    )
     #: How often ``/info`` and the configuration are read again, seconds.
     config_interval_s: float = attrs.field(default=4 * 3600.0, validator=_positive)
     #: First guess of the gateway's report cycle, seconds (learned from report times).
@@ -145,7 +173,12 @@ class PollPlan:
     live_stream_interval_s: float = attrs.field(default=600.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
-        groups = {"live": tuple(self.live), "periodic": self.periodic, "config": self.config}
+        groups = {
+            "live": tuple(self.live),
+            "periodic": self.periodic,
+            "config": self.config,
+            "fallback": tuple(self.fallback),
+        }
         seen: dict[str, str] = {}
         for group, names in groups.items():
             for name in names:
@@ -157,6 +190,12 @@ class PollPlan:
                 if name in seen:
                     raise ValueError(f"{name} is listed in both {seen[name]} and {group}")
                 seen[name] = group
+        for name, (interval, covers) in self.fallback.items():
+            if not interval >= MIN_INTERVAL_S:
+                raise ValueError(f"fallback {name} every {interval} s is too often")
+            unknown = [n for n in covers if n not in _NAMES]
+            if not covers or unknown:
+                raise ValueError(f"fallback {name} must stand in for known endpoints: {unknown}")
         if self.report_margin_s >= self.report_interval_s:
             raise ValueError("report_margin_s must be shorter than report_interval_s")
 
@@ -178,6 +217,7 @@ class PollPlan:
             live=live,
             periodic=tuple(n for n in self.periodic if n not in moved),
             config=tuple(n for n in self.config if n not in moved),
+            fallback={k: v for k, v in self.fallback.items() if k not in moved},
         )
 
     def with_live_interval(self, seconds: float) -> PollPlan:
@@ -191,7 +231,8 @@ class PollPlan:
         return attrs.evolve(self, live=live)
 
     def requests_per_hour(self) -> float:
-        """About how many requests this plan sends a gateway that serves every endpoint."""
+        """About how many requests this plan sends a gateway that serves every endpoint
+        (so no fallback)."""
         live = sum(3600.0 / interval for interval in self.live.values())
         periodic = len(self.periodic) * 3600.0 / self.report_interval_s
         config = (1 + len(self.config)) * 3600.0 / self.config_interval_s

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from enphase_local.simulator.physics import FlowTotals, GlitchKind, Plant
     from enphase_local.simulator.profiles import PROFILES, MeterType, Profile
     from enphase_local.simulator.tokens import TokenMinter
+    from enphase_local.simulator.writes import ControlFaults
 
 #: Where each public name lives: the package loads a module only when one of its names is
 #: first used, so ``enphase-local --help`` and ``poll`` do not pay for the simulator.
@@ -58,6 +59,7 @@ _HOMES = {
     "MeterType": "profiles",
     "Profile": "profiles",
     "TokenMinter": "tokens",
+    "ControlFaults": "writes",
 }
 
 
@@ -73,6 +75,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PROFILES",
     "CloudAccount",
+    "ControlFaults",
     "FakeCloud",
     "Faults",
     "FlowTotals",

@@ -535,7 +535,7 @@ def live_data(plant: Plant, flows: Flows, *, streaming: bool, counters: dict[str
                 "main_relay_state": 1 if plant.relay.connected(flows.time) else 0,
                 "gen_relay_state": 5,
                 "backup_bat_mode": 1,
-                "backup_soc": plant.reserve_pct if battery else 0,
+                "backup_soc": round(plant.reserve_pct) if battery else 0,
                 "is_split_phase": 1 if profile.phase_mode == "split" else 0,
                 "phase_count": profile.phase_count,
                 "enc_agg_soc": soc if profile.iq_batteries else 0,

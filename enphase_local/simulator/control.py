@@ -32,12 +32,23 @@ Gateway routes are under ``/gateways/{serial}``:
 | ``POST .../faults/counters`` | ``{"kind", "count", "path", "wh"}`` | ``drop``, ``spike`` |
 | ``POST .../counters/reset`` | | the lifetime counters restart from zero, for good |
 | ``POST .../firmware`` | ``{"software"}`` | firmware update that restarts the counters |
+| ``POST .../faults/ignore_writes`` | ``{"path", "enabled"}`` | writes answered, ignored |
+| ``POST .../faults/cloud_overwrite`` | ``{"delay_s"}`` (``null``: off) | cloud undoes writes |
+| ``POST .../faults/dry_contact_settle`` | ``{"seconds"}`` (``null``: off) | contacts read open |
 
 ``count`` is a number of requests, or ``null`` for "until cleared" (default 1). The ground
 truth's flows are ``production_wh``, ``consumption_wh``, ``grid_import_wh``,
 ``grid_export_wh``, ``battery_charge_wh`` and ``battery_discharge_wh``, as the energy ledger
 names them; counter faults never touch them. A counter fault spoils the counters of the next
 replies: ``drop`` reads zero, ``spike`` jumps by ``wh`` (6.78 MWh by default).
+
+The write faults (see :mod:`~enphase_local.simulator.writes`) stay on until switched off or
+cleared with ``DELETE .../faults``: ``ignore_writes`` answers writes to ``path`` (the tariff,
+``/admin/lib/tariff``, by default; ``enabled`` defaults to true) with 200 and changes nothing;
+``cloud_overwrite`` puts the storage settings from before a tariff write back ``delay_s``
+simulated seconds after it; ``dry_contact_settle`` makes every dry contact read ``open`` for
+``seconds`` simulated seconds after a dry contact settings write. A malformed or partial write
+body always answers 500, counted in the gateway's ``stats.bad_writes``.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from enphase_local.simulator import writes
 from enphase_local.simulator.auth.jwt import Role, TokenIssuer
 from enphase_local.simulator.clock import SimClock
 from enphase_local.simulator.cloud import FakeCloud
@@ -107,6 +119,9 @@ class ControlApi:
             ("POST", "/faults/counters"): self._counters,
             ("POST", "/counters/reset"): self._reset_counters,
             ("POST", "/firmware"): self._firmware,
+            ("POST", "/faults/ignore_writes"): self._ignore_writes,
+            ("POST", "/faults/cloud_overwrite"): self._cloud_overwrite,
+            ("POST", "/faults/dry_contact_settle"): self._dry_contact_settle,
         }
         for (method, suffix), route in gateway_routes.items():
             app.router.add_route(method, "/gateways/{serial}" + suffix, self._for_gateway(route))
@@ -201,6 +216,22 @@ class ControlApi:
     async def _firmware(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.update_firmware(str(body["software"]))
 
+    async def _ignore_writes(self, gateway: SimulatedGateway, body: dict[str, Any]) -> object:
+        gateway.control_faults.ignore_writes(
+            str(body.get("path", writes.TARIFF)), enabled=bool(body.get("enabled", True))
+        )
+        return gateway.control_faults.active()
+
+    async def _cloud_overwrite(self, gateway: SimulatedGateway, body: dict[str, Any]) -> object:
+        delay = body["delay_s"]
+        gateway.control_faults.set_cloud_overwrite(None if delay is None else float(delay))
+        return gateway.control_faults.active()
+
+    async def _dry_contact_settle(self, gateway: SimulatedGateway, body: dict[str, Any]) -> object:
+        seconds = body["seconds"]
+        gateway.control_faults.set_dry_contact_settle(None if seconds is None else float(seconds))
+        return gateway.control_faults.active()
+
     async def _error(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         gateway.faults.fail(
             _count(body), status=int(body.get("status", 504)), path=body.get("path")
@@ -238,6 +269,7 @@ class ControlApi:
         gateway.faults.clear()
         if gateway.plant is not None:
             gateway.clear_counter_faults()
+            gateway.control_faults.clear()
 
     async def _reboot(self, gateway: SimulatedGateway, body: dict[str, Any]) -> None:
         await gateway.reboot(float(body.get("downtime_s", 5.0)))
@@ -283,24 +315,34 @@ def _describe(gateway: SimulatedGateway) -> dict[str, object]:
             "by_status": {str(k): v for k, v in stats.by_status.items()},
             "auth_failures": dict(stats.auth_failures),
             "faults_served": dict(stats.faults_served),
+            "writes": dict(stats.writes),
+            "bad_writes": dict(stats.bad_writes),
         },
         "faults": gateway.faults.active(),
         "counter_faults": gateway.counter_faults(),
+        "control_faults": None if gateway.plant is None else gateway.control_faults.active(),
         "installer_only": sorted(gateway.installer_only),
         "site": _site(gateway),
     }
 
 
 def _site(gateway: SimulatedGateway) -> dict[str, object] | None:
-    """What the control API can steer: the batteries' charge and the grid relay."""
+    """What the control API can steer (the batteries' charge, the grid relay) and what
+    writes set."""
     plant = gateway.plant
     if plant is None:
         return None
     now = gateway.local_time().timestamp()
+    storage = plant.storage
     return {
         "battery_soc_pct": round(plant.soc_pct, 1),
         "relay": plant.relay.state(now).value,
         "generator_running": plant.generator.running,
+        "generator_mode": plant.generator.mode.value,
+        "storage_mode": storage.mode.value,
+        "reserve_pct": storage.reserve_pct,
+        "charge_from_grid": storage.charge_from_grid,
+        "acb_sleep": {serial: list(band) for serial, band in plant.acb_sleep.items()},
     }
 
 

@@ -19,8 +19,9 @@ from typing import Protocol
 
 import attrs
 
-from enphase_local.simulator import bodies, catalog
+from enphase_local.simulator import bodies, catalog, writes
 from enphase_local.simulator.clock import SimClock
+from enphase_local.simulator.contacts import DryContactBank
 from enphase_local.simulator.counter_faults import CounterFaults
 from enphase_local.simulator.firmware import Change, has, shows
 from enphase_local.simulator.physics import Flows, FlowTotals, Plant
@@ -136,6 +137,10 @@ class SimulatedDevice:
         self.plant = Plant(profile, serial, start=math.floor(clock.now()), tz=tz)
         #: Glitches waiting for the replies whose counters they spoil.
         self.counter_faults = CounterFaults()
+        #: The System Controller's dry contacts.
+        self.contacts = DryContactBank(profile)
+        #: The control writes and their faults.
+        self.writes = writes.Writes(profile, self.plant, self.contacts)
         self._booted_at = clock.now()
         self._rebooted = False
         self._requests: collections.Counter[str] = collections.Counter()
@@ -148,8 +153,8 @@ class SimulatedDevice:
             "stream_ctrl": 0,
             "rest_status": 0,
         }
-        self._routes = self._make_routes()
         self._catalog = catalog.served(profile)
+        self._routes = self._make_routes()
 
     def __repr__(self) -> str:
         return f"SimulatedDevice(profile={self.profile.name}, serial={self.serial})"
@@ -181,6 +186,9 @@ class SimulatedDevice:
                 ("GET", "/ivp/ensemble/device_list"): lambda _: self._device_list(),
             }
         )
+        for path, method in writes.METHODS.items():
+            if path in self._catalog:  # the firmware serves the path (to read)
+                routes[(method, path)] = self._writer(path)
         return routes
 
     # --- the Device protocol ---------------------------------------------------------------
@@ -262,8 +270,17 @@ class SimulatedDevice:
 
     def _settle(self) -> None:
         """Bring the plant to now before a state change, so that the past keeps its flows."""
-        self.plant.advance_to(self.now())
+        self._advance(self.now())
         self._flows_cache = None
+
+    def _advance(self, now: int) -> None:
+        """Bring the plant to ``now``, with a cloud overwrite that fell due on the way."""
+        due = self.writes.cloud_due(now)
+        if due is not None:
+            self.plant.advance_to(due)
+            self.writes.apply_cloud()
+            self._flows_cache = None
+        self.plant.advance_to(now)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -273,8 +290,10 @@ class SimulatedDevice:
 
     def _flows(self) -> Flows:
         now = self.now()
+        if self.writes.cloud_due(now) is not None:
+            self._flows_cache = None
         if self._flows_cache is None or self._flows_cache.time != now:
-            self.plant.advance_to(now)
+            self._advance(now)
             self._flows_cache = self.plant.flows_at(now)
         return self._flows_cache
 
@@ -291,6 +310,8 @@ class SimulatedDevice:
             uptime_s=uptime,
             fresh_boot=self._rebooted and uptime < BATTERY_REPORT_S,
             requests=dict(self._requests),
+            contacts=self.contacts,
+            tariff=self.writes.tariff,
         )
 
     @property
@@ -339,8 +360,30 @@ class SimulatedDevice:
         state = "enabled" if enable else "disabled"
         return json_reply(f'{{"sc_stream": "{state}"}}\n'.encode())
 
+    def _writer(self, path: str) -> Callable[[bytes], Reply]:
+        def write(body: bytes) -> Reply:
+            snapshot = self.snapshot()
+            try:
+                answer = self.writes.handle(path, body, snapshot)
+            except writes.HardwareAbsent:
+                return self.not_found(path)
+            except writes.WriteRefused as err:
+                return _refusal(err)
+            finally:
+                self._flows_cache = None  # the state may have changed now
+            return _dress(answer, self._catalog[path].dress, self.profile)
+
+        return write
+
     def _device_list(self) -> Reply:
         body = bodies.device_list(self.plant)
         if body is None:
             return Reply(status=404, body=bodies.NOT_FOUND_ERR)
         return json_reply(body)
+
+
+def _refusal(err: writes.WriteRefused) -> Reply:
+    """A refused write: 500 in plain text (as a crashing back end), else JSON with a message."""
+    if err.status == 500:
+        return Reply(status=500, body=f"{err}\n".encode(), content_type="text/plain")
+    return Reply(status=err.status, body=json.dumps({"message": str(err)}).encode() + b"\n")

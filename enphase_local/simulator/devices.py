@@ -32,6 +32,8 @@ _CHANNEL = CHANNEL_EID_OFFSET + 1
 _QUARTER_S = 900
 #: The CTs ``device_data`` lists, as ``EIM1`` and ``EIM2``.
 _EIMS = (MeterType.PRODUCTION, MeterType.NET_CONSUMPTION)
+#: An AC Battery's sleep band until it is told another (as the captures show), percent.
+_ACB_SLEEP_BAND = (25, 30)
 _PCU_FIRMWARE = "521-99005-r01-v02.70.00", "549-99040-r01-v02.70.00"
 
 
@@ -287,19 +289,22 @@ def _ac_batteries(snapshot: Snapshot) -> list[JsonValue]:
     listed: list[JsonValue] = []
     for k, serial in enumerate(plant.battery_serials[: profile.ac_batteries]):
         device = _listed(snapshot, "800-99930-r01", serial, 2, 11)
+        # Told to sleep, it keeps its band; asleep (in the band) it carries no power.
+        low, high = plant.acb_sleep.get(serial, _ACB_SLEEP_BAND)
+        own = "idle" if plant.asleep(serial) else state
         device |= {
             "chaneid": _ACB_ID + k * _ID_STEP + _CHANNEL,
             "device_control": [{"gficlearset": False}],
-            "producing": state == "discharging",
+            "producing": own == "discharging",
             "communicating": True,
             "provisioned": True,
             "operating": True,
-            "sleep_enabled": False,
+            "sleep_enabled": serial in plant.acb_sleep,
             "percentFull": snapshot.soc,
             "maxCellTemp": 22 + math.floor(abs(snapshot.flows.storage_w) / 100),
-            "sleep_min_soc": 25,
-            "sleep_max_soc": 30,
-            "charge_status": state,
+            "sleep_min_soc": low,
+            "sleep_max_soc": high,
+            "charge_status": own,
         }
         listed.append(device)
     return listed

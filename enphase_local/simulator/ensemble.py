@@ -272,7 +272,7 @@ def _charge(snapshot: Snapshot) -> dict[str, JsonValue]:
     stored = round(plant.stored_wh)
     iq = bool(profile.iq_batteries)
     acb = bool(profile.ac_batteries)
-    reserve = plant.reserve_pct if iq else 0
+    reserve = round(plant.reserve_pct) if iq else 0
     return {
         "configured_backup_soc": reserve,
         "adjusted_backup_soc": reserve,
@@ -292,7 +292,7 @@ def _charge(snapshot: Snapshot) -> dict[str, JsonValue]:
 def secctrl_body(snapshot: Snapshot) -> dict[str, JsonValue]:
     """The secondary-control object of ``secctrl`` and ``status``."""
     profile = snapshot.profile
-    body: dict[str, JsonValue] = {"shutdown": False, **_bias()}
+    body: dict[str, JsonValue] = {"shutdown": snapshot.flows.shutdown, **_bias()}
     if has(profile, Change.SECCTRL_OFFGRID):
         body["offgrid_secctrl"] = _offgrid(snapshot)
     body |= _charge(snapshot)
@@ -490,19 +490,21 @@ def status(snapshot: Snapshot) -> bytes:
 # --- dry contacts and generator -----------------------------------------------------------
 
 
-def _contact_status(snapshot: Snapshot, contact: settings.DryContact) -> str:
-    """A configured load stays connected, except off grid below its low charge level."""
-    if contact.type == "NONE":
-        return "open"
-    shed = not snapshot.connected and snapshot.plant.soc_pct < contact.soc_low
-    return "open" if shed else "closed"
-
-
 def dry_contacts(snapshot: Snapshot) -> bytes:
-    """``/ivp/ensemble/dry_contacts``: each contact's state."""
+    """``/ivp/ensemble/dry_contacts``: each contact's state (see
+    :class:`~enphase_local.simulator.contacts.DryContactBank`)."""
+    bank = snapshot.contacts
     contacts: list[JsonValue] = [
-        {"id": contact.id, "status": _contact_status(snapshot, contact)}
-        for contact in settings.dry_contacts(snapshot.profile)
+        {
+            "id": contact_id,
+            "status": bank.status(
+                contact_id,
+                now=snapshot.now,
+                connected=snapshot.connected,
+                soc_pct=snapshot.plant.soc_pct,
+            ),
+        }
+        for contact_id in bank.entries
     ]
     return dumps({"dry_contacts": contacts})
 

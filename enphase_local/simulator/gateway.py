@@ -22,7 +22,7 @@ import attrs
 from aiohttp import hdrs, web
 
 from enphase_local.auth.legacy import DIGEST_REALM, envoy_password, installer_password
-from enphase_local.simulator import bodies
+from enphase_local.simulator import bodies, writes
 from enphase_local.simulator.auth.digest import DigestAuthenticator
 from enphase_local.simulator.auth.jwt import Role, TokenClaims, TokenError, TokenIssuer
 from enphase_local.simulator.auth.sessions import SESSION_COOKIE, TokenAuth
@@ -79,6 +79,10 @@ class GatewayStats:
     #: Faults applied per kind (``nightly``, ``hang``, ``error``, ``html``, ``truncate``;
     #: ``cut`` for a body cut by dropping the connection).
     faults_served: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    #: Control writes answered 200, per path (ignored ones included).
+    writes: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    #: Control writes refused with 500 (not JSON, wrong shape, partial), per path.
+    bad_writes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     #: The most recent requests, oldest first.
     log: collections.deque[RequestRecord] = attrs.field(
         factory=lambda: collections.deque(maxlen=_REQUEST_LOG_SIZE), repr=False
@@ -92,6 +96,8 @@ class GatewayStats:
         self.by_status.clear()
         self.auth_failures.clear()
         self.faults_served.clear()
+        self.writes.clear()
+        self.bad_writes.clear()
         self.log.clear()
 
 
@@ -346,6 +352,13 @@ class SimulatedGateway:
         with the grid, as the System Controller does); only with a System Controller or Collar."""
         self._simulated().command_relay(closed)
 
+    @property
+    def control_faults(self) -> writes.ControlFaults:
+        """The write faults: ``ignore_writes(path)``, ``set_cloud_overwrite(delay_s)``,
+        ``set_dry_contact_settle(seconds)`` (see :class:`~enphase_local.simulator.writes.
+        ControlFaults`)."""
+        return self._simulated().writes.faults
+
     def _simulated(self) -> SimulatedDevice:
         if not isinstance(self.device, SimulatedDevice):
             raise TypeError("a replayed gateway has no plant to steer")
@@ -433,6 +446,11 @@ class SimulatedGateway:
             served["error"] += 1
             return self._response(_error_reply(HTTPStatus(plan.error_status)))
         reply = self._dispatch(request, await request.read())
+        if writes.METHODS.get(request.path) == request.method:
+            if reply.status == 200:
+                self.stats.writes[request.path] += 1
+            elif reply.status == 500:
+                self.stats.bad_writes[request.path] += 1
         if plan.html is not None and reply.status == 200:
             served["html"] += 1
             reply = (

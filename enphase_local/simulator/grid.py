@@ -16,6 +16,8 @@ import attrs
 
 #: Seconds from the command to close until the relay closes (synchronising with the grid).
 SYNC_S = 30.0
+#: Seconds from a written command to open (``POST /ivp/ensemble/relay``) until it opens.
+OPEN_S = 3.0
 #: The generator starts at or below this charge, percent (``start_soc``).
 GENERATOR_START_SOC = 30
 #: The generator stops at or above this charge, percent (``stop_soc``).
@@ -40,22 +42,35 @@ class GridRelay:
     commanded_closed: bool = True
     #: When the last command to close takes effect, simulated Unix seconds.
     closes_at: float = -math.inf
+    #: When the last command to open takes effect, simulated Unix seconds.
+    opens_at: float = -math.inf
 
-    def command(self, closed: bool, t: float) -> None:
-        """Open the relay now, or start synchronising to close it."""
+    def command(self, closed: bool, t: float, *, open_delay_s: float = 0.0) -> None:
+        """Start opening the relay (it opens ``open_delay_s`` later), or start synchronising
+        to close it (a relay still closed stays closed)."""
         if closed and not self.commanded_closed:
-            self.closes_at = t + SYNC_S
+            self.closes_at = t + SYNC_S if t >= self.opens_at else -math.inf
+        elif not closed and self.commanded_closed:
+            self.opens_at = t + open_delay_s
         self.commanded_closed = closed
 
     def state(self, t: float) -> RelayState:
         """What the relay actually does at ``t``."""
         if not self.commanded_closed:
-            return RelayState.OPEN
+            return RelayState.OPEN if t >= self.opens_at else RelayState.CLOSED
         return RelayState.CLOSED if t >= self.closes_at else RelayState.SYNCHRONIZING
 
     def connected(self, t: float) -> bool:
         """Whether the site is on grid at ``t``."""
         return self.state(t) is RelayState.CLOSED
+
+
+class GeneratorMode(enum.StrEnum):
+    """``gen_cmd`` of ``/ivp/ss/gen_mode``: what the generator is told."""
+
+    ON = "on"
+    OFF = "off"
+    AUTO = "auto"
 
 
 @attrs.define
@@ -64,14 +79,16 @@ class Generator:
 
     #: Rated power, W.
     rating_w: float
+    #: What it is told.
+    mode: GeneratorMode = GeneratorMode.AUTO
     #: Whether it runs.
     running: bool = False
 
     def update(self, soc_pct: float, connected: bool) -> None:
         """Start or stop for this charge and grid state (hysteresis between the levels)."""
-        if connected or not self.rating_w:
+        if connected or not self.rating_w or self.mode is GeneratorMode.OFF:
             self.running = False
-        elif soc_pct <= GENERATOR_START_SOC:
+        elif self.mode is GeneratorMode.ON or soc_pct <= GENERATOR_START_SOC:
             self.running = True
         elif soc_pct >= GENERATOR_STOP_SOC:
             self.running = False

@@ -28,13 +28,18 @@ import attrs
 
 from enphase_local.simulator.grid import VERY_LOW_SOC_PCT, Generator, GridRelay, island
 from enphase_local.simulator.profiles import MeterType, Profile
+from enphase_local.simulator.storage import (
+    BatteryLimits,
+    PeakSchedule,
+    StorageMode,
+    StorageSettings,
+    battery_dispatch,
+)
 
 #: Longest integration step, simulated seconds.
 STEP_S = 5.0
 #: Microinverters report every this many seconds, each at its own offset.
 REPORT_INTERVAL_S = 300
-#: Share of capacity a battery keeps in reserve (``backup_soc``), percent.
-BATTERY_RESERVE_PCT = 10
 #: Fraction of charging power that ends up stored.
 CHARGE_EFFICIENCY = 0.95
 #: Inverter-measured energy reads this much higher than the production CT.
@@ -113,6 +118,8 @@ class Flows:
     phases: tuple[PhaseFlow, ...]
     #: Grid frequency, Hz.
     frequency_hz: float
+    #: Whether the site is shut down: off grid with empty batteries, nothing flows.
+    shutdown: bool = False
 
     @property
     def pv_w(self) -> float:
@@ -294,8 +301,13 @@ class Plant:
         self._battery_power_w = profile.battery_count * profile.battery_power_w
         #: Energy stored in the batteries, Wh.
         self.stored_wh = self.battery_capacity_wh * (0.35 + 0.4 * self._rand(3))
-        #: Charge the batteries keep for outages while on grid (``backup_soc``), percent.
-        self.reserve_pct = BATTERY_RESERVE_PCT
+        #: How the batteries run on grid: mode, reserve, charge from grid (the tariff's).
+        self.storage = StorageSettings()
+        #: The tariff's peak hours, which the economy mode follows.
+        self.peak_hours = PeakSchedule.default()
+        #: AC Batteries told to sleep: serial -> (min, max) charge, percent, between which
+        #: they neither charge nor discharge.
+        self.acb_sleep: dict[str, tuple[float, float]] = {}
         #: The grid relay (always closed on a site without System Controller or Collar).
         self.relay = GridRelay()
         #: The standby generator (rated 0 W on a site without one).
@@ -405,27 +417,49 @@ class Plant:
         length = 120 + 480 * _unit(self._seed + 5, slot)
         return 1500.0 + 1000.0 * _unit(self._seed + 6, slot) if start <= t < start + length else 0.0
 
-    def _storage_w(self, pv: float, load: float) -> float:
-        """Battery power for this surplus or deficit and the present charge (self-consumption)."""
-        if self.battery_capacity_wh <= 0:
-            return 0.0
-        surplus = pv - load
-        reserve_wh = self.battery_capacity_wh * self.reserve_pct / 100
-        if surplus > 0 and self.stored_wh < self.battery_capacity_wh:
-            return -min(surplus, self._battery_power_w)
-        if surplus < 0 and self.stored_wh > reserve_wh:
-            return min(-surplus, self._battery_power_w)
-        return 0.0
+    @property
+    def reserve_pct(self) -> float:
+        """Charge the batteries keep for outages while on grid (``reserved_soc``), percent."""
+        return self.storage.reserve_pct
+
+    def asleep(self, serial: str) -> bool:
+        """Whether this AC Battery sleeps now: told to, and its charge is in the band."""
+        band = self.acb_sleep.get(serial)
+        return band is not None and band[0] <= self.soc_pct <= band[1]
+
+    def _power_limit_w(self) -> float:
+        """The most the batteries that are awake can charge or discharge, W."""
+        if not self.acb_sleep:
+            return self._battery_power_w
+        awake = sum(not self.asleep(serial) for serial in self.battery_serials)
+        return self.profile.battery_power_w * awake
+
+    def _storage_w(self, t: float, pv: float, load: float) -> float:
+        """Battery power on grid for this surplus or deficit, the charge and the settings."""
+        peak = self.storage.mode is StorageMode.ECONOMY and self.peak_hours.contains(
+            dt.datetime.fromtimestamp(t, self.tz)
+        )
+        limits = BatteryLimits(
+            power_w=self._power_limit_w(),
+            stored_wh=self.stored_wh,
+            capacity_wh=self.battery_capacity_wh,
+        )
+        return battery_dispatch(self.storage, limits, surplus_w=pv - load, peak=peak)
 
     def _off_grid(self, pv: float, load: float) -> tuple[float, float, float, float]:
-        """(pv, load, storage, generator) W balanced off grid by the batteries and generator."""
-        power = self._battery_power_w
+        """(pv, load, storage, generator) W balanced off grid by the batteries and generator;
+        all zero when the site shuts down (see :meth:`shut_down`)."""
+        power = self._power_limit_w()
+        generator = self.generator.rating_w if self.generator.running else 0.0
+        discharge = power if self.soc_pct > VERY_LOW_SOC_PCT else 0.0
+        if not discharge and not generator and pv < load:
+            return 0.0, 0.0, 0.0, 0.0
         flow = island(
             pv,
             load,
-            generator_w=self.generator.rating_w if self.generator.running else 0.0,
+            generator_w=generator,
             charge_w=power if self.stored_wh < self.battery_capacity_wh else 0.0,
-            discharge_w=power if self.soc_pct > VERY_LOW_SOC_PCT else 0.0,
+            discharge_w=discharge,
         )
         return flow.pv_w, flow.load_w, flow.storage_w, flow.generator_w
 
@@ -440,7 +474,7 @@ class Plant:
         if islanded:
             pv, load, storage, generator = self._off_grid(pv, load)
         else:
-            storage = self._storage_w(pv, load)
+            storage = self._storage_w(t, pv, load)
         tilt = 0.12 * _wander(t, self._seed + 7, (1500, 4100))
         load_shares = [1.0 / phases] * phases
         load_shares[0] += tilt / phases
@@ -471,7 +505,12 @@ class Plant:
                 )
             )
         frequency = self.profile.frequency_hz + 0.015 * _wander(t, self._seed + 9, (97, 600))
-        return Flows(time=t, phases=tuple(flows), frequency_hz=frequency)
+        return Flows(
+            time=t,
+            phases=tuple(flows),
+            frequency_hz=frequency,
+            shutdown=islanded and not (pv or load),
+        )
 
     # --- integration --------------------------------------------------------------------
 

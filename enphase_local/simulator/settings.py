@@ -1,17 +1,18 @@
 """Bodies of the configuration endpoints: tariff and storage mode, dry contact settings,
 generator settings, PV and export limits, AC Battery sleep.
 
-These are what an installer or the owner set up, so they do not move with the clock; the
-values the physics uses (the backup reserve, the generator's start and stop levels, each dry
-contact's charge levels) are read from the plant and :mod:`~enphase_local.simulator.grid`, so
-every endpoint that shows them agrees.
+These are what an installer or the owner set up, so they do not move with the clock, only
+with writes (:mod:`~enphase_local.simulator.writes`); the values the physics uses (the storage
+mode, reserve and charge from grid, the tariff's peak hours, the generator command and its
+start and stop levels, each dry contact's settings, AC Battery sleep) are read from the plant,
+the dry contact bank and :mod:`~enphase_local.simulator.grid`, so every endpoint that shows
+them agrees.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-
-import attrs
+from collections.abc import Mapping
 
 from enphase_local.simulator.firmware import Change, has
 from enphase_local.simulator.grid import (
@@ -21,6 +22,7 @@ from enphase_local.simulator.grid import (
 )
 from enphase_local.simulator.profiles import Profile
 from enphase_local.simulator.snapshot import Snapshot
+from enphase_local.simulator.storage import DEFAULT_PERIODS
 from enphase_local.simulator.wire import JsonValue, compact, dumps
 
 _WEEK = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -28,82 +30,14 @@ _WEEK = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _UPDATED_BY = "ITK"
 
 
-@attrs.frozen(kw_only=True)
-class DryContact:
-    """One dry contact of a System Controller and what it is set to do."""
-
-    #: ``NC1``, ``NC2``, ``NO1`` or ``NO2``.
-    id: str
-    #: ``LOAD`` (switches a load) or ``NONE`` (unused).
-    type: str = "NONE"
-    #: The load's name.
-    load_name: str = ""
-    #: Off grid, the load is shed below this charge, percent.
-    soc_low: float = 30.0
-    #: ... and connected again above this one, percent.
-    soc_high: float = 70.0
-    #: Shedding order.
-    priority: float
-
-
-def dry_contacts(profile: Profile) -> tuple[DryContact, ...]:
-    """The four contacts; a System Controller drives a water heater from the first."""
-    load = "Water heater" if profile.system_controller else ""
-    first = DryContact(id="NC1", type="LOAD" if load else "NONE", load_name=load, priority=1.0)
-    others = (
-        DryContact(id=name, priority=float(k + 2)) for k, name in enumerate(("NC2", "NO1", "NO2"))
-    )
-    return (first, *others)
-
-
 def very_low_soc(profile: Profile) -> int:
     """Charge below which the batteries stop giving power, percent (5 without batteries)."""
     return 10 if profile.battery_count else VERY_LOW_SOC_PCT
 
 
-def _contact_settings(profile: Profile, contact: DryContact) -> JsonValue:
-    used = contact.type != "NONE"
-    action = "apply" if used else "none"
-    # With a System Controller (or from 8.3.5433 on) each contact has a schedule and priority.
-    scheduled = profile.system_controller or has(profile, Change.DRY_CONTACT_SCHEDULE)
-    retries = has(profile, Change.DRY_CONTACT_RETRIES)
-    body: dict[str, JsonValue] = {
-        "id": contact.id,
-        "type": contact.type,
-        "grid_action": action,
-        "micro_grid_action": "shed" if used else "none",
-        "gen_action": action,
-    }
-    if retries:
-        body["safe_state_action"] = "none"
-    if scheduled:
-        body |= {
-            "essential_start_time": 28800.0,
-            "essential_end_time": 64800.0,
-            "priority": contact.priority,
-            "black_s_start": 5.0,
-        }
-    if scheduled and retries:
-        body |= {"black_start_retries": 10000.0, "action_retries": 1.0}
-    body["override"] = "true" if used else "false"
-    if scheduled:
-        body["manual_override"] = "true"
-    body |= {
-        "load_name": contact.load_name,
-        "mode": "manual",
-        "soc_low": contact.soc_low,
-        "soc_high": contact.soc_high,
-    }
-    if retries:
-        body["pv_phase_select"] = []
-    body["pv_serial_nb"] = []
-    return body
-
-
 def dry_contact_settings(snapshot: Snapshot) -> bytes:
     """``/ivp/ss/dry_contact_settings``: per contact its type, actions, levels and load."""
-    profile = snapshot.profile
-    contacts = [_contact_settings(profile, contact) for contact in dry_contacts(profile)]
+    contacts: list[JsonValue] = list(snapshot.contacts.entries.values())
     return dumps({"dry_contacts": contacts})
 
 
@@ -125,10 +59,11 @@ def _season(name: str, start: str, rate: float, profile: Profile) -> JsonValue:
     }
     if has(profile, Change.TARIFF_PEAK_RULE):
         day["peak_rule"] = "DL"
-    day |= {
-        "enable_discharge_to_grid": False,
-        "periods": [{"id": "period_1", "start": 0, "rate": rate}],
-    }
+    periods: list[JsonValue] = [
+        {"id": "period_1" if factor > 1 else "filler", "start": start, "rate": rate * factor}
+        for start, factor in DEFAULT_PERIODS
+    ]
+    day |= {"enable_discharge_to_grid": False, "periods": periods}
     return {"id": name, "start": start, "days": [day], "tiers": []}
 
 
@@ -138,16 +73,16 @@ def _week(setting: str) -> dict[str, JsonValue]:
 
 def _battery_schedule(snapshot: Snapshot, stamp: str) -> dict[str, JsonValue]:
     """The battery's schedule file beside the tariff (7.x and later)."""
-    profile, plant = snapshot.profile, snapshot.plant
-    mode = "self-consumption"
+    profile, storage = snapshot.profile, snapshot.plant.storage
+    mode = storage.mode.value
     peak = has(profile, Change.TARIFF_PEAK_RULE)
     optional = has(profile, Change.TARIFF_OPT_SCHEDULES)
     body: dict[str, JsonValue] = {"filename": "Tariff"} if peak else {}
     body |= {"source": "Tariff", "date": stamp, "version": "00.00.02"}
     body |= {
-        "reserved_soc": float(plant.reserve_pct),
+        "reserved_soc": float(storage.reserve_pct),
         "very_low_soc": very_low_soc(profile),
-        "charge_from_grid": False,
+        "charge_from_grid": storage.charge_from_grid,
     }
     if peak:
         body["batt_mode"] = mode
@@ -170,14 +105,25 @@ def _battery_schedule(snapshot: Snapshot, stamp: str) -> dict[str, JsonValue]:
     return body
 
 
+def _storage_values(snapshot: Snapshot) -> dict[str, JsonValue]:
+    """The storage settings the batteries follow."""
+    storage = snapshot.plant.storage
+    return {
+        "mode": storage.mode.value,
+        "reserved_soc": float(storage.reserve_pct),
+        "charge_from_grid": storage.charge_from_grid,
+    }
+
+
 def _storage_settings(snapshot: Snapshot, date: str) -> dict[str, JsonValue]:
     profile = snapshot.profile
+    values = _storage_values(snapshot)
     body: dict[str, JsonValue] = {
-        "mode": "self-consumption",
+        "mode": values["mode"],
         "operation_mode_sub_type": "",
-        "reserved_soc": float(snapshot.plant.reserve_pct),
+        "reserved_soc": values["reserved_soc"],
         "very_low_soc": very_low_soc(profile),
-        "charge_from_grid": False,
+        "charge_from_grid": values["charge_from_grid"],
         "date": date,
     }
     if has(profile, Change.TARIFF_OPT_SCHEDULES):
@@ -185,17 +131,23 @@ def _storage_settings(snapshot: Snapshot, date: str) -> dict[str, JsonValue]:
     return body
 
 
-def tariff(snapshot: Snapshot) -> bytes:
-    """``/admin/lib/tariff``: the tariff, the storage mode and reserve, the schedule.
+def tariff_object(snapshot: Snapshot) -> dict[str, JsonValue]:
+    """The ``tariff`` object: as last written (its storage settings as the batteries follow
+    them, which the cloud may have put back), else the simulator's own."""
+    written = snapshot.tariff
+    if written is None:
+        return _default_tariff(snapshot)
+    body = dict(written)
+    storage = body.get("storage_settings")
+    if isinstance(storage, dict):
+        body["storage_settings"] = {**storage, **_storage_values(snapshot)}
+    return body
 
-    The storage settings show the reserve the batteries keep on grid, as ``secctrl`` and the
-    live data do. Written compact, as the device writes it.
-    """
+
+def _default_tariff(snapshot: Snapshot) -> dict[str, JsonValue]:
     profile = snapshot.profile
     code, rate, sell = _currency(profile)
-    installed = snapshot.plant.installed_at
-    date = str(installed)
-    stamp = dt.datetime.fromtimestamp(installed, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    date = str(snapshot.plant.installed_at)
     storage = has(profile, Change.TARIFF_STORAGE)
     body: dict[str, JsonValue] = {"currency": {"code": code}}
     if storage:
@@ -204,6 +156,22 @@ def tariff(snapshot: Snapshot) -> bytes:
     body["single_rate"] = {"rate": rate, "sell": sell}
     seasons = [_season("summer", "6/1", rate, profile), _season("winter", "12/1", rate, profile)]
     body |= {"seasons": seasons if storage else [], "seasons_sell": []}
+    return body
+
+
+def tariff(snapshot: Snapshot) -> bytes:
+    """``/admin/lib/tariff``: the tariff, the storage mode and reserve, the schedule.
+
+    The storage settings show the mode, the reserve the batteries keep on grid (as
+    ``secctrl`` and the live data do) and charge from grid. The default seasons have a peak
+    from 16:00 to 21:00, at twice the rate. Written compact, as the device writes it.
+    """
+    profile = snapshot.profile
+    body = tariff_object(snapshot)
+    stamp = dt.datetime.fromtimestamp(snapshot.plant.installed_at, dt.UTC).strftime(
+        "%Y-%m-%d %H:%M:%S UTC"
+    )
+    storage = has(profile, Change.TARIFF_STORAGE)
     schedule = (
         _battery_schedule(snapshot, stamp)
         if storage
@@ -220,10 +188,17 @@ def tariff_content_type(profile: Profile) -> str | None:
 # --- small settings -----------------------------------------------------------------------
 
 
+def acb_sleep_entries(sleep: Mapping[str, tuple[float, float]]) -> list[JsonValue]:
+    """AC Batteries told to sleep (serial -> charge band), as ``acb_config`` lists them."""
+    return [
+        {"serial_num": serial, "sleep_min_soc": low, "sleep_max_soc": high}
+        for serial, (low, high) in sleep.items()
+    ]
+
+
 def acb_config(snapshot: Snapshot) -> bytes:
-    """``/admin/lib/acb_config``: AC Batteries put to sleep (none: sleep is never set here)."""
-    del snapshot
-    return compact({"acb_sleep": []})
+    """``/admin/lib/acb_config``: the AC Batteries told to sleep, and their charge band."""
+    return compact({"acb_sleep": acb_sleep_entries(snapshot.plant.acb_sleep)})
 
 
 def pv_limit(snapshot: Snapshot) -> bytes:
@@ -312,7 +287,11 @@ def gen_schedule(snapshot: Snapshot) -> bytes:
 
 def gen_mode(snapshot: Snapshot) -> bytes:
     """``/ivp/ss/gen_mode``: the generator command (``{}`` without a generator, like its
-    neighbours ``gen_config`` and ``gen_schedule``; no capture shows that case)."""
+    neighbours ``gen_config`` and ``gen_schedule``; no capture shows that case).
+
+    ``auto`` by default: the generator starts off grid when the charge runs low. (The one
+    capture reads ``on`` on grid with the generator stopped: ``on`` runs it only off grid.)
+    """
     if not snapshot.profile.generator_w:
         return dumps({})
-    return dumps({"gen_cmd": "on", "last_updated_by": _UPDATED_BY})
+    return dumps({"gen_cmd": snapshot.plant.generator.mode.value, "last_updated_by": _UPDATED_BY})

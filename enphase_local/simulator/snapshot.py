@@ -7,8 +7,10 @@ from collections.abc import Mapping
 
 import attrs
 
+from enphase_local.simulator.contacts import DryContactBank
 from enphase_local.simulator.physics import Flows, Plant
 from enphase_local.simulator.profiles import Profile
+from enphase_local.simulator.wire import JsonValue
 
 #: Batteries report every this many simulated seconds; until their first report after a
 #: reboot the gateway does not know their temperature.
@@ -35,6 +37,10 @@ class Snapshot:
     fresh_boot: bool = False
     #: Requests answered so far per path (the back end's REST counters).
     requests: Mapping[str, int] = attrs.field(factory=dict)
+    #: The dry contacts' settings and commands.
+    contacts: DryContactBank
+    #: The ``tariff`` object as last written (None: never written, the simulator's own).
+    tariff: Mapping[str, JsonValue] | None = None
 
     @property
     def serial(self) -> str:

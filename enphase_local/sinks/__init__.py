@@ -4,7 +4,8 @@ Every sink follows the :class:`Sink` protocol: ``await sink.start()``, ``sink.su
 for each event (never blocks), ``await sink.close()``. :class:`SinkSet` fans events out to
 several; given an :class:`~enphase_local.energy.EnergyTracker` it also feeds them the
 guarded energy, the only source of their energy values and of the SQLite ledger
-(:func:`read_ledger`). The MQTT and Prometheus sinks live in :mod:`enphase_local.sinks.mqtt`
+(:func:`read_ledger`; the power and per-battery samples: :func:`read_power_samples`,
+:func:`read_battery_samples`). The MQTT and Prometheus sinks live in :mod:`enphase_local.sinks.mqtt`
 and :mod:`enphase_local.sinks.prometheus` and need the ``mqtt`` and ``prometheus`` extras;
 the MQTT sink stores and forwards through :mod:`enphase_local.sinks.outbox` and
 :mod:`enphase_local.sinks.forward`, with the keys of :mod:`enphase_local.sinks.keys`.
@@ -16,6 +17,7 @@ from enphase_local.sinks.base import BatchRunner, EnergyStore, Sink, SinkSet, Si
 from enphase_local.sinks.sqlite import (
     SchemaVersionError,
     SqliteSink,
+    read_battery_samples,
     read_ledger,
     read_power_samples,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "SinkSet",
     "SinkStats",
     "SqliteSink",
+    "read_battery_samples",
     "read_ledger",
     "read_power_samples",
 ]

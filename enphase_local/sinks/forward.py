@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from enphase_local.sinks.base import SinkStats
+from enphase_local.sinks.base import SinkStats, stop_task
 from enphase_local.sinks.outbox import Entry, Message, Outbox, WriteResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -215,9 +215,7 @@ class Forwarder:
         sender, writer = self._tasks or (None, None)
         for task in (sender, *self._sends):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_task(task)
         self._stopping = True  # no acknowledgement comes any more: the writer may finish
         self._wake_writer.set()
         if writer is not None:

@@ -15,8 +15,19 @@ host, made topic-safe, before the serial is known):
     ``production_today_wh`` and ``production_lifetime_wh`` as the counter guard let them
     through, the energy totals ``solar_energy_wh``, ``consumption_energy_wh``,
     ``grid_import_wh``, ``grid_export_wh``, ``battery_charge_wh``, ``battery_discharge_wh``
-    (guarded: they never decrease; see :mod:`enphase_local.energy`), all null when unknown,
-    and ``inverters`` (serial number to last report, W).
+    (guarded: they never decrease; see :mod:`enphase_local.energy`), all null when unknown;
+    on battery sites ``grid_state`` (``on_grid``, ``off_grid``, ``synchronizing``),
+    ``generator_state`` (``running``, ``off``, ``synchronizing``), ``storage_mode``
+    (``backup``, ``self_consumption``, ``savings``) and ``battery_reserve_pct``, null where
+    the site lacks the hardware (see :mod:`enphase_local.sinks.ensemble`), and
+    ``dry_contacts`` (id to ``open`` / ``closed``); ``inverters`` (serial number to last
+    report, W).
+``<prefix>/<id>/battery/<serial>`` and ``<prefix>/<id>/inverter/<serial>``
+    Retained, published when the device has a new reading: an IQ Battery's ``at``,
+    ``charge_pct``, ``power_w`` (positive discharging), ``temperature_c`` and ``state``
+    (``charging``, ``discharging``, ``idle``, ``full``); a microinverter's ``power_w`` and
+    ``last_report_at`` (its last report) and ``temperature_c``, ``dc_voltage_v``,
+    ``dc_current_a`` and ``detail_at`` (from ``/ivp/pdm/device_data``).
 ``<prefix>/<id>/<endpoint>``
     Every successful poll, not retained: ``{"key", "at", "latency_s", "data"}`` with ``data``
     the model as :func:`enphase_local.export.to_data` renders it (as the gateway sent it).
@@ -42,9 +53,13 @@ messages are dropped, counted in the sink's statistics. The connection is MQTT 5
 
 Home Assistant discovery configs go to
 ``<discovery_prefix>/sensor/enphase_<id>/<object>/config`` (retained), one device per
-gateway, a sensor for each value once it is first known, and one per microinverter. They are
-sent again after every reconnection (a broker without persistence forgets retained messages)
-and when Home Assistant announces ``online`` on ``<discovery_prefix>/status``. The energy
+gateway with a sensor for each value once it is first known (the grid, generator, storage
+mode and dry contact states as ``enum`` sensors), and one device per IQ Battery (charge,
+power, temperature, state) and per microinverter (power, temperature), linked to the
+gateway's by ``via_device``; unique ids are made of serial numbers. Each config is sent
+once, when its value is first known, and again after every reconnection (a broker without
+persistence forgets retained messages) and when Home Assistant announces ``online`` on
+``<discovery_prefix>/status``. The energy
 sensors (solar production, consumption, grid import and export, battery in and out) are
 ``device_class: energy``, ``state_class: total_increasing``: what Home Assistant's Energy
 dashboard takes.
@@ -63,7 +78,7 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -82,10 +97,13 @@ from enphase_local.events import (
     StateEvent,
 )
 from enphase_local.export import to_data
-from enphase_local.sinks.base import SinkStats, event_time
+from enphase_local.models import Inverter
+from enphase_local.sinks.base import SinkStats, event_time, stop_task
+from enphase_local.sinks.ensemble import CONTACT_STATES, STORAGE_MODES, GeneratorState, GridState
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
 from enphase_local.sinks.keys import idempotency_key
 from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
+from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -154,20 +172,26 @@ class MqttSettings:
 
 @attrs.frozen
 class SensorSpec:
-    """One Home Assistant sensor read from the gateway's state topic."""
+    """One Home Assistant sensor read from a state topic."""
 
     #: Key in the state JSON.
     key: str
-    #: Object id in the discovery topic and unique id.
+    #: Object id in the discovery topic and unique id (after the device's prefix, if any).
     object_id: str
     #: Entity name shown under the device.
     name: str
-    #: Unit of measurement.
-    unit: str
-    #: Home Assistant device class.
-    device_class: str
-    #: Home Assistant state class.
-    state_class: str
+    #: Unit of measurement; None for a state (text).
+    unit: str | None
+    #: Home Assistant device class; None for none.
+    device_class: str | None
+    #: Home Assistant state class; None for a state (text).
+    state_class: str | None
+    #: The values an ``enum`` sensor takes.
+    options: tuple[str, ...] = ()
+
+
+def _enum(key: str, object_id: str, name: str, options: Iterable[str]) -> SensorSpec:
+    return SensorSpec(key, object_id, name, None, "enum", None, tuple(options))
 
 
 #: The gateway-level sensors.
@@ -229,6 +253,24 @@ SENSORS = (
         "energy",
         "total_increasing",
     ),
+    _enum("grid_state", "grid_state", "Grid state", GridState),
+    _enum("generator_state", "generator_state", "Generator", GeneratorState),
+    _enum("storage_mode", "storage_mode", "Storage mode", STORAGE_MODES.values()),
+    # A setting, not the charge left (not device class battery) and not measured (no state
+    # class: no long-term statistics).
+    SensorSpec("battery_reserve_pct", "battery_reserve", "Battery reserve", "%", None, None),
+)
+#: The sensors of each IQ Battery (a device of its own), read from its state topic.
+BATTERY_SENSORS = (
+    SensorSpec("charge_pct", "charge", "Charge", "%", "battery", "measurement"),
+    SensorSpec("power_w", "power", "Power", "W", "power", "measurement"),
+    SensorSpec("temperature_c", "temperature", "Temperature", "°C", "temperature", "measurement"),
+    _enum("state", "state", "State", (state.value for state in BATTERY_STATES)),
+)
+#: The sensors of each microinverter (a device of its own), read from its state topic.
+INVERTER_SENSORS = (
+    SensorSpec("power_w", "power", "Power", "W", "power", "measurement"),
+    SensorSpec("temperature_c", "temperature", "Temperature", "°C", "temperature", "measurement"),
 )
 
 
@@ -325,6 +367,8 @@ class MqttSink:
         self._views = GatewayViews()
         self._dirty: set[str] = set()
         self._discovered: dict[str, set[str]] = {}
+        #: The payload last published on each battery's and inverter's state topic.
+        self._device_states: dict[str, bytes] = {}
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._connection_task: asyncio.Task[None] | None = None
@@ -387,9 +431,7 @@ class MqttSink:
         self._closing = True
         state_task, self._state_task = self._state_task, None
         if state_task is not None:
-            state_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await state_task
+            await stop_task(state_task)
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -400,9 +442,7 @@ class MqttSink:
                 )
         task, self._connection_task = self._connection_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     def stats(self) -> SinkStats:
         """Events submitted, acknowledged by the broker, dropped and waiting (in the outbox
@@ -476,6 +516,7 @@ class MqttSink:
         await client.publish(
             self.bridge_topic, b"online", qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
         )
+        self._device_states.clear()  # a broker without persistence lost them
         for view in self._views:
             await self._publish_state(client, view)
             await self._publish_discovery(client, view, again=True)
@@ -531,10 +572,31 @@ class MqttSink:
             "gateway_state": None if view.state is None else view.state.value,
             "updated_at": _iso(view.updated_at),
             **view.values(),
+            **view.site_values(),
+            "dry_contacts": {
+                safe_id(contact): state
+                for contact, state in sorted(view.ensemble.dry_contacts().items())
+            },
             "inverters": {
                 safe_id(sn): inv.last_report_w for sn, inv in sorted(view.inverters.items())
             },
         }
+
+    def battery_topic(self, view: GatewayView, serial: str) -> str:
+        """``<prefix>/<id>/battery/<serial>``: an IQ Battery's retained state."""
+        return self._topic(view.topic_id, "battery", safe_id(serial))
+
+    def inverter_topic(self, view: GatewayView, serial: str) -> str:
+        """``<prefix>/<id>/inverter/<serial>``: a microinverter's retained state."""
+        return self._topic(view.topic_id, "inverter", safe_id(serial))
+
+    def device_payloads(self, view: GatewayView) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(topic, state)`` of each IQ Battery and microinverter of the gateway."""
+        for serial, battery in sorted(view.batteries.items()):
+            yield self.battery_topic(view, serial), _battery_state(battery)
+        for serial in sorted(view.inverters.keys() | view.inverter_samples.keys()):
+            state = _inverter_state(view.inverters.get(serial), view.inverter_samples.get(serial))
+            yield self.inverter_topic(view, serial), state
 
     async def _publish_state(self, client: aiomqtt.Client, view: GatewayView) -> None:
         availability = b"online" if view.available else b"offline"
@@ -552,6 +614,12 @@ class MqttSink:
             retain=True,
             timeout=PUBLISH_TIMEOUT_S,
         )
+        for topic, state in self.device_payloads(view):
+            payload = _json(state)
+            if self._device_states.get(topic) == payload:
+                continue  # no new reading of this device since it was last published
+            await client.publish(topic, payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
+            self._device_states[topic] = payload
 
     async def _publish_discovery(
         self, client: aiomqtt.Client, view: GatewayView, *, again: bool = False
@@ -571,51 +639,67 @@ class MqttSink:
 
     def discovery_configs(self, view: GatewayView) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(object_id, config)`` for every sensor of the gateway whose value is known."""
-        values = view.values()
-        for spec in SENSORS:
-            if values[spec.key] is not None:
-                yield (
-                    spec.object_id,
-                    self._sensor_config(
-                        view,
-                        spec.object_id,
-                        spec.name,
-                        f"{{{{ value_json.{spec.key} }}}}",
-                        unit=spec.unit,
-                        device_class=spec.device_class,
-                        state_class=spec.state_class,
-                    ),
-                )
-        for serial in sorted(view.inverters):
-            key = safe_id(serial)
-            object_id = f"inverter_{key}_power"
-            yield (
-                object_id,
-                self._sensor_config(
-                    view,
-                    object_id,
-                    f"Inverter {serial} power",
-                    f"{{{{ value_json.inverters.get('{key}') }}}}",
-                    unit="W",
-                    device_class="power",
-                    state_class="measurement",
-                ),
+        topic, device = self._topic(view.topic_id, "state"), self._gateway_device(view)
+        values = {**view.values(), **view.site_values()}
+        gateway_sensors = [
+            (spec.object_id, spec, f"{{{{ value_json.{spec.key} }}}}")
+            for spec in SENSORS
+            if values[spec.key] is not None
+        ]
+        for contact in sorted(view.ensemble.dry_contacts()):
+            key = safe_id(contact)
+            object_id = f"dry_contact_{key.lower()}"
+            spec = _enum(key, object_id, f"Dry contact {contact}", CONTACT_STATES)
+            template = f"{{{{ value_json.dry_contacts.get('{key}') }}}}"
+            gateway_sensors.append((object_id, spec, template))
+        for object_id, spec, template in gateway_sensors:
+            config = self._config(
+                view, object_id, spec, topic=topic, template=template, device=device
+            )
+            yield object_id, config
+        for serial, battery in sorted(view.batteries.items()):
+            yield from self._device_configs(
+                view,
+                f"battery_{safe_id(serial)}",
+                _battery_state(battery),
+                BATTERY_SENSORS,
+                topic=self.battery_topic(view, serial),
+                device=self._device(view, serial, f"IQ Battery {serial}", "IQ Battery"),
+            )
+        for serial in sorted(view.inverters.keys() | view.inverter_samples.keys()):
+            yield from self._device_configs(
+                view,
+                f"inverter_{safe_id(serial)}",
+                _inverter_state(view.inverters.get(serial), view.inverter_samples.get(serial)),
+                INVERTER_SENSORS,
+                topic=self.inverter_topic(view, serial),
+                device=self._device(view, serial, f"Microinverter {serial}", "Microinverter"),
             )
 
-    def _sensor_config(
+    def _device_configs(
         self,
         view: GatewayView,
-        object_id: str,
-        name: str,
-        template: str,
+        prefix: str,
+        values: dict[str, Any],
+        specs: Iterable[SensorSpec],
         *,
-        unit: str,
-        device_class: str,
-        state_class: str,
-    ) -> dict[str, Any]:
-        gateway = view.topic_id
+        topic: str,
+        device: dict[str, Any],
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The configs of one battery's or inverter's sensors whose value is known."""
+        for spec in specs:
+            if values.get(spec.key) is None:
+                continue
+            object_id = f"{prefix}_{spec.object_id}"
+            template = f"{{{{ value_json.{spec.key} }}}}"
+            yield (
+                object_id,
+                self._config(view, object_id, spec, topic=topic, template=template, device=device),
+            )
+
+    def _gateway_device(self, view: GatewayView) -> dict[str, Any]:
         device: dict[str, Any] = {
-            "identifiers": [f"enphase_local_{gateway}"],
+            "identifiers": [f"enphase_local_{view.topic_id}"],
             "name": f"Enphase gateway {view.key}",
             "manufacturer": "Enphase Energy",
             "model": "IQ Gateway",
@@ -625,14 +709,46 @@ class MqttSink:
             device["sw_version"] = view.firmware
         if view.part_number is not None:
             device["model_id"] = view.part_number
+        return device
+
+    @staticmethod
+    def _device(view: GatewayView, serial: str, name: str, model: str) -> dict[str, Any]:
+        """A battery or inverter: a device of its own, reached through the gateway."""
         return {
+            "identifiers": [f"enphase_local_{safe_id(serial)}"],
             "name": name,
+            "manufacturer": "Enphase Energy",
+            "model": model,
+            "serial_number": serial,
+            "via_device": f"enphase_local_{view.topic_id}",
+        }
+
+    def _config(
+        self,
+        view: GatewayView,
+        object_id: str,
+        spec: SensorSpec,
+        *,
+        topic: str,
+        template: str,
+        device: dict[str, Any],
+    ) -> dict[str, Any]:
+        gateway = view.topic_id
+        config: dict[str, Any] = {
+            "name": spec.name,
             "unique_id": f"enphase_local_{gateway}_{object_id}",
-            "state_topic": self._topic(gateway, "state"),
+            "state_topic": topic,
             "value_template": template,
-            "unit_of_measurement": unit,
-            "device_class": device_class,
-            "state_class": state_class,
+        }
+        if spec.unit is not None:
+            config["unit_of_measurement"] = spec.unit
+        if spec.device_class is not None:
+            config["device_class"] = spec.device_class
+        if spec.state_class is not None:
+            config["state_class"] = spec.state_class
+        if spec.options:
+            config["options"] = list(spec.options)
+        return config | {
             "availability": [
                 {"topic": self.bridge_topic},
                 {"topic": self._topic(gateway, "availability")},
@@ -641,3 +757,26 @@ class MqttSink:
             "device": device,
             "origin": {"name": "enphase-local"},
         }
+
+
+def _inverter_state(report: Inverter | None, detail: InverterSample | None) -> dict[str, Any]:
+    """A microinverter's last report (power) and device data (temperature, DC side)."""
+    return {
+        "power_w": None if report is None else report.last_report_w,
+        "last_report_at": None if report is None else _iso(report.last_report_at),
+        "temperature_c": None if detail is None else detail.temperature_c,
+        "dc_voltage_v": None if detail is None else detail.dc_voltage_v,
+        "dc_current_a": None if detail is None else detail.dc_current_a,
+        "detail_at": None if detail is None else _iso(detail.at),
+    }
+
+
+def _battery_state(battery: BatterySample) -> dict[str, Any]:
+    state = battery.state
+    return {
+        "at": _iso(battery.at),
+        "charge_pct": battery.charge_pct,
+        "power_w": battery.power_w,
+        "temperature_c": battery.temperature_c,
+        "state": None if state is None else state.value,
+    }

@@ -8,7 +8,18 @@ before it is known), ``endpoint`` an endpoint name, ``inverter`` a microinverter
 Power (gauges, W; signs as in :mod:`enphase_local.power`): ``enphase_production_watts``,
 ``enphase_consumption_watts``, ``enphase_net_consumption_watts``, ``enphase_grid_watts``,
 ``enphase_storage_watts``; ``enphase_battery_soc_percent``;
-``enphase_inverter_power_watts{inverter}``. Energy, through the counter guard (see
+``enphase_inverter_power_watts{inverter}`` (last report). Per device (``battery`` and
+``inverter`` are serial numbers): ``enphase_battery_charge_percent``,
+``enphase_battery_power_watts`` (positive discharging), ``enphase_battery_temperature_celsius``;
+``enphase_inverter_dc_volts``, ``enphase_inverter_dc_amperes``,
+``enphase_inverter_temperature_celsius``. States, one series per state with 1 for the current
+one, shown only where the site has the hardware (see :mod:`enphase_local.sinks.ensemble`):
+``enphase_battery_state{battery,state}`` (charging, discharging, idle, full),
+``enphase_grid_state{state}`` (on_grid, off_grid, synchronizing),
+``enphase_generator_state{state}`` (running, off, synchronizing),
+``enphase_dry_contact_state{contact,state}`` (open, closed),
+``enphase_storage_mode{mode}`` (backup, self_consumption, savings); and
+``enphase_battery_reserve_percent``. Energy, through the counter guard (see
 :mod:`enphase_local.energy`): ``enphase_production_energy_today_watthours`` (a gauge: it
 resets at midnight) and the gateway's lifetime ``enphase_production_energy_watthours_total``
 (a confirmed reset of the gateway's counter resets it; ``rate()`` takes that in its stride);
@@ -33,6 +44,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -42,6 +54,8 @@ from prometheus_client.registry import Collector
 from enphase_local.events import GatewayState, SinkEvent
 from enphase_local.scheduler import Poller, PollerStats
 from enphase_local.sinks.base import SinkSet, SinkStats
+from enphase_local.sinks.ensemble import CONTACT_STATES, STORAGE_MODES, GeneratorState, GridState
+from enphase_local.sinks.samples import BATTERY_STATES
 from enphase_local.sinks.view import GatewayView, GatewayViews
 
 #: Gauges read from :meth:`GatewayView.values`: (value key, metric name, help).
@@ -98,6 +112,8 @@ class GatewayCollector(Collector):
             yield from _power(views)
             yield from _inverters(views)
             yield from _devices(views)
+            yield from _device_states(views)
+            yield from _site_states(views)
             yield from _health(views)
         if self._sink_stats is not None:
             yield from _sinks(list(self._sink_stats()))
@@ -147,6 +163,32 @@ def _inverters(views: list[GatewayView]) -> Iterator[Metric]:
     yield reported
 
 
+#: Gateway-level states (see :class:`~enphase_local.sinks.ensemble.EnsembleView`): value
+#: key, metric name, help, label, the states.
+_SITE_STATES: Final = (
+    (
+        "grid_state",
+        "enphase_grid_state",
+        "Whether the site is on the grid (1 for the current state): on_grid, off_grid, "
+        "synchronizing",
+        "state",
+        tuple(state.value for state in GridState),
+    ),
+    (
+        "generator_state",
+        "enphase_generator_state",
+        "The generator (1 for the current state): running, off, synchronizing",
+        "state",
+        tuple(state.value for state in GeneratorState),
+    ),
+    (
+        "storage_mode",
+        "enphase_storage_mode",
+        "The batteries' storage mode (1 for the current one): backup, self_consumption, savings",
+        "mode",
+        tuple(STORAGE_MODES.values()),
+    ),
+)
 #: Per-battery gauges: (sample attribute, metric name, help).
 _BATTERY_GAUGES = (
     ("charge_pct", "enphase_battery_charge_percent", "State of charge of each battery, %"),
@@ -176,6 +218,56 @@ def _devices(views: list[GatewayView]) -> Iterator[Metric]:
                 if (value := getattr(inverter, attribute)) is not None:
                     gauge.add_metric([view.key, serial], value)
         yield gauge
+
+
+def _one_of(
+    family: GaugeMetricFamily, labels: list[str], states: Iterable[str], current: object
+) -> None:
+    """One series per state, 1 for ``current`` and 0 for the others."""
+    for state in states:
+        family.add_metric([*labels, state], 1 if state == current else 0)
+
+
+def _device_states(views: list[GatewayView]) -> Iterator[Metric]:
+    battery = GaugeMetricFamily(
+        "enphase_battery_state",
+        "What each battery does (1 for the current state): charging, discharging, idle, full",
+        labels=["gateway", "battery", "state"],
+    )
+    contacts = GaugeMetricFamily(
+        "enphase_dry_contact_state",
+        "Each dry contact of the System Controller (1 for the current state): open, closed",
+        labels=["gateway", "contact", "state"],
+    )
+    battery_states = [state.value for state in BATTERY_STATES]
+    for view in views:
+        for serial, sample in sorted(view.batteries.items()):
+            if sample.state is not None:
+                _one_of(battery, [view.key, serial], battery_states, sample.state.value)
+        for contact, value in sorted(view.ensemble.dry_contacts().items()):
+            if value is not None:
+                _one_of(contacts, [view.key, contact], CONTACT_STATES, value)
+    yield battery
+    yield contacts
+
+
+def _site_states(views: list[GatewayView]) -> Iterator[Metric]:
+    values = [(view.key, view.site_values()) for view in views]
+    for key, name, help_text, label, states in _SITE_STATES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["gateway", label])
+        for gateway, known in values:
+            if known[key] is not None:
+                _one_of(gauge, [gateway], states, known[key])
+        yield gauge
+    reserve = GaugeMetricFamily(
+        "enphase_battery_reserve_percent",
+        "Backup reserve: charge the batteries keep for outages, % (from the tariff)",
+        labels=["gateway"],
+    )
+    for gateway, known in values:
+        if isinstance(percent := known["battery_reserve_pct"], float | int):
+            reserve.add_metric([gateway], percent)
+    yield reserve
 
 
 def _health(views: list[GatewayView]) -> Iterator[Metric]:

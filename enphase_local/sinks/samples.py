@@ -8,13 +8,26 @@ an inverter row comes from each ``device_data`` event, from its first channel.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final
 
 import attrs
 
 from enphase_local.events import DataEvent, SinkEvent
 from enphase_local.models.device_data import DeviceData
 from enphase_local.models.ensemble import EnsembleInventory, EnsemblePower
+from enphase_local.models.summary import StorageState
 from enphase_local.power import gateway_key
+
+#: Below this power (either way) a battery is at rest: full IQ Batteries report a standby
+#: draw of a few watts (16 W each in the ``8.3.5167_3rd-pv`` capture).
+IDLE_BELOW_W: Final = 25.0
+#: The states :attr:`BatterySample.state` takes.
+BATTERY_STATES: Final = (
+    StorageState.CHARGING,
+    StorageState.DISCHARGING,
+    StorageState.IDLE,
+    StorageState.FULL,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -33,6 +46,20 @@ class BatterySample:
     power_w: float | None
     #: Temperature in degrees Celsius (°C) from the latest inventory, if any.
     temperature_c: float | None
+
+    @property
+    def state(self) -> StorageState | None:
+        """Charging, discharging, idle (less than :data:`IDLE_BELOW_W` either way), or full
+        (idle at 100 %); None while the power is unknown."""
+        power = self.power_w
+        if power is None:
+            return None
+        if power >= IDLE_BELOW_W:
+            return StorageState.DISCHARGING
+        if power <= -IDLE_BELOW_W:
+            return StorageState.CHARGING
+        full = self.charge_pct is not None and self.charge_pct >= 100
+        return StorageState.FULL if full else StorageState.IDLE
 
 
 @attrs.frozen(kw_only=True)

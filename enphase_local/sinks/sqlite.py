@@ -653,3 +653,27 @@ def read_ledger(
         )
         for row in rows
     ]
+
+
+def read_battery_samples(
+    path: str | os.PathLike[str],
+    *,
+    gateway: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[BatterySample]:
+    """Per-battery samples from a file the SQLite sink wrote, by gateway then time
+    (read-only; empty for files written before the battery table existed)."""
+    rows = _select(
+        path, "battery_samples", "time_ms", gateway=gateway, since=since, since_version=3
+    )
+    return [
+        BatterySample(
+            gateway=row["gateway"],
+            serial=row["serial"],
+            at=dt.datetime.fromtimestamp(row["time_ms"] / 1000, dt.UTC),
+            charge_pct=row["charge_pct"],
+            power_w=row["power_w"],
+            temperature_c=row["temperature_c"],
+        )
+        for row in rows
+    ]

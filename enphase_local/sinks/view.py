@@ -35,9 +35,10 @@ from enphase_local.events import (
     SinkEvent,
     StateEvent,
 )
-from enphase_local.models import Info, Inverter
+from enphase_local.models import EnsembleInventory, Info, Inverter
 from enphase_local.power import PowerSample, PowerTracker
 from enphase_local.sinks.base import event_endpoint, event_kind, event_time
+from enphase_local.sinks.ensemble import EnsembleView
 from enphase_local.sinks.samples import BatterySample, DeviceSampler, InverterSample
 
 #: States in which a gateway's values are current.
@@ -97,6 +98,8 @@ class GatewayView:
     batteries: dict[str, BatterySample] = attrs.Factory(dict)
     #: The latest device data sample of each microinverter, by serial number.
     inverter_samples: dict[str, InverterSample] = attrs.Factory(dict)
+    #: Grid, dry contact, generator and storage settings of a battery site.
+    ensemble: EnsembleView = attrs.Factory(EnsembleView)
     #: Joins battery power with the inventory's temperatures.
     sampler: DeviceSampler = attrs.field(factory=DeviceSampler, repr=False, eq=False)
     #: Events seen, by (kind, endpoint); endpoint is ``""`` for state changes.
@@ -124,6 +127,22 @@ class GatewayView:
         if self.state is None:
             return bool(self.last_success)
         return self.state in AVAILABLE_STATES
+
+    @property
+    def has_battery(self) -> bool:
+        """Whether the site shows batteries (per-battery reads, the inventory, or the power
+        sample's battery values)."""
+        power = self.power
+        if self.batteries or self.ensemble.batteries_listed:
+            return True
+        return power is not None and (
+            power.storage_w is not None or power.battery_soc_pct is not None
+        )
+
+    def site_values(self) -> dict[str, str | float | None]:
+        """Grid state, generator state, storage mode and backup reserve, where the site has
+        the hardware (see :class:`~enphase_local.sinks.ensemble.EnsembleView`)."""
+        return self.ensemble.values(battery=self.has_battery)
 
     def values(self) -> dict[str, float | None]:
         """The sensor values by name (None when unknown)."""
@@ -166,7 +185,21 @@ class GatewayView:
         batteries, inverters = self.sampler.batteries(event), self.sampler.inverters(event)
         self.batteries.update((b.serial, b) for b in batteries)
         self.inverter_samples.update((i.serial, i) for i in inverters)
-        return self._apply_model(event.endpoint, event.model) or bool(batteries or inverters)
+        if isinstance(event.model, EnsembleInventory):
+            self._refresh_temperatures(event.model)
+        ensemble = self.ensemble.apply(event.model)
+        return self._apply_model(event.endpoint, event.model) or bool(
+            batteries or inverters or ensemble
+        )
+
+    def _refresh_temperatures(self, inventory: EnsembleInventory) -> None:
+        """Each known battery's latest sample with the inventory's new temperature."""
+        for battery in inventory.batteries:
+            sample = self.batteries.get(battery.serial_number)
+            if sample is not None:
+                self.batteries[battery.serial_number] = attrs.evolve(
+                    sample, temperature_c=battery.temperature_c
+                )
 
     def _apply_model(self, endpoint: str, model: Any) -> bool:
         if isinstance(model, Info):

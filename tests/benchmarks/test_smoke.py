@@ -23,6 +23,7 @@ from benchmarks import (
     overhead,
     parse,
     per_poll,
+    plan_load,
     politeness,
     scale,
     startup,
@@ -249,6 +250,19 @@ def test_ledger_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "battery_discharge_wh",
     }
     assert result["requests"] > 0
+
+
+def test_plan_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "plan_load.json"
+    argv = ["--hours", "1", "--warm-up", "0.25", "--profiles", "battery", "standard"]
+    assert plan_load.main([*argv, "--json", str(out)]) == 0
+    assert "profile   firmware   GETs/h" in capsys.readouterr().out
+    battery, standard = _read(out)["profiles"]
+    assert (battery["profile"], standard["profile"]) == ("battery", "standard")
+    assert 0 < battery["gets_per_hour"] <= plan_load.TARGET_GETS_PER_HOUR
+    assert battery["by_path"]["/ivp/ensemble/power"] == 4  # every 15 minutes
+    assert battery["other_per_hour"] == {"POST /ivp/livedata/stream": 6}
+    assert "/ivp/meters/readings" not in standard["by_path"]  # no meters: not polled
 
 
 def test_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,11 +16,25 @@ import attrs
 import pytest
 from rich.console import Console
 
+from enphase_local import GatewaySession
 from enphase_local.cli.watch import LiveView, format_age, format_kw, show
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import ErrorEvent, GatewayState, StateEvent
-from enphase_local.models import MeasurementType
-from enphase_local.simulator import Simulation
+from enphase_local.models import (
+    Battery,
+    BatteryPower,
+    EnsembleInventory,
+    EnsemblePower,
+    Generator,
+    GridRelay,
+    MeasurementType,
+    RelayState,
+    StorageMode,
+    StorageSettings,
+    SystemController,
+    Tariff,
+)
+from enphase_local.simulator import SimulatedGateway, Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.cli.running import cli, gateway_args
 from tests.sinks.builders import (
@@ -115,6 +129,100 @@ def test_battery_columns() -> None:
     assert row.cells()[2:8] == ("3.30", "1.10", "-2.20", "-2.20", "-0.60", "56 %")
 
 
+def battery_power(*batteries: tuple[str, float, float]) -> EnsemblePower:
+    """``/ivp/ensemble/power`` of batteries given as (serial, W, %)."""
+    return EnsemblePower(
+        batteries=tuple(
+            BatteryPower(serial_number=serial, active_power_w=watts, charge_percent=charge)
+            for serial, watts, charge in batteries
+        )
+    )
+
+
+def battery_inventory(*batteries: tuple[str, float | None]) -> EnsembleInventory:
+    """``/ivp/ensemble/inventory`` of batteries given as (serial, °C)."""
+    return EnsembleInventory(
+        batteries=tuple(
+            Battery(serial_number=serial, temperature_c=celsius) for serial, celsius in batteries
+        )
+    )
+
+
+def test_a_row_per_battery() -> None:
+    clock = Clock()
+    view = metered_view(clock)
+    assert view.battery_rows() == []  # no battery reported: no section
+    assert not any(line.startswith("batteries") for line in view.lines())
+    view(data_event("inventory", battery_inventory(("482201000002", 24.0), ("482201000001", None))))
+    assert view.battery_rows() == []  # the inventory alone gives temperatures, not rows
+    view(data_event("battery_power", battery_power(("482201000002", -1250.0, 41.0),
+                                                   ("482201000001", 1830.4, 87.6))))  # fmt: skip
+    clock.now += 20
+    first, second = (row.cells() for row in view.battery_rows())
+    # By serial number; power in kW (negative: charging); an unknown temperature is "-".
+    assert first == (SERIAL, "482201000001", "88 %", "1.83", "-", "20 s")
+    assert second == (SERIAL, "482201000002", "41 %", "-1.25", "24 °C", "20 s")
+
+    view(data_event("inventory", battery_inventory(("482201000001", 31.0))))
+    view(data_event("battery_power", battery_power(("482201000001", 0.0, 88.0))))
+    clock.now += 900
+    first, second = (row.cells() for row in view.battery_rows())
+    assert first == (SERIAL, "482201000001", "88 %", "0.00", "31 °C", "15 min")
+    assert second[-1] == "15 min"  # not in the last reading: its own age keeps growing
+    assert view.rows()[0].cells()[-1] == "15 min"
+
+
+def test_battery_lines_sit_between_the_gateways_and_the_energy() -> None:
+    view = metered_view(Clock())
+    view(data_event("battery_power", battery_power(("482201000001", -640.0, 56.0))))
+    title, _, _, other, heading, columns, battery = view.lines()
+    assert (title, heading) == ("test view", "batteries, power in kW (- charging)")
+    assert other.startswith(OTHER)  # the gateway without batteries has no battery line
+    assert columns.split() == ["gateway", "battery", "SoC", "power", "temp", "age"]
+    assert battery.split() == [SERIAL, "482201000001", "56", "%", "-0.64", "-", "0", "s"]
+    # Names to the left, numbers to the right.
+    assert columns.index("battery") == battery.index("482201000001")
+    assert columns.index("age") + len("age") == len(battery)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "batteries, power in kW (- charging)" in text
+    assert re.search(rf"^{SERIAL}\s+482201000001\s+56 %\s+-0\.64\s+-\s+0 s$", text, re.M)
+
+
+def test_a_row_per_battery_site() -> None:
+    view = metered_view(Clock())
+    # Answered by gateways without the hardware too: a settings body alone shows nothing.
+    storage = StorageSettings(mode=StorageMode.SELF_CONSUMPTION, reserve_percent=20.0)
+    view(data_event("tariff", Tariff(storage=storage)))
+    view(data_event("grid_relay", GridRelay(mains_oper_state=RelayState.CLOSED)))
+    assert view.site_rows() == []
+    controller = SystemController(serial_number="482202000001", mains_oper_state=RelayState.CLOSED)
+    inventory = EnsembleInventory(
+        batteries=(Battery(serial_number="482201000001", temperature_c=22.0),),
+        system_controllers=(controller,),
+    )
+    view(data_event("inventory", inventory))
+    assert view.site_rows() == [(SERIAL, "on grid", "-", "self consumption", "20 %")]
+    view(data_event("grid_relay", GridRelay(mains_oper_state=RelayState.SYNCHRONIZING)))
+    generator = Generator(present=True, admin_state=RelayState.OPEN, state=RelayState.CLOSED)
+    view(data_event("generator", generator))
+    assert view.site_rows() == [(SERIAL, "synchronizing", "running", "self consumption", "20 %")]
+    view(data_event("battery_power", battery_power(("482201000001", 900.0, 70.0))))
+    lines = view.lines()
+    start = lines.index("grid, generator and battery settings")
+    assert lines[start + 1].split() == ["gateway", "grid", "generator", "mode", "reserve"]
+    assert lines[start + 2].split() == [SERIAL, "synchronizing", "running", "self", "consumption",
+                                        "20", "%"]  # fmt: skip
+    assert lines[start + 3] == "batteries, power in kW (- charging)"
+    console = Console(width=80, record=True, color_system=None)
+    console.print(view.renderable())
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert re.search(rf"^{SERIAL}\s+synchronizing\s+running\s+self consumption\s+20 %$", text, re.M)
+
+
 def test_plain_lines_are_aligned_with_the_error_last() -> None:
     clock = Clock()
     view = metered_view(clock)
@@ -200,17 +308,25 @@ async def simulation(enphase_simulation_factory: SimulationFactory) -> Simulatio
 async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) -> None:
     serial = simulation.gateways[0].serial
     args = gateway_args(simulation, 0, tmp_path)
+    # The storage mode at once; the grid state once the hourly inventory lists the System
+    # Controller (after this test).
+    site = rf"^{serial}\s+-\s+-\s+self consumption\s+\d+ %$"
     async with cli(
         "watch", *args, "--live-interval", "1", "--refresh", "0.5", cwd=tmp_path
     ) as watch:
         # Power from the meters, and the battery's charge from live data.
         await watch.wait_for(rf"^{serial}\s+online\s+\d+\.\d\d\s.*\s\d+ %\s")
+        await watch.wait_for(site)
         assert await watch.stop() == 0, watch.stderr
     lines = watch.out
     assert lines[0].startswith("enphase-local watch ")
     assert lines[1].split()[:3] == ["gateway", "state", "prod"]
-    # The last block: the power row, then the energy counted so far today.
-    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[-4])
+    # The last block: the power row, the site's settings, then the energy counted so far today.
+    top = max(i for i, line in enumerate(lines) if line.split()[:2] == ["gateway", "state"])
+    assert re.match(rf"{serial}\s+online\s.*\s\d+ %\s+\d+ s$", lines[top + 1])
+    assert lines[top + 2] == "grid, generator and battery settings"
+    assert lines[top + 3].split() == ["gateway", "grid", "generator", "mode", "reserve"]
+    assert re.match(site, lines[top + 4])
     assert lines[-3].startswith("energy today since ")
     assert lines[-2].split() == [
         "gateway",
@@ -224,6 +340,48 @@ async def test_watch_without_a_terminal(simulation: Simulation, tmp_path: Path) 
     assert re.fullmatch(rf"{serial}(\s+\d+\.\d\d){{6}}", lines[-1])
     assert "Traceback" not in watch.stderr
     assert not any(name.endswith(".sqlite") for name in os.listdir(tmp_path))  # nothing stored
+
+
+@pytest.mark.parametrize("profile", ["battery", "generator"])
+async def test_watch_shows_each_battery(
+    profile: str, enphase_simulation_factory: SimulationFactory, tmp_path: Path
+) -> None:
+    simulation = await enphase_simulation_factory(profile=profile, start_time=NOON)
+    gateway = simulation.gateways[0]
+    config = tmp_path / "poll.toml"
+    # Battery power every second (not 15 minutes) so that its first read comes at once.
+    config.write_text(
+        "[poll]\nlive_interval = 1\n[poll.intervals]\n"
+        "battery_power = 1\ninventory = 1\ngenerator = 1\n"
+        f'[[gateway]]\nhost = "{gateway.url}"\ntoken = "{gateway.token}"\n'
+        f'fingerprint = "{gateway.fingerprint}"\n'
+    )
+    config.chmod(0o600)
+    battery = rf"^{gateway.serial}\s+(\d{{12}})\s+(\d+) %\s+(-?\d+\.\d\d)\s+(\d+) °C\s+\d+ s$"
+    # On grid at noon; a generator site's generator is off then.
+    generator = "off" if profile == "generator" else "-"
+    site = rf"^{gateway.serial}\s+on grid\s+{generator}\s+self consumption\s+\d+ %$"
+    async with cli("watch", "--config", str(config), "--refresh", "0.5", cwd=tmp_path) as watch:
+        await watch.wait_for(battery)
+        await watch.wait_for(site)
+        assert await watch.stop() == 0, watch.stderr
+    lines = watch.out
+    start = max(i for i, line in enumerate(lines) if line == "batteries, power in kW (- charging)")
+    assert re.match(site, lines[start - 1])
+    assert lines[start + 1].split() == ["gateway", "battery", "SoC", "power", "temp", "age"]
+    rows = [m for line in lines[start + 2 :] if (m := re.match(battery, line))]
+    serials = {b.serial_number for b in (await simulated_power(gateway)).batteries}
+    assert len(serials) == {"battery": 2, "generator": 3}[profile]
+    assert {m[1] for m in rows} == serials
+    assert all(0 <= int(m[2]) <= 100 and 0 < int(m[4]) < 60 for m in rows)
+
+
+async def simulated_power(gateway: SimulatedGateway) -> EnsemblePower:
+    """The gateway's battery power, read over HTTPS."""
+    async with GatewaySession(
+        gateway.url, token=gateway.token, fingerprint=gateway.fingerprint
+    ) as client:
+        return await client.battery_power()
 
 
 async def test_watch_on_a_terminal_redraws_in_place(simulation: Simulation, tmp_path: Path) -> None:
@@ -243,7 +401,8 @@ async def test_watch_on_a_terminal_redraws_in_place(simulation: Simulation, tmp_
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(20):
-            while not re.search(rf"{serial}\s+\S*online".encode(), screen):
+            # Until the power shows (the state turns online before the first meter readings).
+            while not re.search(rf"{serial}\s+\S*online\S*\s+-?\d+\.\d\d".encode(), screen):
                 screen += await loop.run_in_executor(None, os.read, controller, 65536)
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(20):

@@ -100,7 +100,7 @@ async def test_generator_reads(enphase_gateway: SimulatedGateway) -> None:
     models = await _read_all(enphase_gateway)
     assert models["generator"].present is True
     assert models["generator_config"].rated_power_w == PROFILES["generator"].generator_w
-    assert models["generator_mode"].command is GeneratorCommand.ON
+    assert models["generator_mode"].command is GeneratorCommand.AUTO
     schedule = models["generator_schedule"]
     assert schedule.seasons[0].days[0].week_days[0] == "Mon"
     assert schedule.default_start_percent == models["generator"].start_percent

@@ -9,8 +9,12 @@ import attrs
 from enphase_local.energy import EnergyTracker
 from enphase_local.events import CounterEvent, EnergyEvent
 from enphase_local.models import (
+    Battery,
+    BatteryPower,
     DeviceList,
     DeviceType,
+    EnsembleInventory,
+    EnsemblePower,
     Info,
     Inverter,
     LiveConnection,
@@ -86,6 +90,31 @@ def batteries(*capacities_wh: float) -> DeviceList:
                 capacity_wh=capacity,
             )
             for k, capacity in enumerate(capacities_wh)
+        )
+    )
+
+
+def iq_batteries(*capacities_wh: float) -> EnsembleInventory:
+    """``/ivp/ensemble/inventory`` of IQ Batteries with these capacities."""
+    return EnsembleInventory(
+        batteries=tuple(
+            Battery(serial_number=f"49220000{k:04d}", capacity_wh=capacity)
+            for k, capacity in enumerate(capacities_wh)
+        )
+    )
+
+
+def battery_power(*watts: float, charge_pct: float = 50.0) -> EnsemblePower:
+    """``/ivp/ensemble/power``: each battery's power (positive discharging) and charge."""
+    return EnsemblePower(
+        batteries=tuple(
+            BatteryPower(
+                serial_number=f"49220000{k:04d}",
+                active_power_w=power,
+                apparent_power_va=abs(power),
+                charge_percent=charge_pct,
+            )
+            for k, power in enumerate(watts)
         )
     )
 

@@ -16,7 +16,16 @@ from enphase_local.energy import (
 from enphase_local.energy.tracker import meter_flows
 from enphase_local.events import CounterDecision, EnergyEvent, GatewayState, StateEvent
 from enphase_local.models import MeasurementType
-from tests.energy.builders import Site, batteries, info, inverters, live, production
+from tests.energy.builders import (
+    Site,
+    batteries,
+    battery_power,
+    info,
+    inverters,
+    iq_batteries,
+    live,
+    production,
+)
 from tests.sinks.builders import HOST, SERIAL, T0
 
 PRODUCTION_CT, NET_CT, STORAGE_CT = (
@@ -249,6 +258,46 @@ def test_no_battery_no_integration_and_a_storage_ct_wins() -> None:
     last = metered.energy("meters")[-1]
     assert last.flows[BATTERY_CHARGE] == 25.0
     assert last.totals[PRODUCTION] == pytest.approx(113.0 + 10.0)
+
+
+def test_the_batteries_own_power_is_integrated_instead_of_live_data() -> None:
+    site = Site()
+    site.configure(PRODUCTION_CT, NET_CT)
+    site.feed("inventory", iq_batteries(5000.0, 5000.0))
+    site.feed("live_data", live(-1800.0, stored_wh=5000.0), 0.0)  # before the first reading
+    # Two batteries discharging 900 W each, charge falling: 5 Wh per 10 s together.
+    for k in range(1, 5):
+        site.feed(
+            "battery_power", battery_power(900.0, 900.0, charge_pct=50.0 - 0.05 * k), 10.0 * k
+        )
+        # Live data says the batteries charge: once the batteries' own reading came, it is
+        # not integrated (it would count a charge that did not happen).
+        site.feed("live_data", live(-1800.0, stored_wh=5000.0), 10.0 * k + 5)
+    events = site.energy("battery")
+    assert len(events) == 5
+    last = events[-1]
+    # The first interval runs from live data's sample (charging) to the batteries' own one.
+    assert last.flows[BATTERY_CHARGE] == pytest.approx(1800.0 / 2 * 10 / 3600)
+    assert last.flows[BATTERY_DISCHARGE] == pytest.approx(1800.0 / 2 * 10 / 3600 + 3 * 5.0)
+    assert last.counters["battery.stored_wh"] == pytest.approx(2 * 0.498 * 5000.0)
+    assert last.counters["battery.power_w"] == 1800.0
+    assert site.decisions() == []
+
+
+def test_the_batteries_own_power_waits_for_the_meters_and_yields_to_a_storage_ct() -> None:
+    unknown = Site()
+    unknown.feed("battery_power", battery_power(-500.0), 0.0)
+    assert unknown.energy() == []  # a storage CT may yet turn up
+    metered = Site()
+    metered.configure(PRODUCTION_CT, NET_CT, STORAGE_CT)
+    metered.feed("battery_power", battery_power(-500.0), 0.0)
+    metered.feed("battery_power", battery_power(-500.0), 10.0)
+    assert metered.energy() == []
+    acb = battery_site()  # AC Batteries: an empty list (as real gateways send) changes nothing
+    acb.feed("battery_power", battery_power(), 0.0)
+    acb.feed("live_data", live(-1800.0, stored_wh=4000.0), 5.0)
+    acb.feed("live_data", live(-1800.0, stored_wh=4005.0), 15.0)
+    assert acb.energy("battery")[-1].flows[BATTERY_CHARGE] == pytest.approx(5.0)
 
 
 def test_a_restored_tracker_goes_on_and_fills_the_outage() -> None:

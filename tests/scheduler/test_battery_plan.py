@@ -59,3 +59,45 @@ async def test_battery_site_polled_by_the_default_plan(
     assert 1 <= by_path[ep.BATTERY_POWER.path] <= 2
     power = next(e.model for e in data if e.endpoint == ep.BATTERY_POWER.name)
     assert len(power.batteries) == 2
+
+
+async def test_the_slow_production_page_is_read_only_where_nothing_faster_exists(
+    enphase_simulation_factory: SimulationFactory,
+) -> None:
+    sim = await enphase_simulation_factory(
+        profile=["legacy-html", "legacy"], start_time=NOON, speed=SPEED
+    )
+    specs = [
+        GatewaySpec(
+            host=g.url,
+            token=g.token,
+            options={"fingerprint": g.fingerprint} if g.fingerprint else {},
+        )
+        for g in sim.gateways
+    ]
+    events: list[Event] = []
+    poller = Poller(specs, clock=ScaledClock(sim.clock.now, speed=SPEED), buffer_size=0)
+    poller.subscribe(events.append)
+    async with poller:
+        await asyncio.sleep(MINUTES * 60 / SPEED)
+    old, newer = sim.gateways
+    page = ep.PRODUCTION_PAGE.path
+    # Firmware 3.7 serves neither production nor meter readings: its HTML page every 15
+    # minutes, from the first minute on, is all the data it has.
+    assert 1 <= old.stats.by_path.get(page, 0) <= 2
+    summaries = [
+        e
+        for e in events
+        if isinstance(e, DataEvent)
+        and e.endpoint == ep.PRODUCTION_SUMMARY.name
+        and e.serial == old.serial
+    ]
+    assert summaries
+    assert summaries[0].model.production
+    # Firmware 5 serves production: the slow pages are never read there.
+    assert not SLOW_PATHS & set(newer.stats.by_path)
+    assert not any(
+        isinstance(e, DataEvent) and e.endpoint == ep.PRODUCTION_SUMMARY.name
+        for e in events
+        if e.serial == newer.serial
+    )

@@ -51,6 +51,10 @@ def test_floor_of_one_second() -> None:
         ({"report_margin_s": 400}, "shorter than report_interval_s"),
         ({"config_interval_s": 0}, "must be positive"),
         ({"report_retries": -1}, "report_retries"),
+        ({"fallback": {"production_summary": (0.5, ("production",))}}, "too often"),
+        ({"fallback": {"production_summary": (900, ())}}, "stand in for known endpoints"),
+        ({"fallback": {"production_summary": (900, ("nope",))}}, "stand in for known endpoints"),
+        ({"fallback": {"production": (900, ("meters",))}, "periodic": ("production",)}, "both"),
     ],
 )
 def test_invalid_plans_are_refused(options: dict[str, object], message: str) -> None:

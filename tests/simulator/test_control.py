@@ -156,6 +156,11 @@ async def test_battery_relay_and_slow_pages(
         "battery_soc_pct": 42.5,
         "relay": "open",
         "generator_running": False,
+        "generator_mode": "auto",
+        "storage_mode": "self-consumption",
+        "reserve_pct": 10,
+        "charge_from_grid": False,
+        "acb_sleep": {},
     }
     assert described["faults"] == {"slow_s": 0.5}
     power = (await fetch(http, battery, "/ivp/ensemble/power")).json()

@@ -176,7 +176,7 @@ async def test_generator_endpoints_only_with_a_generator(
     assert config["gen_type"] == "Standby"
     schedule = await get_json(http, generator, "/ivp/ss/gen_schedule")
     assert schedule["default_soc"] == {"start_soc": 30, "stop_soc": 70}
-    assert (await get_json(http, generator, "/ivp/ss/gen_mode"))["gen_cmd"] == "on"
+    assert (await get_json(http, generator, "/ivp/ss/gen_mode"))["gen_cmd"] == "auto"
     battery = by_name(enphase_simulation, "battery")
     state = await get_json(http, battery, "/ivp/ensemble/generator")
     assert (state["present"], state["admin_state"], state["stop_soc"]) == (0, "unknown", -1)

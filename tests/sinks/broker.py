@@ -20,6 +20,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from enphase_local.sinks.base import stop_task
+
 #: Set to 1 (as CI does, after ``scripts/mosquitto.sh``) to fail instead of skipping.
 REQUIRE_ENV = "ENPHASE_REQUIRE_MOSQUITTO"
 
@@ -215,9 +217,7 @@ class Collector:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
 
     def keys(self) -> list[str]:
         """The ``key`` of every message's JSON payload, in order of arrival."""

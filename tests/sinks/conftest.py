@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,9 @@ NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
 
 #: One gateway per kind of site the power derivation handles differently.
 PROFILES = ("battery", "metered", "standard")
+#: Battery sites with a System Controller and a generator, with a Meter Collar, and a site
+#: without batteries (which answers the battery endpoints all the same).
+BATTERY_SITES = ("generator", "collar", "metered")
 
 
 async def poll_simulation(sim: Simulation, *, rounds: int = 3, step_s: float = 60.0) -> list[Event]:
@@ -58,10 +62,21 @@ async def poll_simulation(sim: Simulation, *, rounds: int = 3, step_s: float = 6
                 sim.clock.advance(step_s)
             for gateway, client in zip(sim.gateways, clients, strict=True):
                 if not gateway.profile or not gateway.profile.legacy:
-                    await client.enable_live_stream()
+                    with contextlib.suppress(NotSupportedError):  # a replayed set may lack it
+                        await client.enable_live_stream()
                 for endpoint in ENDPOINTS:
                     events.append(await _read(sim, client, gateway, endpoint.name))
     return events
+
+
+def last_model(events: list[Event], serial: str, endpoint: str) -> Any:
+    """The model of the last data event of ``endpoint`` from the gateway ``serial``."""
+    models = [
+        e.model
+        for e in events
+        if isinstance(e, DataEvent) and e.serial == serial and e.endpoint == endpoint
+    ]
+    return models[-1]
 
 
 def _now(sim: Simulation) -> dt.datetime:
@@ -98,3 +113,9 @@ async def simulation(enphase_simulation_factory: SimulationFactory) -> Simulatio
 async def simulated_events(simulation: Simulation) -> list[Event]:
     """Three polls of every endpoint of the three simulated gateways."""
     return await poll_simulation(simulation)
+
+
+@pytest.fixture
+async def battery_sites(enphase_simulation_factory: SimulationFactory) -> Simulation:
+    """Three gateways (generator, collar, metered) at midsummer noon, clock frozen."""
+    return await enphase_simulation_factory(profile=list(BATTERY_SITES), start_time=NOON, speed=0)

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -24,9 +25,11 @@ from enphase_local.events import (
     StateEvent,
 )
 from enphase_local.export import to_data
+from enphase_local.models import StorageMode
 from enphase_local.power import PowerTracker
 from enphase_local.simulator import Simulation
 from enphase_local.sinks.mqtt import SENSORS, MqttSettings, MqttSink
+from enphase_local.sinks.samples import IDLE_BELOW_W
 from enphase_local.sinks.view import ENERGY_VALUES
 from tests.sinks import broker as broker_module
 from tests.sinks.broker import Broker, Subscriber, require_mosquitto
@@ -70,7 +73,7 @@ def state_topic(serial: str) -> str:
     return f"{PREFIX}/{serial}/state"
 
 
-def has_values(values: dict[str, float | None]) -> Callable[[bytes], bool]:
+def has_values(values: dict[str, Any]) -> Callable[[bytes], bool]:
     """A check that a state payload carries ``values``."""
     return lambda payload: bool(orjson.loads(payload).items() >= values.items())
 
@@ -144,23 +147,28 @@ async def test_discovery_configs_and_values(
         state = sub.json(state_topic(serial))
         assert state["gateway_state"] == "online"
         for object_id, config in sensors.items():
-            assert config["state_topic"] == state_topic(serial)
-            assert config["device"]["identifiers"] == [f"enphase_local_{serial}"]  # type: ignore[index]  # JSON
             assert config["availability"] == [
                 {"topic": f"{PREFIX}/bridge/availability"},
                 {"topic": f"{PREFIX}/{serial}/availability"},
             ]
             assert config["availability_mode"] == "all"
-            if object_id.startswith("inverter_"):
-                assert (config["device_class"], config["unit_of_measurement"]) == ("power", "W")
-                assert config["state_class"] == "measurement"
-                inverter = object_id.removeprefix("inverter_").removesuffix("_power")
-                assert state["inverters"][inverter] >= 0
+            device = config["device"]
+            assert isinstance(device, dict)
+            if "via_device" in device:  # a battery or inverter: a device of its own
+                kind, device_serial, _ = object_id.split("_", 2)
+                assert device["identifiers"] == [f"enphase_local_{device_serial}"]
+                assert device["via_device"] == f"enphase_local_{serial}"
+                assert config["state_topic"] == f"{PREFIX}/{serial}/{kind}/{device_serial}"
+                continue
+            assert config["state_topic"] == state_topic(serial)
+            assert device["identifiers"] == [f"enphase_local_{serial}"]
+            if object_id.startswith("dry_contact_"):
+                assert config["device_class"] == "enum"
                 continue
             spec = specs[object_id]
-            assert config["device_class"] == spec.device_class
-            assert config["unit_of_measurement"] == spec.unit
-            assert config["state_class"] == spec.state_class
+            assert config.get("device_class") == spec.device_class
+            assert config.get("unit_of_measurement") == spec.unit
+            assert config.get("state_class") == spec.state_class
             match = TEMPLATE.match(str(config["value_template"]))
             assert match is not None
             assert state[match.group(1)] is not None
@@ -196,7 +204,8 @@ async def test_discovery_configs_and_values(
     )
     assert "storage_power" in battery_sensors
     assert "battery_soc" not in by_gateway[f"enphase_{metered}"]
-    inverters = [o for o in by_gateway[f"enphase_{standard}"] if o.startswith("inverter_")]
+    inverters = [o for o in by_gateway[f"enphase_{standard}"] if o.endswith("_power")]
+    inverters = [o for o in inverters if o.startswith("inverter_")]
     assert len(inverters) == simulation.gateways[2].profile.inverter_count  # type: ignore[union-attr]  # simulated, not replayed
 
     last_production = [
@@ -375,3 +384,205 @@ async def test_home_assistant_birth_message_brings_the_configs_again(broker: Bro
             await home_assistant.publish(f"{DISCOVERY}/status", b"online", qos=1)
         await wait_until(lambda: sub.count[config] == 2)
         await sink.close()
+
+
+def configs_of(sub: Subscriber, serial: str) -> dict[str, dict[str, Any]]:
+    """The discovery configs under a gateway's node, by object id."""
+    node = f"{DISCOVERY}/sensor/enphase_{serial}/"
+    return {
+        topic.removeprefix(node).removesuffix("/config"): sub.json(topic)
+        for topic in sub.latest
+        if topic.startswith(node)
+    }
+
+
+def readings(events: list[Event], serial: str, endpoint: str) -> list[DataEvent]:
+    return [
+        e
+        for e in events
+        if isinstance(e, DataEvent) and e.serial == serial and e.endpoint == endpoint
+    ]
+
+
+class BatteryRun:
+    """Polls the battery sites round by round into the sink, as a poller would."""
+
+    def __init__(self, sim: Simulation, sink: MqttSink, sub: Subscriber) -> None:
+        self.sim, self.sink, self.sub = sim, sink, sub
+        self.events: list[Event] = []
+
+    async def round(self, advance_s: float = 0.0) -> dict[str, Any]:
+        """Advance the clock, read every endpoint, wait until each battery's reading is
+        out; return the battery site's gateway state then."""
+        self.sim.clock.advance(advance_s)
+        polled = await poll_simulation(self.sim, rounds=1)
+        self.events += polled
+        for event in polled:
+            self.sink.submit(event)
+        for gateway in self.sim.gateways[:2]:
+            [power] = readings(polled, gateway.serial, "battery_power")
+            at = power.fetched_at.isoformat()
+            for battery in power.model.batteries:
+                topic = f"{PREFIX}/{gateway.serial}/battery/{battery.serial_number}"
+                await self.sub.wait_for(topic, has_values({"at": at}))
+        return dict(self.sub.json(state_topic(self.sim.gateways[0].serial)))
+
+
+async def test_battery_sites_publish_devices_states_and_settings(
+    broker: Broker, battery_sites: Simulation
+) -> None:
+    site, collar, metered = battery_sites.gateways
+    sink = make_sink(broker.port)
+    async with Subscriber(broker.port, f"{PREFIX}/#", f"{DISCOVERY}/#") as sub:
+        await sink.start()
+        run = BatteryRun(battery_sites, sink, sub)
+        for k in range(3):
+            on_grid = await run.round(60.0 if k else 0.0)
+        noon = list(run.events)
+        noon_topics = {
+            t: sub.json(t) for t in sub.latest if re.search(r"/(state|battery/.*|inverter/.*)$", t)
+        }
+        # Off grid with little charge left: the System Controller starts the generator.
+        site.set_grid_relay(False)
+        site.set_battery_soc(20)
+        off_grid = await run.round(60.0)
+        off_contacts = readings(run.events, site.serial, "dry_contacts")[-1].model
+        site.set_grid_relay(True)  # closes after synchronising with the grid
+        synchronizing = await run.round(1.0)
+        back = await run.round(60.0)
+        await sink.close()
+    configs = {g.serial: configs_of(sub, g.serial) for g in battery_sites.gateways}
+
+    # Each IQ Battery: a device of its own, through the gateway, with four sensors whose
+    # values are the last reading (charging at noon) with the inventory's temperature.
+    sensors = {
+        "charge": ("%", "battery", "measurement"),
+        "power": ("W", "power", "measurement"),
+        "temperature": ("°C", "temperature", "measurement"),
+        "state": (None, "enum", None),
+    }
+    for gateway in (site, collar):
+        power = readings(noon, gateway.serial, "battery_power")[-1]
+        inventory = readings(noon, gateway.serial, "inventory")[-1].model
+        temperatures = {b.serial_number: b.temperature_c for b in inventory.batteries}
+        assert len(power.model.batteries) == gateway.profile.iq_batteries  # type: ignore[union-attr]  # simulated
+        for battery in power.model.batteries:
+            serial = battery.serial_number
+            topic = f"{PREFIX}/{gateway.serial}/battery/{serial}"
+            for name, (unit, device_class, state_class) in sensors.items():
+                object_id = f"battery_{serial}_{name}"
+                config = configs[gateway.serial][object_id]
+                assert config["unique_id"] == f"enphase_local_{gateway.serial}_{object_id}"
+                assert config["state_topic"] == topic
+                assert (config.get("unit_of_measurement"), config["device_class"]) == (
+                    unit,
+                    device_class,
+                )
+                assert config.get("state_class") == state_class
+                assert config["device"] == {
+                    "identifiers": [f"enphase_local_{serial}"],
+                    "name": f"IQ Battery {serial}",
+                    "manufacturer": "Enphase Energy",
+                    "model": "IQ Battery",
+                    "serial_number": serial,
+                    "via_device": f"enphase_local_{gateway.serial}",
+                }
+            options = configs[gateway.serial][f"battery_{serial}_state"]["options"]
+            assert options == ["charging", "discharging", "idle", "full"]
+            state = noon_topics[topic]
+            assert state["at"] == power.fetched_at.isoformat()
+            assert state["charge_pct"] == battery.charge_percent
+            assert state["power_w"] == pytest.approx(battery.active_power_w)
+            assert battery.active_power_w is not None
+            assert battery.active_power_w < -IDLE_BELOW_W
+            assert state["state"] == "charging"
+            assert state["temperature_c"] == temperatures[serial]
+    # Every reading of a battery was published on its topic; every config only once.
+    fetched = {e.fetched_at.isoformat() for e in readings(run.events, site.serial, "battery_power")}
+    assert len(fetched) == 6
+    battery_serial = (
+        readings(noon, site.serial, "battery_power")[-1].model.batteries[0].serial_number
+    )
+    topic = f"{PREFIX}/{site.serial}/battery/{battery_serial}"
+    published = {
+        orjson.loads(text.removeprefix(f"{topic} "))["at"]
+        for text in sub.texts
+        if text.startswith(f"{topic} ")
+    }
+    assert published == fetched
+    discovery = [t for t in sub.count if t.startswith(f"{DISCOVERY}/sensor/")]
+    assert len(discovery) > 100
+    assert {sub.count[t] for t in discovery} == {1}
+
+    # The System Controller site: grid state, generator, dry contacts, storage settings.
+    gateway_configs = configs[site.serial]
+    options = {
+        "grid_state": ["on_grid", "off_grid", "synchronizing"],
+        "generator_state": ["running", "off", "synchronizing"],
+        "storage_mode": ["backup", "self_consumption", "savings"],
+    }
+    for object_id, values in options.items():
+        config = gateway_configs[object_id]
+        assert (config["device_class"], config["options"]) == ("enum", values)
+        assert "unit_of_measurement" not in config
+        assert "state_class" not in config
+        assert config["value_template"] == f"{{{{ value_json.{object_id} }}}}"
+        assert config["device"]["identifiers"] == [f"enphase_local_{site.serial}"]
+    reserve = gateway_configs["battery_reserve"]
+    assert reserve["unit_of_measurement"] == "%"
+    assert reserve["value_template"] == "{{ value_json.battery_reserve_pct }}"
+    for contact in ("NC1", "NC2", "NO1", "NO2"):
+        config = gateway_configs[f"dry_contact_{contact.lower()}"]
+        assert config["name"] == f"Dry contact {contact}"
+        assert (config["device_class"], config["options"]) == ("enum", ["open", "closed"])
+        assert config["value_template"] == f"{{{{ value_json.dry_contacts.get('{contact}') }}}}"
+    storage = readings(noon, site.serial, "tariff")[-1].model.storage
+    assert storage.mode is StorageMode.SELF_CONSUMPTION
+    assert on_grid["storage_mode"] == "self_consumption"
+    assert on_grid["battery_reserve_pct"] == storage.reserve_percent
+    assert (on_grid["grid_state"], on_grid["generator_state"]) == ("on_grid", "off")
+    assert on_grid["dry_contacts"] == {"NC1": "closed", "NC2": "open", "NO1": "open", "NO2": "open"}
+    assert (off_grid["grid_state"], off_grid["generator_state"]) == ("off_grid", "running")
+    assert off_grid["dry_contacts"] == {c.id: c.state.value for c in off_contacts.contacts}
+    assert off_grid["dry_contacts"]["NC1"] == "open"  # its load shed below its low charge
+    assert synchronizing["grid_state"] == "synchronizing"
+    assert (back["grid_state"], back["generator_state"]) == ("on_grid", "off")
+
+    # The Meter Collar site: a grid state, no dry contacts, no generator.
+    collar_state = noon_topics[state_topic(collar.serial)]
+    assert (collar_state["grid_state"], collar_state["generator_state"]) == ("on_grid", None)
+    assert collar_state["dry_contacts"] == {}
+    assert {"grid_state", "storage_mode", "battery_reserve"} <= set(configs[collar.serial])
+    assert "generator_state" not in configs[collar.serial]
+    assert not [o for o in configs[collar.serial] if o.startswith("dry_contact_")]
+
+    # The site without batteries answers the same endpoints: none of it is announced.
+    plain = configs[metered.serial]
+    assert not {"grid_state", "generator_state", "storage_mode", "battery_reserve"} & set(plain)
+    assert not [o for o in plain if o.startswith("dry_contact_") or o.endswith("_charge")]
+    plain_state = noon_topics[state_topic(metered.serial)]
+    hidden = ("grid_state", "generator_state", "storage_mode", "battery_reserve_pct")
+    assert [plain_state[key] for key in hidden] == [None] * 4
+
+    # Each microinverter: a device of its own; power from its last report, temperature and
+    # DC side from the device data.
+    reports = {i.serial_number: i for i in readings(noon, site.serial, "inverters")[-1].model}
+    detail = readings(noon, site.serial, "device_data")[-1].model
+    assert len(detail.inverters) == len(reports) == 20
+    for inverter in detail.inverters:
+        serial = str(inverter.serial_number)
+        topic = f"{PREFIX}/{site.serial}/inverter/{serial}"
+        reading = inverter.channels[0].last_reading
+        state = noon_topics[topic]
+        assert state["temperature_c"] == reading.temperature_c
+        assert state["dc_voltage_v"] == pytest.approx(reading.dc_voltage_v)
+        assert state["power_w"] == reports[serial].last_report_w
+        for name, unit, device_class in (
+            ("power", "W", "power"),
+            ("temperature", "°C", "temperature"),
+        ):
+            config = gateway_configs[f"inverter_{serial}_{name}"]
+            assert (config["unit_of_measurement"], config["device_class"]) == (unit, device_class)
+            assert (config["state_topic"], config["state_class"]) == (topic, "measurement")
+            assert config["device"]["name"] == f"Microinverter {serial}"
+            assert config["device"]["via_device"] == f"enphase_local_{site.serial}"

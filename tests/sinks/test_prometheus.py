@@ -26,6 +26,7 @@ from enphase_local.sinks import SinkSet, SqliteSink
 from enphase_local.sinks.prometheus import PrometheusSink, add_poller_metrics
 from tests.scheduler.fakes import FakeGateway
 from tests.sinks.builders import with_energy
+from tests.sinks.conftest import last_model, poll_simulation
 
 
 async def scrape(url: str) -> tuple[str, dict[str, list[Sample]]]:
@@ -219,3 +220,78 @@ async def test_battery_and_inverter_gauges_carry_serial_labels(
         assert volts == pytest.approx(reading.dc_voltage_v)
         celsius = value(families["enphase_inverter_temperature_celsius"], **labels)
         assert celsius == pytest.approx(reading.temperature_c)
+
+
+async def test_battery_site_states_are_gauges_where_the_hardware_is(
+    battery_sites: Simulation,
+) -> None:
+    site, collar, metered = battery_sites.gateways
+    metrics = PrometheusSink(0)
+    await metrics.start()
+    try:
+        events = await poll_simulation(battery_sites, rounds=2)
+        for event in events:
+            metrics.submit(event)
+        _, noon = await scrape(metrics.url)
+        site.set_grid_relay(False)  # off grid with little charge: the generator starts
+        site.set_battery_soc(20)
+        battery_sites.clock.advance(60)
+        for event in await poll_simulation(battery_sites, rounds=1):
+            metrics.submit(event)
+        _, off_grid = await scrape(metrics.url)
+    finally:
+        await metrics.close()
+
+    states = noon["enphase_battery_state"]
+    for gateway in (site, collar):
+        for battery in last_model(events, gateway.serial, "battery_power").batteries:
+            labels = {"gateway": gateway.serial, "battery": battery.serial_number}
+            assert battery.active_power_w < 0  # charging at noon
+            for state in ("charging", "discharging", "idle", "full"):
+                expected = 1 if state == "charging" else 0
+                assert value(states, state=state, **labels) == expected
+    assert {s.labels["gateway"] for s in states} == {site.serial, collar.serial}
+
+    def current(metrics: dict[str, list[Sample]], family: str, **labels: str) -> set[str]:
+        """The label values of a family's series that are 1, for these labels."""
+        samples = metrics[family]
+        key = "mode" if family == "enphase_storage_mode" else "state"
+        return {
+            s.labels[key]
+            for s in samples
+            if s.value == 1 and all(s.labels[k] == v for k, v in labels.items())
+        }
+
+    assert current(noon, "enphase_grid_state", gateway=site.serial) == {"on_grid"}
+    assert current(noon, "enphase_grid_state", gateway=collar.serial) == {"on_grid"}
+    assert len(noon["enphase_grid_state"]) == 2 * 3  # two sites with a grid relay, 3 states
+    assert current(noon, "enphase_generator_state", gateway=site.serial) == {"off"}
+    assert {s.labels["gateway"] for s in noon["enphase_generator_state"]} == {site.serial}
+    for gateway in (site, collar):
+        assert current(noon, "enphase_storage_mode", gateway=gateway.serial) == {"self_consumption"}
+        reserve = last_model(events, gateway.serial, "tariff").storage.reserve_percent
+        assert value(noon["enphase_battery_reserve_percent"], gateway=gateway.serial) == reserve
+    contacts = {
+        contact: current(noon, "enphase_dry_contact_state", gateway=site.serial, contact=contact)
+        for contact in ("NC1", "NC2", "NO1", "NO2")
+    }
+    assert contacts == {"NC1": {"closed"}, "NC2": {"open"}, "NO1": {"open"}, "NO2": {"open"}}
+    assert {s.labels["gateway"] for s in noon["enphase_dry_contact_state"]} == {site.serial}
+    for family in (
+        "enphase_grid_state",
+        "enphase_generator_state",
+        "enphase_storage_mode",
+        "enphase_battery_reserve_percent",
+        "enphase_battery_state",
+    ):
+        assert metered.serial not in {s.labels["gateway"] for s in noon[family]}, family
+
+    assert current(off_grid, "enphase_grid_state", gateway=site.serial) == {"off_grid"}
+    assert current(off_grid, "enphase_generator_state", gateway=site.serial) == {"running"}
+    shed = current(off_grid, "enphase_dry_contact_state", gateway=site.serial, contact="NC1")
+    assert shed == {"open"}
+    inverter = str(last_model(events, site.serial, "device_data").inverters[0].serial_number)
+    celsius = noon["enphase_inverter_temperature_celsius"]
+    assert value(celsius, gateway=site.serial, inverter=inverter) > 0
+    watts = noon["enphase_inverter_power_watts"]
+    assert value(watts, gateway=site.serial, inverter=inverter) >= 0

@@ -31,7 +31,14 @@ from enphase_local.events import (
 from enphase_local.export import to_data
 from enphase_local.power import PowerTracker
 from enphase_local.simulator import Simulation
-from enphase_local.sinks import SchemaVersionError, SqliteSink, read_ledger, read_power_samples
+from enphase_local.sinks import (
+    SchemaVersionError,
+    SqliteSink,
+    read_battery_samples,
+    read_ledger,
+    read_power_samples,
+)
+from enphase_local.sinks.samples import DeviceSampler
 from enphase_local.sinks.sqlite import MIGRATIONS, SCHEMA_VERSION, migrate, open_database
 from tests.sinks.builders import HOST, SERIAL, T0, data_event, production, wait_until
 
@@ -308,6 +315,7 @@ def test_a_version_1_file_gets_the_ledger_and_device_tables_and_keeps_its_rows(
     )
     conn.close()
     assert read_ledger(path) == []  # a version 1 file has none
+    assert read_battery_samples(path) == []
     open_database(path).close()
     assert query(path, "PRAGMA user_version") == [(3,)]
     assert query(path, "SELECT production_w FROM power_samples") == [(1.5,)]
@@ -491,3 +499,22 @@ async def test_battery_and_inverter_samples_have_typed_rows(
     assert expected
     assert inverters == expected
     assert all(isinstance(row[3], float) and row[3] > 0 for row in inverters)
+
+
+async def test_battery_samples_read_back(
+    tmp_path: Path, simulated_events: list[Event], simulation: Simulation
+) -> None:
+    path = tmp_path / "data.sqlite"
+    await write_all(path, simulated_events)
+    sampler = DeviceSampler()
+    written = [sample for event in simulated_events for sample in sampler.batteries(event)]
+    assert len(written) == 6  # two batteries, three rounds
+    in_ms = [
+        attrs.evolve(s, at=dt.datetime.fromtimestamp(round(s.at.timestamp() * 1000) / 1000, dt.UTC))
+        for s in written
+    ]
+    assert read_battery_samples(path) == in_ms
+    site = simulation.gateways[0].serial
+    assert read_battery_samples(path, gateway=site) == in_ms
+    assert read_battery_samples(path, gateway=simulation.gateways[1].serial) == []
+    assert read_battery_samples(path, since=in_ms[2].at) == in_ms[2:]
