@@ -11,7 +11,7 @@ MIN_STAMP := $(MIN_VENV)/.installed
 NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
 
-.PHONY: test test-min lint typecheck pytest broker demo bench clean
+.PHONY: test test-min lint typecheck pytest broker database demo bench clean
 
 $(STAMP): pyproject.toml
 	$(NEED_PYTHON)
@@ -32,7 +32,12 @@ typecheck: $(STAMP)
 broker:
 	bash scripts/mosquitto.sh || echo "make: no mosquitto: the MQTT broker tests will be skipped"
 
-pytest: $(STAMP) broker
+# The PostgreSQL sink and ingest tests start their own throwaway cluster on a loopback port;
+# install the server when missing (needs root, as on CI; elsewhere those tests are skipped).
+database:
+	bash scripts/postgres.sh || echo "make: no PostgreSQL: the PostgreSQL tests will be skipped"
+
+pytest: $(STAMP) broker database
 	$(BIN)/pytest --cov --cov-branch --cov-report=term
 
 test: lint typecheck pytest
@@ -57,10 +62,11 @@ demo: $(STAMP)
 
 # make bench: every benchmark against pyenphase and raw aiohttp (about 35 minutes, 25 of
 # them scale's ten-minute windows), a simulated day of the energy ledger against the
-# simulator's truth (about a minute) and twenty gateways through a ten-minute MQTT broker
-# outage (about 12 minutes). BEFORE=REV also counts the library's lines at REV.
+# simulator's truth (about a minute), a simulated day's MQTT stream into PostgreSQL by one
+# and two ingest processes (about three minutes) and twenty gateways through a ten-minute
+# MQTT broker outage (about 12 minutes). BEFORE=REV also counts the library's lines at REV.
 BEFORE ?=
-bench: $(STAMP) broker
+bench: $(STAMP) broker database
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.parse
@@ -72,6 +78,7 @@ bench: $(STAMP) broker
 	$(BIN)/python -m benchmarks.politeness
 	$(BIN)/python -m benchmarks.plan_load
 	$(BIN)/python -m benchmarks.ledger_day
+	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.outbox
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
 
 from benchmarks.harness import base_parser, write_json
 from enphase_local.energy import EnergyTracker
@@ -41,7 +40,7 @@ from enphase_local.sinks import SinkSet, SinkStats
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
 from enphase_local.sinks.keys import idempotency_key
 from enphase_local.sinks.mqtt import RECONNECT_DELAY_S, MqttSettings, MqttSink
-from tests.sinks.broker import Broker, Collector, mosquitto_binary
+from tests.sinks.broker import Broker, Collector, mosquitto_binary, payload_key
 
 #: The sites, in turn.
 PROFILES = ("battery", "metered", "standard")
@@ -160,7 +159,7 @@ class _Watch:
         self.peak_bytes = max(self.peak_bytes, self.sink.outbox.bytes)
         messages, arrived = self.collector.messages, self.collector.arrived
         for index in range(self._seen, len(messages)):
-            key = orjson.loads(messages[index][1])["key"]
+            key = payload_key(messages[index][1])
             self.first_arrival.setdefault(key, arrived[index])
         self._seen = len(messages)
 
@@ -288,7 +287,7 @@ def _mismatched(collector: Collector) -> int:
     payloads: dict[str, bytes] = {}
     bad = 0
     for _, payload, user_key in collector.messages:
-        key = orjson.loads(payload)["key"]
+        key = payload_key(payload)
         if user_key != key or payloads.setdefault(key, payload) != payload:
             bad += 1
     return bad
@@ -300,7 +299,7 @@ def _out_of_order(collector: Collector, recorder: Recorder, connected_at: float)
     last: dict[tuple[str, str], int] = {}
     back = 0
     for topic, payload, _ in collector.messages:
-        key = orjson.loads(payload)["key"]
+        key = payload_key(payload)
         submitted = recorder.submitted.get(key)
         if key in seen or submitted is None:
             continue
@@ -311,10 +310,10 @@ def _out_of_order(collector: Collector, recorder: Recorder, connected_at: float)
             lane = "live"
         else:
             continue  # too close to the reconnection to tell the lane
-        at_ms = int(key.rsplit("/", 1)[1])
-        if at_ms < last.get((lane, topic), 0):
+        at_us = int(key.rsplit("/", 1)[1])
+        if at_us < last.get((lane, topic), 0):
             back += 1
-        last[(lane, topic)] = max(at_ms, last.get((lane, topic), 0))
+        last[(lane, topic)] = max(at_us, last.get((lane, topic), 0))
     return back
 
 

@@ -21,6 +21,7 @@ from enphase_local.auth.sources import (
     TokenSource,
 )
 from enphase_local.auth.token import RefreshMargin, Token, TokenRole
+from enphase_local.control import ControlPolicy, ControlResult, PreparedWrite
 from enphase_local.endpoints import ENDPOINTS, Cadence, Endpoint
 from enphase_local.energy import EnergyTracker
 from enphase_local.errors import (
@@ -30,6 +31,11 @@ from enphase_local.errors import (
     CloudLoginError,
     CloudSerialError,
     CloudUnavailableError,
+    ControlError,
+    ControlNotAllowedError,
+    ControlNotAppliedError,
+    ControlRejectedError,
+    ControlValidationError,
     EndpointForbiddenError,
     EnphaseError,
     GatewayConnectionError,
@@ -47,6 +53,7 @@ from enphase_local.errors import (
     TokenSerialMismatchError,
 )
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterDecision,
     CounterEvent,
     DataEvent,
@@ -198,6 +205,14 @@ __all__ = [
     "CommLevel",
     "CommLevels",
     "ConsumptionReport",
+    "ControlError",
+    "ControlNotAllowedError",
+    "ControlNotAppliedError",
+    "ControlPolicy",
+    "ControlRejectedError",
+    "ControlResult",
+    "ControlRevertedEvent",
+    "ControlValidationError",
     "CounterDecision",
     "CounterEvent",
     "DataEvent",
@@ -279,6 +294,7 @@ __all__ = [
     "PollPlan",
     "Poller",
     "PollerStats",
+    "PreparedWrite",
     "PrivateFileError",
     "Production",
     "ProductionSummary",

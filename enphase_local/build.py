@@ -153,6 +153,16 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
             MqttSink(settings, outbox=outbox, outbox_limit=mqtt.outbox_limit, drain_rate=rate)
         )
         where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()})")
+    if config.postgres is not None:
+        try:
+            from enphase_local.sinks.postgres import PostgresSink  # noqa: PLC0415 - optional extra
+        except ImportError:
+            raise ConfigError(
+                "the PostgreSQL sink needs asyncpg: pip install 'enphase-local[postgres]'"
+            ) from None
+        postgres = PostgresSink(config.postgres)
+        sinks.append(postgres)
+        where.append(f"PostgreSQL {postgres.describe()}")
     if config.prometheus is not None:
         try:
             from enphase_local.sinks.prometheus import PrometheusSink  # noqa: PLC0415 - optional extra

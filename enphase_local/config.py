@@ -13,6 +13,7 @@
     [sinks]
     sqlite = "enphase-local.sqlite"
     mqtt = "mqtt://user:password@broker.lan:1883/enphase_local"
+    postgres = "postgresql://enphase:password@db.lan:5432/solar"
     prometheus = 9531            # port on 127.0.0.1, or "0.0.0.0:9531"
 
     [[gateway]]
@@ -77,7 +78,7 @@ _CLOUD_KEYS: Final = frozenset(
 _GATEWAY_KEYS: Final = frozenset(
     {"host", "fingerprint", "insecure_http", "timeout"} | _TOKEN_KEYS | _CLOUD_KEYS | _CADENCE_KEYS
 )
-_SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "prometheus"})
+_SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
 _MQTT_KEYS: Final = frozenset({"url", "prefix", "outbox", "outbox_limit", "drain_rate"})
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
@@ -189,13 +190,21 @@ class SinksConfig:
     sqlite: Path | None = None
     #: The MQTT broker.
     mqtt: MqttConfig | None = None
+    #: The PostgreSQL database, ``postgresql://[user[:password]@]host[:port]/database``
+    #: (may hold a password: not shown).
+    postgres: str | None = attrs.field(default=None, repr=False)
     #: Address and port of the ``/metrics`` endpoint.
     prometheus: tuple[str, int] | None = None
 
     @property
     def empty(self) -> bool:
         """Whether no sink is chosen."""
-        return self.sqlite is None and self.mqtt is None and self.prometheus is None
+        return (
+            self.sqlite is None
+            and self.mqtt is None
+            and self.postgres is None
+            and self.prometheus is None
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -242,7 +251,9 @@ def parse_config(document: Mapping[str, Any], *, source: str, base: Path) -> Pol
 
 
 def _holds_secrets(config: PollConfig) -> bool:
-    mqtt = config.sinks.mqtt
+    mqtt, postgres = config.sinks.mqtt, config.sinks.postgres
+    if postgres is not None and urlsplit(postgres).password is not None:
+        return True
     return (mqtt is not None and urlsplit(mqtt.url).password is not None) or any(
         isinstance(g.token, StaticTokenSetting)
         or (isinstance(g.token, EnlightenSetting) and g.token.account.password)
@@ -444,9 +455,16 @@ class _Reader:
         self.known_keys(table, _SINK_KEYS, "sinks")
         sqlite = self.text(table, "sqlite", "sinks")
         prometheus = table.get("prometheus")
+        postgres = self.text(table, "postgres", "sinks")
+        if postgres is not None:
+            try:
+                check_postgres_dsn(postgres)
+            except ValueError as err:
+                raise self.error("sinks.postgres", str(err)) from None  # may hold a password
         return SinksConfig(
             sqlite=None if sqlite is None else self.path(sqlite),
             mqtt=None if "mqtt" not in table else self.mqtt(table["mqtt"]),
+            postgres=postgres,
             prometheus=None if prometheus is None else self.metrics_address(prometheus),
         )
 
@@ -551,6 +569,20 @@ def check_mqtt_url(url: str) -> None:
         raise ValueError("expected mqtt[s]://[user[:password]@]host[:port][/prefix]")
     if port == 0:
         raise ValueError("port 0 is not a broker's port")
+
+
+def check_postgres_dsn(dsn: str) -> None:
+    """Raise ``ValueError`` (without the DSN: it may hold a password) unless it is a
+    ``postgresql://`` (or ``postgres://``) URL."""
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port
+    except ValueError:
+        raise ValueError("not a valid URL (bad port?)") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected postgresql://[user[:password]@]host[:port]/database")
+    if port == 0:
+        raise ValueError("port 0 is not a database's port")
 
 
 def parse_metrics_address(text: str) -> tuple[str, int]:

@@ -7,6 +7,11 @@ Messages never contain a token, a password or a session cookie.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from enphase_local.control import ControlResult
+
 
 class EnphaseError(Exception):
     """Base class of every error raised by enphase_local."""
@@ -114,3 +119,33 @@ class NotSupportedError(EnphaseError):
         super().__init__(message)
         #: The path that was requested, e.g. ``/ivp/ensemble/device_list``.
         self.endpoint = endpoint
+
+
+class ControlError(EnphaseError):
+    """A control write (grid relay, dry contacts, generator, storage settings, AC Battery
+    sleep) was refused or did not take effect."""
+
+
+class ControlNotAllowedError(ControlError):
+    """The session was made without ``allow_control=True``: nothing was sent."""
+
+
+class ControlValidationError(ControlError, ValueError):
+    """The write's input is not valid (a mode name, a percentage outside 0-100, a minimum
+    above a maximum, an unknown dry contact or AC Battery): nothing was sent."""
+
+
+class ControlRejectedError(ControlError, HttpStatusError):
+    """The gateway answered the write with an error status (400, 500...); it was not sent
+    again, since a gateway that crashed on a body must not be sent it twice."""
+
+
+class ControlNotAppliedError(ControlError):
+    """The gateway accepted the write, but reading back did not show the new state within
+    the wait (ignored by the firmware, or overwritten at once)."""
+
+    def __init__(self, message: str, *, result: ControlResult) -> None:
+        super().__init__(message)
+        #: What was asked, what was read back, and how long was waited
+        #: (a :class:`~enphase_local.control.ControlResult`).
+        self.result = result

@@ -1,5 +1,6 @@
-"""What the poller emits (data, errors, gateway state changes, unsupported endpoints) and what
-the energy tracker derives from it (guarded energy, counter decisions).
+"""What the poller emits (data, errors, gateway state changes, unsupported endpoints, control
+writes undone) and what the energy tracker derives from it (guarded energy, counter
+decisions).
 
 Callbacks and ``async for event in poller`` receive the poller's :data:`Event` s; sinks also
 receive the derived ones (:data:`SinkEvent`), from the
@@ -175,7 +176,34 @@ class EnergyEvent:
     counters: Mapping[str, float] = attrs.field(factory=dict, hash=False)
 
 
+@attrs.frozen(kw_only=True)
+class ControlRevertedEvent:
+    """A state that a control write of ours set changed again with no write of ours since:
+    the Enphase cloud putting back a storage mode within a minute or two, an installer, the
+    gateway's own logic. The poller watches for it after each write made through its
+    sessions (see :meth:`~enphase_local.Poller.control`)."""
+
+    #: Gateway serial number, if known.
+    serial: str | None
+    #: Gateway host as configured.
+    host: str
+    #: The write, by its session method, e.g. ``set_storage_mode``.
+    control: str
+    #: The endpoint whose reading showed the change, e.g. ``tariff``.
+    endpoint: str
+    #: What the write had set, as read back after it (the watched keys only).
+    expected: Mapping[str, Any] = attrs.field(hash=False)
+    #: What the gateway shows now (the same keys).
+    observed: Mapping[str, Any] = attrs.field(hash=False)
+    #: When the write was confirmed, UTC.
+    written_at: datetime
+    #: When the change was seen, UTC.
+    at: datetime
+    #: What changed, in a few words.
+    reason: str
+
+
 #: Anything the poller emits.
-Event = DataEvent | ErrorEvent | StateEvent | UnsupportedEvent
+Event = DataEvent | ErrorEvent | StateEvent | UnsupportedEvent | ControlRevertedEvent
 #: What sinks take: the poller's events and what the energy tracker derives from them.
 SinkEvent = Event | CounterEvent | EnergyEvent

@@ -165,19 +165,27 @@ class Exchange:
         headers: Mapping[str, str],
         *,
         payload: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
         middleware: aiohttp.DigestAuthMiddleware | None = None,
     ) -> Reply:
-        """Send one request and read its whole reply; the library's error on any failure."""
+        """Send one request and read its whole reply; the library's error on any failure.
+
+        ``payload`` goes as JSON serialised by aiohttp; ``data`` as these very bytes, labelled
+        ``application/json`` (a control write, whose exact body was shown beforehand).
+        """
         if self._retired is not None:
             await self._close_retired()
         client = self._http()
         debug = _LOGGER.isEnabledFor(logging.DEBUG)
         started = time.monotonic() if debug else 0.0
+        if data is not None:
+            headers = {**headers, hdrs.CONTENT_TYPE: "application/json"}
         request = client.request(
             method,
             self.address.base_url + path,
             headers=headers if self._keep_alive else {**headers, "Connection": "close"},
             json=payload,
+            data=data,
             allow_redirects=False,
             ssl=self._ssl if self.address.scheme == "https" else False,
             timeout=self._timeout,

@@ -262,7 +262,7 @@ class _Latest:
 
 
 #: Endpoints that feed the power picture, by event endpoint name.
-_FEEDS = frozenset(
+FEEDS = frozenset(
     {"device_list", "meters", "meter_readings", "live_data", "production", "grid_readings"}
 )
 
@@ -281,7 +281,7 @@ class PowerTracker:
 
     def update(self, event: Event) -> PowerSample | None:
         """Take in an event; return a new sample when it brings the gateway's primary data."""
-        if not isinstance(event, DataEvent) or event.endpoint not in _FEEDS:
+        if not isinstance(event, DataEvent) or event.endpoint not in FEEDS:
             return None
         key = gateway_key(event)
         latest = self._latest.setdefault(key, _Latest())

@@ -9,11 +9,12 @@ checks on what came back).
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -22,6 +23,13 @@ from enphase_local.auth.gateway import PLAIN_HEADERS, GatewayAuth
 from enphase_local.auth.manager import TokenManager
 from enphase_local.auth.sources import TokenSource, as_token_source
 from enphase_local.auth.token import DEFAULT_REFRESH_MARGIN, RefreshMargin, Token
+from enphase_local.control import (
+    Controller,
+    ControlListener,
+    ControlPolicy,
+    ControlResult,
+    PreparedWrite,
+)
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
@@ -30,6 +38,7 @@ from enphase_local.errors import (
     EnphaseError,
     GatewayConnectionError,
     GatewayTimeoutError,
+    PayloadError,
     SessionClosedError,
     TokenSerialMismatchError,
 )
@@ -93,7 +102,9 @@ class GatewaySession:
     await its endpoint methods. The session fetches ``/info`` once on first use to learn the
     firmware (legacy gateways below 7.0 speak plain HTTP and need no token), keeps at most
     one request in flight, retries idempotent reads a bounded number of times, and maps
-    every failure to an :class:`~enphase_local.errors.EnphaseError`.
+    every failure to an :class:`~enphase_local.errors.EnphaseError`. Made with
+    ``allow_control=True`` it also makes control writes (``set_grid_relay``,
+    ``set_reserve``...), each checked, paced, sent once and confirmed by reading back.
     """
 
     def __init__(
@@ -113,6 +124,8 @@ class GatewaySession:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         keep_alive: bool = True,
         strict: bool = False,
+        allow_control: bool = False,
+        control_policy: ControlPolicy | None = None,
     ) -> None:
         """Describe a gateway; nothing is sent until the first request.
 
@@ -144,6 +157,12 @@ class GatewaySession:
             max_body_bytes: a longer body is cut off with ``ResponseTooLargeError``.
             keep_alive: reuse connections; turn off for gateways with broken keep-alive.
             strict: make unknown keys in bodies errors (for tests over real captures).
+            allow_control: allow the ``set_*`` control writes (grid relay, dry contacts,
+                generator, storage settings, AC Battery sleep); without it each raises
+                :class:`~enphase_local.errors.ControlNotAllowedError` and sends nothing.
+            control_policy: how writes are paced and read back (default: one write every
+                5 s at most; read back every 2 s for up to 30 s, 120 s for the grid relay
+                and dry contacts); see :class:`~enphase_local.control.ControlPolicy`.
 
         Raises:
             ValueError: an address or fingerprint that cannot be read, or a fingerprint or
@@ -185,6 +204,9 @@ class GatewaySession:
         self._info: Info | None = None
         self._legacy = False
         self._closed = False
+        self._controller = Controller(
+            _ControlPort(self), control_policy or ControlPolicy(), allowed=allow_control
+        )
 
     def __repr__(self) -> str:
         return (
@@ -240,6 +262,16 @@ class GatewaySession:
     def is_legacy(self) -> bool:
         """True for firmware below 7 (plain HTTP, no token, digest auth on inverters)."""
         return self._legacy
+
+    @property
+    def allow_control(self) -> bool:
+        """Whether control writes may be sent (``allow_control=True``)."""
+        return self._controller.allowed
+
+    @property
+    def control_policy(self) -> ControlPolicy:
+        """How control writes are paced and read back."""
+        return self._controller.policy
 
     @property
     def retried(self) -> int:
@@ -388,6 +420,98 @@ class GatewaySession:
 
         return await self._call(ep.LIVE_STREAM_PATH, switch_on)
 
+    # -- control writes (allow_control=True) -------------------------------------------------
+    #
+    # Each checks its input and the hardware, sends the whole body the gateway expects, and
+    # reads back until the new state shows or ``wait_s`` (default: the control policy's)
+    # ends. It returns a ControlResult; ControlNotAppliedError (carrying it) when the gateway
+    # took the write but does not show it; ControlNotAllowedError without allow_control.
+
+    async def set_grid_relay(
+        self, *, connected: bool, wait_s: float | None = None
+    ) -> ControlResult:
+        """Close (``connected=True``, on grid) or open (off grid) the grid relay:
+        ``POST /ivp/ensemble/relay``; applied once the actual relay state follows."""
+        return await self._control("set_grid_relay", wait_s, connected=connected)
+
+    async def set_dry_contact(
+        self, contact_id: str, *, closed: bool, wait_s: float | None = None
+    ) -> ControlResult:
+        """Close or open a dry contact (``NC1``, ``NO1``...):
+        ``POST /ivp/ensemble/dry_contacts``."""
+        return await self._control("set_dry_contact", wait_s, contact_id=contact_id, closed=closed)
+
+    async def update_dry_contact_settings(
+        self, contact_id: str, *, wait_s: float | None = None, **fields: Any
+    ) -> ControlResult:
+        """Change settings of one dry contact, named as in
+        :class:`~enphase_local.models.DryContactSetting` (``charge_low_percent=20``, also
+        ``soc_low_percent``; ``grid_action="shed"``...): the whole entry read, changed in
+        place and sent back (``POST /ivp/ss/dry_contact_settings``). Afterwards real gateways
+        read every contact open for 5-90 s."""
+        return await self._control(
+            "update_dry_contact_settings", wait_s, contact_id=contact_id, **fields
+        )
+
+    async def set_generator_mode(self, mode: str, *, wait_s: float | None = None) -> ControlResult:
+        """Command the generator ``on``, ``off`` or ``auto``: ``POST /ivp/ss/gen_mode``."""
+        return await self._control("set_generator_mode", wait_s, mode=mode)
+
+    async def set_storage_mode(self, mode: str, *, wait_s: float | None = None) -> ControlResult:
+        """Use the batteries for ``backup``, ``self-consumption`` or ``savings``: the whole
+        tariff read, changed and sent back (``PUT /admin/lib/tariff``)."""
+        return await self._control("set_storage_mode", wait_s, mode=mode)
+
+    async def set_reserve(self, *, percent: float, wait_s: float | None = None) -> ControlResult:
+        """Keep ``percent`` (0-100) of the batteries' charge for outages (the tariff, as
+        :meth:`set_storage_mode`)."""
+        return await self._control("set_reserve", wait_s, percent=percent)
+
+    async def set_charge_from_grid(
+        self, enabled: bool, *, wait_s: float | None = None
+    ) -> ControlResult:
+        """Let the batteries charge from the grid, or not (the tariff, as
+        :meth:`set_storage_mode`)."""
+        return await self._control("set_charge_from_grid", wait_s, enabled=enabled)
+
+    async def set_acb_sleep(
+        self,
+        serial: str,
+        *,
+        min_percent: float,
+        max_percent: float,
+        wait_s: float | None = None,
+    ) -> ControlResult:
+        """Let an AC Battery sleep between ``min_percent`` and ``max_percent`` of charge:
+        ``PUT /admin/lib/acb_config`` (a body shape inferred, as no capture holds one)."""
+        return await self._control(
+            "set_acb_sleep", wait_s, serial=serial, min_percent=min_percent, max_percent=max_percent
+        )
+
+    async def wake_acb(self, serial: str, *, wait_s: float | None = None) -> ControlResult:
+        """Wake an AC Battery: ``DELETE /admin/lib/acb_config`` naming it (as pyenphase)."""
+        return await self._control("wake_acb", wait_s, serial=serial)
+
+    async def control(
+        self, control: str, /, *, wait_s: float | None = None, **arguments: Any
+    ) -> ControlResult:
+        """Any control write by its method name: ``control("set_reserve", percent=30)``."""
+        return await self._control(control, wait_s, **arguments)
+
+    async def prepare_control(self, control: str, /, **arguments: Any) -> PreparedWrite:
+        """The exact request a control write would send now (method, URL, headers with the
+        token masked, body), after checking its input and reading the gateway; nothing is
+        written, and ``allow_control`` is not needed."""
+        return await self._controller.prepare(control, arguments)
+
+    def add_control_listener(self, listener: ControlListener) -> Callable[[], None]:
+        """Tell ``listener`` when a write starts and ends (the poller watches what writes
+        changed); returns the function that stops it."""
+        return self._controller.add_listener(listener)
+
+    async def _control(self, control: str, wait_s: float | None, **arguments: Any) -> ControlResult:
+        return await self._controller.run(control, arguments, wait_s=wait_s)
+
     async def fetch(self, endpoint: Endpoint[T]) -> T:
         """Read any declared endpoint and parse it into its model."""
         if endpoint is ep.INFO:
@@ -464,13 +588,18 @@ class GatewaySession:
         return self._request("GET", path)
 
     def _request(
-        self, method: str, path: str, *, payload: dict[str, int] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: dict[str, int] | None = None,
+        data: bytes | None = None,
     ) -> Awaitable[Reply]:
         if self._legacy:
             if method == "GET":
                 return self._exchange.get(path, PLAIN_HEADERS)
-            return self._exchange.send(method, path, PLAIN_HEADERS, payload=payload)
-        return self._auth.request(method, path, payload=payload)
+            return self._exchange.send(method, path, PLAIN_HEADERS, payload=payload, data=data)
+        return self._auth.request(method, path, payload=payload, data=data)
 
     # -- readiness: certificate, /info, scheme and auth mode --------------------------------
 
@@ -575,3 +704,53 @@ class GatewaySession:
         if seen is None:
             raise CertificateMismatchError(f"gateway {self.host} presented no certificate")
         return seen
+
+
+class _ControlPort:
+    """The session as the control writes see it: reads, and one way to send a write."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: GatewaySession) -> None:
+        self._session = session
+
+    @property
+    def host(self) -> str:
+        return self._session.host
+
+    async def fetch(self, endpoint: Endpoint[T]) -> T:
+        return await self._session.fetch(endpoint)
+
+    async def read_document(self, endpoint: Endpoint[T]) -> tuple[T, Any]:
+        """One GET: the model and the decoded JSON the body of a read-modify-write comes from."""
+        session = self._session
+
+        async def read() -> tuple[T, Any]:
+            await session._ready()
+            reply = await session._get(endpoint.path)
+            body = checked_body(endpoint.path, reply, xml=False)
+            model: T = endpoint.parse(body, strict=session._strict)
+            try:
+                document = json.loads(body)
+            except ValueError as err:
+                raise PayloadError(f"not JSON: {err}", endpoint=endpoint.path) from err
+            return model, document
+
+        return await session._call(endpoint.path, read, endpoint.timeout_s)
+
+    def url(self, path: str) -> str:
+        return self._session.base_url + path
+
+    def masked_headers(self) -> Mapping[str, str]:
+        session = self._session
+        headers = dict(PLAIN_HEADERS) if session.is_legacy else session._auth.masked_headers()
+        return {**headers, "Content-Type": "application/json"}
+
+    async def send_write(self, method: str, path: str, body: bytes) -> Reply:
+        session = self._session
+
+        async def send() -> Reply:
+            await session._ready()
+            return await session._request(method, path, data=body)
+
+        return await session._call(path, send)

@@ -14,6 +14,8 @@ import pytest
 from aiohttp import ClientResponse
 from aioresponses import aioresponses as Aioresponses
 
+from tests.postgres import PostgresServer, postgres_server
+
 #: The simulator's fixtures (``enphase_simulation``, ``enphase_gateway``, ...) and the
 #: DEBUG log capture of the secret checks (``all_logs``), for every test.
 pytest_plugins = ["enphase_local.simulator.pytest_plugin", "tests.reliability.hygiene"]
@@ -84,3 +86,11 @@ def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aioresponses]:
         monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatResponse)
     with Aioresponses() as mock:
         yield mock
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on a loopback port (skipped when PostgreSQL is not
+    installed, unless ``ENPHASE_REQUIRE_POSTGRES=1``)."""
+    with postgres_server() as server:
+        yield server

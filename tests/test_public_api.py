@@ -41,6 +41,10 @@ PUBLIC = {
     "WirelessConnection",
     # The energy tracker and what it derives.
     "CounterDecision", "CounterEvent", "EnergyEvent", "EnergyTracker", "SinkEvent",
+    # Control writes (issue 15).
+    "ControlError", "ControlNotAllowedError", "ControlNotAppliedError", "ControlPolicy",
+    "ControlRejectedError", "ControlResult", "ControlRevertedEvent", "ControlValidationError",
+    "PreparedWrite",
 }  # fmt: skip
 
 
@@ -59,6 +63,10 @@ def test_session_methods_are_the_documented_ones() -> None:
         "generator_schedule", "generator_mode", "tariff", "acb_config", "pv_limit",
         "export_limit", "device_data", "production_summary", "device_inventory", "home",
         "meter_reports", "pv_readings",
+        # Control writes (issue 15).
+        "set_grid_relay", "set_dry_contact", "update_dry_contact_settings",
+        "set_generator_mode", "set_storage_mode", "set_reserve", "set_charge_from_grid",
+        "set_acb_sleep", "wake_acb", "control", "prepare_control", "add_control_listener",
     }  # fmt: skip
     for name in methods:
         assert callable(getattr(enphase_local.GatewaySession, name))
@@ -67,3 +75,16 @@ def test_session_methods_are_the_documented_ones() -> None:
 def test_timeout_error_is_also_builtin() -> None:
     assert issubclass(enphase_local.GatewayTimeoutError, TimeoutError)
     assert issubclass(enphase_local.GatewayTimeoutError, enphase_local.GatewayConnectionError)
+
+
+def test_control_errors_sit_in_the_tree() -> None:
+    assert issubclass(enphase_local.ControlError, enphase_local.EnphaseError)
+    assert issubclass(enphase_local.ControlValidationError, ValueError)
+    assert issubclass(enphase_local.ControlRejectedError, enphase_local.HttpStatusError)
+    for error in (
+        enphase_local.ControlNotAllowedError,
+        enphase_local.ControlNotAppliedError,
+        enphase_local.ControlRejectedError,
+        enphase_local.ControlValidationError,
+    ):
+        assert issubclass(error, enphase_local.ControlError)

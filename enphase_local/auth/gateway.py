@@ -82,16 +82,25 @@ class GatewayAuth:
     # -- requests with a token ----------------------------------------------------------------
 
     async def request(
-        self, method: str, path: str, *, payload: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
     ) -> Reply:
-        """Send a request with the token and session cookie, recovering from a 401 once."""
+        """Send a request with the token and session cookie, recovering from a 401 once.
+
+        A request the gateway answered 401 was refused before it was acted on, so sending
+        it again after the token check is safe for a write too.
+        """
         # The steady state, checked here rather than in another coroutine: a checked token
         # that is neither expired nor due for renewal, and no renewal waiting to be adopted.
         manager = self.tokens
         token = manager.steady_token() if manager is not None and self._candidate is None else None
         if token is None or token is not self._checked:
             token = await self._usable_token()
-        reply = await self._send(method, path, token, payload)
+        reply = await self._send(method, path, token, payload, data)
         if reply.status != 401:
             return reply
         _LOGGER.debug("%s %s: 401, re-checking the token", method, path)
@@ -101,7 +110,7 @@ class GatewayAuth:
             await self.check_jwt(token)
         except TokenRejectedError:
             token = await self._replace(token)
-        reply = await self._send(method, path, token, payload)
+        reply = await self._send(method, path, token, payload, data)
         if reply.status == 401:
             raise EndpointForbiddenError(
                 f"{path}: the gateway accepts the token but refuses this endpoint "
@@ -110,13 +119,29 @@ class GatewayAuth:
         return reply
 
     def _send(
-        self, method: str, path: str, token: Token, payload: Mapping[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        token: Token,
+        payload: Mapping[str, Any] | None,
+        data: bytes | None = None,
     ) -> Coroutine[Any, Any, Reply]:
         # Hands back the coroutine rather than awaiting it: one frame less per request.
         headers = self._headers(token, self._session_id)
         if method == "GET":
             return self._exchange.get(path, headers)
-        return self._exchange.send(method, path, headers, payload=payload)
+        return self._exchange.send(method, path, headers, payload=payload, data=data)
+
+    def masked_headers(self) -> dict[str, str]:
+        """The headers a request with a token carries, the token and cookie masked."""
+        manager = self.tokens
+        token = manager.token if manager is not None else None
+        headers = dict(PLAIN_HEADERS)
+        if token is not None:
+            headers["Authorization"] = f"Bearer <{token}>"
+        if self._session_id is not None:
+            headers["Cookie"] = f"{SESSION_COOKIE}=<masked>"
+        return headers
 
     def _headers(self, token: Token, cookie: str | None) -> dict[str, str]:
         """The request headers of a token and cookie, built once per pair."""

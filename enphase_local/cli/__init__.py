@@ -28,9 +28,12 @@ from enphase_local.errors import EnphaseError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "init", "get", "poll", "watch", "simulate", "token", "trust", "demo", "report", "doctor",
-    "capture",
+    "init", "get", "set", "poll", "watch", "simulate", "token", "trust", "demo", "report",
+    "doctor", "capture", "ingest",
 )  # fmt: skip
+
+#: Modules whose name is not the command's (``set`` would shadow the built-in).
+_MODULES: Final = {"set": "control"}
 
 #: Exit statuses (see the module's docstring).
 EXIT_FAILED: Final = 1
@@ -52,6 +55,7 @@ Commands:
   watch     show gateways live in the terminal
   poll      poll gateways for months into SQLite, MQTT or Prometheus
   get       read one endpoint once, as a table or JSON
+  set       change a setting: grid relay, dry contact, generator, storage mode, reserve...
   report    chart the power a poll wrote to SQLite
   token     fetch tokens from the Enphase cloud, or show what a token holds
   trust     list, accept or forget pinned gateway certificates
@@ -59,6 +63,7 @@ Commands:
   demo      poll three simulated gateways, watch them, chart the day
   doctor    check a gateway step by step and say what is wrong
   capture   record a gateway, redacted, to attach to a bug report
+  ingest    write many sites' pollers' MQTT stream into PostgreSQL
 
 Run `enphase-local COMMAND --help` for a command's options and examples.
 """
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"enphase_local.cli.{name}")
+        module = importlib.import_module(f"enphase_local.cli.{_MODULES.get(name, name)}")
         module.register(subparsers)
     return parser
 

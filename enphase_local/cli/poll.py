@@ -2,9 +2,10 @@
 
 ``enphase-local poll HOST... [--token T | --token-file F]`` or ``enphase-local poll --config
 FILE`` (see :mod:`enphase_local.config`). Sinks: ``--sqlite FILE`` (the default,
-``./enphase-local.sqlite``, when none is chosen here or in the file), ``--mqtt URL`` and
-``--prometheus [ADDRESS:]PORT``, several at once; on the command line they take the place of
-the file's ``[sinks]``.
+``./enphase-local.sqlite``, when none is chosen here or in the file), ``--mqtt URL``,
+``--postgres DSN`` and ``--prometheus [ADDRESS:]PORT``, several at once; on the command line
+they take the place of the file's ``[sinks]``. ``--shard K/N`` polls only the gateways that
+rendezvous hashing of their host gives to shard K of N (see :mod:`enphase_local.fleet.shard`).
 
 Output: a start line (what is polled, how often, where the data goes; never a password) on
 standard output; one line per problem on standard error (a gateway leaving the online state
@@ -45,12 +46,21 @@ from enphase_local.config import (
     StaticTokenSetting,
     TokenFileSetting,
     check_mqtt_url,
+    check_postgres_dsn,
     check_token_file,
     load_config,
     parse_metrics_address,
 )
-from enphase_local.errors import InvalidTokenError
-from enphase_local.events import ErrorEvent, Event, GatewayState, StateEvent, UnsupportedEvent
+from enphase_local.errors import EnphaseError, InvalidTokenError
+from enphase_local.events import (
+    ControlRevertedEvent,
+    ErrorEvent,
+    Event,
+    GatewayState,
+    StateEvent,
+    UnsupportedEvent,
+)
+from enphase_local.fleet.shard import Shard
 from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
 from enphase_local.sinks import SinkSet
@@ -88,9 +98,9 @@ def register(subparsers: Any) -> None:
                 "--mqtt mqtt://broker.lan/enphase_local",
             ),
             (
-                "Prometheus metrics on port 9531 as well as SQLite",
-                "enphase-local poll --config poll.toml --sqlite enphase-local.sqlite "
-                "--prometheus 9531",
+                "shard 0 of 3 of a fleet's gateways, into PostgreSQL",
+                "enphase-local poll --config fleet.toml --shard 0/3 "
+                "--postgres postgresql://enphase@db.lan/solar",
             ),
         ),
     )
@@ -125,10 +135,23 @@ def register(subparsers: Any) -> None:
         "new events go at once",
     )
     sinks.add_argument(
+        "--postgres",
+        type=_postgres_dsn,
+        metavar="DSN",
+        help="write to PostgreSQL: postgresql://[user[:password]@]host[:port]/database",
+    )
+    sinks.add_argument(
         "--prometheus",
         type=_metrics_address,
         metavar="[ADDR:]PORT",
         help="serve /metrics on this port (of 127.0.0.1 unless ADDR is given)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="poll only the gateways rendezvous hashing of their host gives to shard K "
+        "(0 to N-1) of N",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also report every failed poll and progress"
@@ -174,6 +197,21 @@ def _mqtt_url(text: str) -> str:
 def _outbox_limit(text: str) -> OutboxLimit:
     try:
         return OutboxLimit.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _postgres_dsn(text: str) -> str:
+    try:
+        check_postgres_dsn(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None  # the DSN may hold a password
+    return text
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
 
@@ -259,6 +297,7 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
     return SinksConfig(
         sqlite=getattr(args, "sqlite", None),
         mqtt=MqttConfig(url=args.mqtt) if getattr(args, "mqtt", None) else None,
+        postgres=getattr(args, "postgres", None),
         prometheus=getattr(args, "prometheus", None),
     )
 
@@ -356,6 +395,8 @@ class ProblemReporter:
                 _LOGGER.info("gateway %s: %s", label, _state(event.state))
         elif isinstance(event, UnsupportedEvent):
             _LOGGER.warning("gateway %s: %s not polled: %s", label, event.endpoint, event.reason)
+        elif isinstance(event, ControlRevertedEvent):
+            _LOGGER.warning("gateway %s: a control write was undone: %s", label, event.reason)
         elif isinstance(event, ErrorEvent) and self._verbose:
             _LOGGER.info("gateway %s: %s failed: %s", label, event.endpoint, event.error)
 
@@ -458,6 +499,8 @@ async def run(args: argparse.Namespace) -> int:
     """Poll until SIGINT or SIGTERM."""
     configure_logging(verbose=args.verbose, debug=args.debug)
     config = config_from_args(args)
+    if args.shard is not None:
+        config = _sharded(config, args.shard)
     if config.sinks.empty:
         config = PollConfig(
             gateways=config.gateways, plan=config.plan, sinks=SinksConfig(sqlite=DEFAULT_SQLITE)
@@ -469,13 +512,20 @@ async def run(args: argparse.Namespace) -> int:
         await tokens.close()
 
 
+def _sharded(config: PollConfig, shard: Shard) -> PollConfig:
+    """Only the gateways of ``shard``; says how many of the list they are."""
+    mine = tuple(g for g in config.gateways if shard.owns(g.host))
+    print(f"shard {shard}: {len(mine)} of {len(config.gateways)} gateways", flush=True)
+    return attrs.evolve(config, gateways=mine)
+
+
 async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSources) -> int:
     poller = make_poller(config, tokens, buffer_size=0)
     sinks, where = make_sinks(config.sinks)
     async with stop_on_signals() as stop:
         try:
             await sinks.start()
-        except (OSError, sqlite3.Error) as err:
+        except (OSError, sqlite3.Error, EnphaseError) as err:
             if args.debug:
                 raise
             return _error(f"cannot start the sinks ({', '.join(where)}): {err}")

@@ -45,13 +45,16 @@ class Questions:
         """Interactive when standard input is a terminal."""
         return cls(interactive=sys.stdin.isatty(), assume_yes=assume_yes)
 
-    def confirm(self, question: str) -> bool:
-        """A yes-or-no question whose default is yes."""
+    def confirm(self, question: str, *, default: bool = True) -> bool:
+        """A yes-or-no question; an empty answer is ``default``."""
         if self.assume_yes:
             return True
+        hint = "[Y/n]" if default else "[y/N]"
         while True:
-            answer = self._ask(self._read_line, f"{question} [Y/n] ", "--yes").lower()
-            if answer in ("", "y", "yes"):
+            answer = self._ask(self._read_line, f"{question} {hint} ", "--yes").lower()
+            if not answer:
+                return default
+            if answer in ("y", "yes"):
                 return True
             if answer in ("n", "no"):
                 return False

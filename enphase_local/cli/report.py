@@ -87,12 +87,9 @@ def register(subparsers: Any) -> None:
                 "--since 2025-06-21T06:00 --out today.png",
             ),
             (
-                "the energy ledger for a spreadsheet",
-                "enphase-local report enphase-local.sqlite --csv ledger.csv",
-            ),
-            (
-                "each battery's charge and power",
-                "enphase-local report enphase-local.sqlite --battery-csv batteries.csv",
+                "the energy ledger and each battery's charge for a spreadsheet",
+                "enphase-local report enphase-local.sqlite --csv ledger.csv "
+                "--battery-csv batteries.csv",
             ),
         ),
     )

@@ -952,8 +952,20 @@ _ENUMS = [
 ]
 
 
+#: Older wire names of enum members (firmware renamed them).
+ENUM_ALIASES: dict[type[Enum], dict[Any, Enum]] = {
+    # Older firmware names the savings (time of use) mode ``savings-mode``.
+    models.StorageMode: {"savings-mode": models.StorageMode.SAVINGS},
+}
+
+
+def enum_members(tp: type[Enum]) -> dict[Any, Enum]:
+    """Each wire value of ``tp`` (older names included) and its member."""
+    return {member.value: member for member in tp} | ENUM_ALIASES.get(tp, {})
+
+
 def _enum_hook(tp: type[Enum]) -> Hook:
-    members = {member.value: member for member in tp}
+    members = enum_members(tp)
     unknown = tp["UNKNOWN"]
     wire_type, expected = (str, "a string") if issubclass(tp, str) else (int, "an integer")
 

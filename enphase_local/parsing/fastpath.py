@@ -54,6 +54,7 @@ from enphase_local.parsing.converter import (
     _milli,
     _optional_milli,
     _utc,
+    enum_members,
     tolerate,
 )
 
@@ -320,5 +321,4 @@ def _enum_lines(tp: type[Enum], ns: _Namespace) -> list[str]:
 @cache
 def _enum_parts(tp: type[Enum]) -> tuple[Callable[[Any, Enum], Enum], Enum, Any]:
     """The member lookup, the UNKNOWN member, and the converter's hook (which refuses types)."""
-    members = {member.value: member for member in tp}
-    return members.get, tp["UNKNOWN"], _enum_hook(tp)
+    return enum_members(tp).get, tp["UNKNOWN"], _enum_hook(tp)

@@ -10,6 +10,12 @@ ends; then ``/info`` goes first (a reboot may have brought new firmware).
 Requests across all gateways share a global cap (:class:`ConcurrencyLimits`). A gateway in
 trouble may hold only a quarter of it, so gateways hanging on timeouts cannot starve the
 healthy ones.
+
+After a control write made through the gateway's session (the worker listens to it), the
+worker watches what the write set: it reads the endpoint that shows it every
+``control_watch_interval_s`` for ``control_watch_s``, and checks every other reading of it
+too, and emits a :class:`~enphase_local.events.ControlRevertedEvent` when the value changes
+with no write of ours in between.
 """
 
 from __future__ import annotations
@@ -29,6 +35,15 @@ from typing import Any, Final, Protocol, TypeVar
 import attrs
 
 from enphase_local import endpoints as ep
+from enphase_local.control import (
+    CONTROLS,
+    ControlListener,
+    ControlPolicy,
+    ControlResult,
+    ControlSpec,
+    describe,
+)
+from enphase_local.control import matches as control_matches
 from enphase_local.endpoints import Endpoint
 from enphase_local.errors import (
     AuthenticationError,
@@ -37,6 +52,7 @@ from enphase_local.errors import (
     NotSupportedError,
 )
 from enphase_local.events import (
+    ControlRevertedEvent,
     DataEvent,
     ErrorEvent,
     Event,
@@ -57,6 +73,8 @@ T = TypeVar("T")
 
 #: The name events and statistics use for the live-stream switch (``POST /ivp/livedata/stream``).
 LIVE_STREAM: Final = "live_stream"
+#: The job that reads what control writes set, while it is watched.
+CONTROL_WATCH: Final = "control_watch"
 #: Endpoints that have nothing to say on a gateway without CT meters.
 METER_ENDPOINTS: Final = frozenset(
     {ep.METER_READINGS.name, ep.CONSUMPTION_REPORTS.name, ep.GRID_READINGS.name}
@@ -171,6 +189,7 @@ class _Kind(enum.IntEnum):
     STREAM = 2
     LIVE = 3
     PERIODIC = 4
+    WATCH = 5
 
 
 class _Job:
@@ -196,6 +215,19 @@ class _Job:
 
     def __repr__(self) -> str:
         return f"_Job({self.kind.name}, {self.name}, due={self.due:.3f})"
+
+
+@attrs.define
+class _Watch:
+    """What a control write set, watched until ``until`` (the worker's monotonic time)."""
+
+    spec: ControlSpec
+    result: ControlResult
+    #: The keys of the result that are watched.
+    keys: tuple[str, ...]
+    until: float
+    #: When the write was confirmed, UTC.
+    written_at: datetime
 
 
 class _Failed:
@@ -271,9 +303,172 @@ class GatewayWorker:
         self.skipped = self.deferred = self.internal_errors = 0
         self._last_success: float | None = None
         self._last_error: str | None = None
+        #: What control writes set, by (endpoint, subject, keys).
+        self._watches: dict[tuple[str, str, tuple[str, ...]], _Watch] = {}
+        #: Control writes of ours under way (nothing is judged a revert meanwhile).
+        self._writing = 0
+        #: Endpoint -> until when (monotonic) a write of ours disturbs its values.
+        self._disturbed: dict[str, float] = {}
+        self._watch_job = _Job(_Kind.WATCH, CONTROL_WATCH, due=math.inf)
+        self._stop_following: Callable[[], None] | None = None
+        self._wake: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"GatewayWorker({self.host}, {self.health.state.value})"
+
+    # -- control writes ------------------------------------------------------------------
+
+    def follow_controls(
+        self, add_listener: Callable[[ControlListener], Callable[[], None]]
+    ) -> None:
+        """Listen to the session's control writes (``add_listener`` is the session's
+        ``add_control_listener``); :meth:`unfollow_controls` stops."""
+        self.unfollow_controls()
+        self._stop_following = add_listener(self)
+
+    def unfollow_controls(self) -> None:
+        """Stop listening to the session's control writes."""
+        stop, self._stop_following = self._stop_following, None
+        if stop is not None:
+            stop()
+
+    def control_started(self, control: str) -> None:
+        """A write of ours is being sent: no change is a revert until it is over."""
+        del control
+        self._writing += 1
+
+    def control_finished(
+        self, control: str, result: ControlResult | None, model: object | None
+    ) -> None:
+        """A write of ours is over: publish what it read back, and watch what it set."""
+        self._writing = max(0, self._writing - 1)
+        spec = CONTROLS.get(control)
+        if spec is None:
+            return
+        if spec.disturbs is not None:
+            name, seconds = spec.disturbs
+            # As long as the session's own read-back distrusts the endpoint, when it says.
+            policy = getattr(self.session, "control_policy", None)
+            if isinstance(policy, ControlPolicy):
+                seconds = policy.settle_s
+            until = self._clock.monotonic() + seconds
+            self._disturbed[name] = max(self._disturbed.get(name, -math.inf), until)
+        if model is not None:
+            self._emit_if_changed(spec.read.name, model)
+        if result is not None:
+            self.watch_control(result)
+
+    def watch_control(self, result: ControlResult) -> None:
+        """Watch what a write set (when it applied); a write's result ends the watches of
+        the same values before it."""
+        spec = CONTROLS.get(result.control)
+        if spec is None:
+            raise ValueError(f"unknown control {result.control!r}")
+        subject, keys = spec.subject(result.requested), spec.watched_keys(result.requested)
+        for key in [
+            k
+            for k in self._watches
+            if k[0] == spec.read.name and k[1] == subject and set(k[2]) & set(keys)
+        ]:
+            del self._watches[key]
+        if not result.applied:
+            return
+        now = self._clock.monotonic()
+        self._watches[(spec.read.name, subject, keys)] = _Watch(
+            spec=spec,
+            result=result,
+            keys=keys,
+            until=now + self.plan.control_watch_s,
+            written_at=self._utc_now(),
+        )
+        job = self._watch_job
+        due = now + self.plan.control_watch_interval_s
+        if not job.queued:
+            self._push(job, due)
+        elif job.due > due:
+            self._move(job, due)
+        self._wake_up()
+
+    def _check_watches(self, name: str, model: object) -> None:
+        """Compare a reading of ``name`` with what writes of ours set there."""
+        now = self._clock.monotonic()
+        if self._writing or self._disturbed.get(name, -math.inf) > now:
+            return
+        for key, watch in list(self._watches.items()):
+            if key[0] != name:
+                continue
+            if now >= watch.until:
+                del self._watches[key]
+                continue
+            result = watch.result
+            shown = watch.spec.observe(model, result.requested)
+            seen = {k: shown.get(k) for k in watch.keys}
+            expected = {k: result.observed.get(k) for k in watch.keys}
+            if control_matches(seen, expected):
+                continue
+            del self._watches[key]
+            self._publish_revert(watch, name, expected, seen)
+
+    def _publish_revert(
+        self, watch: _Watch, name: str, expected: dict[str, Any], seen: dict[str, Any]
+    ) -> None:
+        at = self._utc_now()
+        age = (at - watch.written_at).total_seconds()
+        reason = (
+            f"{describe(seen)} where {watch.result.control} set {describe(expected)} "
+            f"{age:.0f} s before, with no write of ours since"
+        )
+        _LOGGER.warning("gateway %s: %s", self.host, reason)
+        self._publish(
+            ControlRevertedEvent(
+                serial=self.session.serial,
+                host=self.host,
+                control=watch.result.control,
+                endpoint=name,
+                expected=expected,
+                observed=seen,
+                written_at=watch.written_at,
+                at=at,
+                reason=reason,
+            )
+        )
+
+    async def _run_watch(self) -> float | None:
+        """Read each endpoint a write of ours is watched on (the readings are checked as
+        every reading is)."""
+        now = self._clock.monotonic()
+        for key, watch in list(self._watches.items()):
+            if now >= watch.until:
+                del self._watches[key]
+        for name in sorted({key[0] for key in self._watches}):
+            fetch = functools.partial(self.session.fetch, _BY_NAME[name])
+            model = await self._request(name, fetch)
+            if model is not FAILED:
+                self._emit_if_changed(name, model)
+        if not self._watches:
+            return None
+        return self._clock.monotonic() + self.plan.control_watch_interval_s
+
+    def _wake_up(self) -> None:
+        """Wake the loop from its sleep, so that a job added from outside is seen."""
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep on the clock; True when woken early (a worker that follows control writes
+        is, when a write adds a job)."""
+        if self._stop_following is None:
+            await self._clock.sleep(seconds)
+            return False
+        wake = self._wake = asyncio.get_running_loop().create_future()
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
+            return not sleeper.done()
+        finally:
+            self._wake = None
+            sleeper.cancel()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -354,12 +549,12 @@ class GatewayWorker:
         while True:
             now = clock.monotonic()
             if self.health.paused(now):
-                await clock.sleep(self.health.resume_at - now)
-                self._resume(clock.monotonic())
+                if not await self._sleep(self.health.resume_at - now):
+                    self._resume(clock.monotonic())
                 continue
             due = heap[0][0]
             if due > now:
-                await clock.sleep(due - now)
+                await self._sleep(due - now)
                 continue
             job = heapq.heappop(heap)[3]
             job.queued = False
@@ -406,6 +601,8 @@ class GatewayWorker:
             return await self._run_info(job)
         if job.kind is _Kind.CONFIG:
             return await self._run_config()
+        if job.kind is _Kind.WATCH:
+            return await self._run_watch()
         return await self._run_stream(job)
 
     # -- jobs ----------------------------------------------------------------------------
@@ -591,6 +788,8 @@ class GatewayWorker:
         self._last_latency = latency
         if name != ep.INFO.name:
             self._transition(self.health.success())
+        if self._watches:
+            self._check_watches(name, model)
         return model
 
     def _failed(self, name: str, err: EnphaseError, latency: float) -> None:

@@ -171,6 +171,13 @@ class PollPlan:
     #: How often live streaming is switched on again (the gateway lets it lapse after
     #: about 15 minutes), seconds.
     live_stream_interval_s: float = attrs.field(default=600.0, validator=_positive)
+    #: After a control write made through the poller's session, how long what it set is
+    #: watched for a change with no write of ours (the cloud undoes a storage mode within
+    #: 1-2 minutes), seconds.
+    control_watch_s: float = attrs.field(default=900.0, validator=_positive)
+    #: How often the watched endpoint is read meanwhile, seconds (at least 1): about 30 GETs
+    #: per write with the defaults.
+    control_watch_interval_s: float = attrs.field(default=30.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         groups = {
@@ -196,6 +203,11 @@ class PollPlan:
             unknown = [n for n in covers if n not in _NAMES]
             if not covers or unknown:
                 raise ValueError(f"fallback {name} must stand in for known endpoints: {unknown}")
+        if not self.control_watch_interval_s >= MIN_INTERVAL_S:
+            raise ValueError(
+                f"control_watch_interval_s {self.control_watch_interval_s} is too short: "
+                f"the floor is {MIN_INTERVAL_S:g} s"
+            )
         if self.report_margin_s >= self.report_interval_s:
             raise ValueError("report_margin_s must be shorter than report_interval_s")
 

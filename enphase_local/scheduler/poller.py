@@ -25,6 +25,7 @@ import attrs
 
 from enphase_local.auth.sources import TokenSource
 from enphase_local.auth.token import Token
+from enphase_local.control import ControlResult
 from enphase_local.events import Event, GatewayState
 from enphase_local.scheduler.clock import Clock, SystemClock
 from enphase_local.scheduler.delivery import EventBuffer, EventCallback, Subscription
@@ -99,7 +100,9 @@ class Poller:
     call :meth:`start` and :meth:`close` yourself. Events are
     :class:`~enphase_local.events.DataEvent`, :class:`~enphase_local.events.ErrorEvent`,
     :class:`~enphase_local.events.StateEvent` and
-    :class:`~enphase_local.events.UnsupportedEvent`; callbacks can :meth:`subscribe` too.
+    :class:`~enphase_local.events.UnsupportedEvent` and, after a control write made through
+    :meth:`control`, :class:`~enphase_local.events.ControlRevertedEvent`; callbacks can
+    :meth:`subscribe` too.
 
     Politeness: one request in flight per gateway, ever; a poll that comes due while the
     gateway is still busy is skipped and counted, never queued; at most ``max_concurrent``
@@ -198,6 +201,9 @@ class Poller:
             if key in seen:
                 raise ValueError(f"gateway {worker.host} is listed twice")
             seen.add(key)
+            listen = getattr(session, "add_control_listener", None)
+            if listen is not None and getattr(session, "allow_control", False):
+                worker.follow_controls(listen)
             workers.append(worker)
         return workers
 
@@ -258,6 +264,8 @@ class Poller:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for worker in self._workers:
+            worker.unfollow_controls()
         for result in await asyncio.gather(
             *(session.close() for session in self._owned), return_exceptions=True
         ):
@@ -326,6 +334,44 @@ class Poller:
         for subscriber in self._subscribers:
             subscriber.publish(event)
 
+    # -- control writes --------------------------------------------------------------------
+
+    async def control(self, host: str, control: str, /, **arguments: Any) -> ControlResult:
+        """Make a control write at the gateway polled at ``host`` (or with that serial, once
+        its ``/info`` was read) through its session (so it waits its turn behind the poll in
+        flight), e.g.
+        ``await poller.control("envoy.local", "set_reserve", percent=30)``.
+
+        ``control`` is a :class:`~enphase_local.GatewaySession` write method; ``arguments``
+        are its arguments (``wait_s`` too). The session must allow control
+        (``session_options={"allow_control": True}``, or a session made so). Afterwards the
+        poller publishes what was read back and watches it for ``plan.control_watch_s``,
+        emitting a :class:`~enphase_local.events.ControlRevertedEvent` if it changes with no
+        write of ours. Raises as the session's method does.
+        """
+        session = self._worker(host).session
+        write = getattr(session, "control", None)
+        if write is None:
+            raise TypeError(f"gateway {host}: its session ({session!r}) makes no control writes")
+        result: ControlResult = await write(control, **arguments)
+        return result
+
+    def report_control(self, host: str, result: ControlResult) -> None:
+        """Tell the poller about a write made elsewhere (another session of yours), so that
+        it watches what the write set as it does after :meth:`control` (``host`` as there)."""
+        self._worker(host).watch_control(result)
+
+    def _worker(self, host: str) -> GatewayWorker:
+        """The worker of the gateway named by its host (as given or as events name it) or,
+        once its ``/info`` was read, its serial."""
+        for worker in self._workers:
+            if host in (worker.host, worker.session.host):
+                return worker
+        for worker in self._workers:
+            if worker.session.serial is not None and host == worker.session.serial:
+                return worker
+        raise KeyError(f"no gateway {host!r} is polled (hosts: {', '.join(self.hosts)})")
+
     # -- what is going on ------------------------------------------------------------------
 
     @property
@@ -339,11 +385,9 @@ class Poller:
         return tuple(worker.host for worker in self._workers)
 
     def state(self, host: str) -> GatewayState:
-        """The state of the gateway polled at ``host`` (``KeyError`` if none)."""
-        for worker in self._workers:
-            if host in (worker.host, worker.session.host):
-                return worker.health.state
-        raise KeyError(host)
+        """The state of the gateway polled at ``host`` (or with that serial; ``KeyError`` if
+        none)."""
+        return self._worker(host).health.state
 
     def stats(self) -> PollerStats:
         """Counts per gateway and in total: polls, successes, failures, skipped, latency..."""

@@ -186,9 +186,9 @@ class SimulatedDevice:
                 ("GET", "/ivp/ensemble/device_list"): lambda _: self._device_list(),
             }
         )
-        for path, method in writes.METHODS.items():
+        for method, path in writes.ROUTES:
             if path in self._catalog:  # the firmware serves the path (to read)
-                routes[(method, path)] = self._writer(path)
+                routes[(method, path)] = self._writer(path, method)
         return routes
 
     # --- the Device protocol ---------------------------------------------------------------
@@ -360,11 +360,11 @@ class SimulatedDevice:
         state = "enabled" if enable else "disabled"
         return json_reply(f'{{"sc_stream": "{state}"}}\n'.encode())
 
-    def _writer(self, path: str) -> Callable[[bytes], Reply]:
+    def _writer(self, path: str, method: str) -> Callable[[bytes], Reply]:
         def write(body: bytes) -> Reply:
             snapshot = self.snapshot()
             try:
-                answer = self.writes.handle(path, body, snapshot)
+                answer = self.writes.handle(path, body, snapshot, method=method)
             except writes.HardwareAbsent:
                 return self.not_found(path)
             except writes.WriteRefused as err:

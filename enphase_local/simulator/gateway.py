@@ -446,7 +446,7 @@ class SimulatedGateway:
             served["error"] += 1
             return self._response(_error_reply(HTTPStatus(plan.error_status)))
         reply = self._dispatch(request, await request.read())
-        if writes.METHODS.get(request.path) == request.method:
+        if (request.method, request.path) in writes.ROUTES:
             if reply.status == 200:
                 self.stats.writes[request.path] += 1
             elif reply.status == 500:

@@ -8,9 +8,11 @@
 | ``POST /ivp/ss/gen_mode`` | ``{"gen_cmd"}`` (``on``, ``off``, ``auto``) | the generator |
 | ``PUT /admin/lib/tariff`` | ``{"tariff": {<whole tariff>}}`` | storage settings, peak hours |
 | ``PUT /admin/lib/acb_config`` | ``{"acb_sleep": [<entries>]}`` | AC Battery sleep |
+| ``DELETE /admin/lib/acb_config`` | ``{"acb_sleep": [{"serial_num"}]}`` | AC Battery wake |
 
-An ``acb_sleep`` entry is ``{"serial_num", "sleep_min_soc", "sleep_max_soc"}``; the list
-names every AC Battery that should sleep (no capture holds a non-empty one: inferred).
+An ``acb_sleep`` entry is ``{"serial_num", "sleep_min_soc", "sleep_max_soc"}``; a ``PUT``
+puts the AC Batteries it lists to sleep (the others keep their state), a ``DELETE`` wakes the
+ones it lists (pyenphase wakes them so; no capture holds a non-empty list).
 
 A write answers 200 with the state it stored. A body that is not JSON, has other keys than
 these (a settings entry or tariff: other keys than the GET shows, or a value of another JSON
@@ -58,6 +60,8 @@ METHODS = {
     TARIFF: "PUT",
     ACB_CONFIG: "PUT",
 }
+#: Every write route, (method, path): the writes above and the AC Battery wake.
+ROUTES = frozenset({*((method, path) for path, method in METHODS.items()), ("DELETE", ACB_CONFIG)})
 _OPEN_CLOSED = ("open", "closed")
 
 
@@ -229,7 +233,7 @@ class Writes:
     def __repr__(self) -> str:
         return f"Writes(faults={self.faults.active()}, revert={self.revert})"
 
-    def handle(self, path: str, raw: bytes, snapshot: Snapshot) -> bytes:
+    def handle(self, path: str, raw: bytes, snapshot: Snapshot, *, method: str = "") -> bytes:
         """Apply one write (its state brought to now in ``snapshot``); the body to answer.
 
         Raises :class:`WriteRefused` (or a subclass) with the status to answer instead.
@@ -237,7 +241,9 @@ class Writes:
         absent = self._absent(path)
         if absent is not None:
             raise HardwareAbsent(absent)
-        handler = self._handlers[path]
+        handler = (
+            self._acb_wake if (method, path) == ("DELETE", ACB_CONFIG) else self._handlers[path]
+        )
         ignored = path in self.faults.ignored_paths
         value = handler(_parse(raw), snapshot, not ignored)
         if ignored:
@@ -385,5 +391,27 @@ class Writes:
                 raise WriteRefused("sleep_min_soc must not exceed sleep_max_soc")
             sleep[serial] = (low, high)
         if apply:
-            self._plant.acb_sleep = sleep
+            self._plant.acb_sleep = {**self._plant.acb_sleep, **sleep}
         return {"acb_sleep": settings.acb_sleep_entries(sleep)}
+
+    def _acb_wake(self, body: object, snapshot: Snapshot, apply: bool) -> JsonValue:
+        del snapshot
+        entries = _object(body, {"acb_sleep"}, "the body")["acb_sleep"]
+        if not isinstance(entries, list):
+            raise MalformedBody("acb_sleep must be a list")
+        known = self._plant.battery_serials[: self._profile.ac_batteries]
+        woken: list[str] = []
+        for given in entries:
+            serial = _object(given, {"serial_num"}, "acb_sleep")["serial_num"]
+            if not isinstance(serial, str):
+                raise MalformedBody("serial_num must be a string")
+            if serial not in known or serial in woken:
+                raise WriteRefused(f"unknown or repeated AC Battery {serial!r}")
+            woken.append(serial)
+        if apply:
+            self._plant.acb_sleep = {
+                serial: band
+                for serial, band in self._plant.acb_sleep.items()
+                if serial not in woken
+            }
+        return {"acb_sleep": [{"serial_num": serial} for serial in woken]}

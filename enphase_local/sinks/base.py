@@ -19,20 +19,22 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from enphase_local.energy import EnergyTracker
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterEvent,
     DataEvent,
     EnergyEvent,
     ErrorEvent,
     SinkEvent,
     StateEvent,
+    UnsupportedEvent,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -104,19 +106,22 @@ class EnergyStore(Protocol):
         ...
 
 
+#: The ``kind`` of each event class.
+EVENT_KINDS: Final[Mapping[type, str]] = {
+    DataEvent: "data",
+    ErrorEvent: "error",
+    StateEvent: "state",
+    UnsupportedEvent: "unsupported",
+    CounterEvent: "counter",
+    EnergyEvent: "energy",
+    ControlRevertedEvent: "control_reverted",
+}
+
+
 def event_kind(event: SinkEvent) -> str:
-    """``data``, ``error``, ``state``, ``unsupported``, ``counter`` or ``energy``."""
-    if isinstance(event, DataEvent):
-        return "data"
-    if isinstance(event, ErrorEvent):
-        return "error"
-    if isinstance(event, StateEvent):
-        return "state"
-    if isinstance(event, CounterEvent):
-        return "counter"
-    if isinstance(event, EnergyEvent):
-        return "energy"
-    return "unsupported"
+    """``data``, ``error``, ``state``, ``unsupported``, ``counter``, ``energy`` or
+    ``control_reverted``."""
+    return EVENT_KINDS[type(event)]
 
 
 def event_time(event: SinkEvent) -> datetime:

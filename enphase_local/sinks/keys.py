@@ -1,6 +1,11 @@
-"""Idempotency keys: one string per reading, the same however often it is delivered.
+"""Idempotency keys as one line of text: the same reading, the same string, however often it
+is delivered.
 
-A key is ``<gateway>/<what>/<ms>``:
+The key itself is :class:`~enphase_local.fleet.records.ReadingKey` (gateway, kind, subject,
+reading time), what PostgreSQL keeps one row per; every MQTT event message carries it in its
+payload as ``"key": {"gateway", "kind", "subject", "at"}``. :func:`idempotency_key` writes
+the same key as text, which the MQTT sink sends as the message's MQTT 5 user property
+``key``, for consumers that want one string: ``<gateway>/<what>/<us>``.
 
 ``<gateway>``
     The gateway's serial number, or before the serial is known (a gateway that never
@@ -8,16 +13,16 @@ A key is ``<gateway>/<what>/<ms>``:
     in the MQTT topics (:func:`~enphase_local.sinks.view.safe_id`; serials are digits).
 ``<what>``
     The endpoint of a data event (``meter_readings``); for the other events their kind and
-    what they are about: ``error:<endpoint>``, ``unsupported:<endpoint>``,
-    ``state:<new state>`` (``state:online``), ``counter:<counter>``
-    (``counter:meters.net-consumption.delivered_wh``) and ``energy:<source>``
-    (``energy:meters``). Never a ``/`` (one would become ``_``).
-``<ms>``
+    subject: ``error:<endpoint>``, ``unsupported:<endpoint>``, ``counter:<counter>``
+    (``counter:meters.net-consumption.delivered_wh``), ``energy:<source>``
+    (``energy:meters``), ``control_reverted:<endpoint>``, and ``state`` for a change of the
+    gateway's state. A ``/`` in it becomes ``_``.
+``<us>``
     The reading's time (a data event's fetch time, else the event's ``at``) in whole
-    milliseconds since the Unix epoch, UTC, rounded down: from the ISO 8601 ``at`` of a
-    message, ``(at - 1970-01-01T00:00:00Z) // 1 ms`` in exact integer arithmetic.
+    microseconds since the Unix epoch, UTC: from the ISO 8601 ``at`` of a message,
+    ``(at - 1970-01-01T00:00:00Z) // 1 us`` in exact integer arithmetic.
 
-``122199900001/meter_readings/1750507200123`` is the meter readings fetched at
+``122199900001/meter_readings/1750507200123456`` is the meter readings fetched at
 2025-06-21T12:00:00.123456Z. One request is in flight per gateway at a time, so no two
 readings of a gateway share a key; a message delivered twice (after a reconnection, or after
 the poller was killed before it could forget an acknowledged message) carries the same key
@@ -28,42 +33,30 @@ from __future__ import annotations
 
 import datetime as dt
 
-from enphase_local.events import (
-    CounterEvent,
-    DataEvent,
-    EnergyEvent,
-    ErrorEvent,
-    SinkEvent,
-    StateEvent,
-)
-from enphase_local.sinks.base import event_time
-from enphase_local.sinks.view import safe_id
+from enphase_local.events import SinkEvent
+from enphase_local.fleet.records import ReadingKey, event_key
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
+_US = dt.timedelta(microseconds=1)
 
 
-def epoch_ms(when: dt.datetime) -> int:
-    """Whole milliseconds since the Unix epoch, rounded down, without floating point."""
-    return (when - _EPOCH) // _MS
+def epoch_us(when: dt.datetime) -> int:
+    """Whole microseconds since the Unix epoch, without floating point."""
+    return (when - _EPOCH) // _US
 
 
-def _what(event: SinkEvent) -> str:
-    if isinstance(event, DataEvent):
-        return event.endpoint
-    if isinstance(event, ErrorEvent):
-        return f"error:{event.endpoint}"
-    if isinstance(event, StateEvent):
-        return f"state:{event.state.value}"
-    if isinstance(event, CounterEvent):
-        return f"counter:{event.counter}"
-    if isinstance(event, EnergyEvent):
-        return f"energy:{event.source}"
-    return f"unsupported:{event.endpoint}"
+def key_text(key: ReadingKey) -> str:
+    """``<gateway>/<what>/<us>``: see the module."""
+    if key.kind == "data":
+        what = key.subject
+    elif key.subject:
+        what = f"{key.kind}:{key.subject}"
+    else:
+        what = key.kind
+    return f"{key.gateway}/{what.replace('/', '_')}/{epoch_us(key.at)}"
 
 
 def idempotency_key(event: SinkEvent) -> str:
-    """``<gateway>/<what>/<ms>``: see the module for the parts."""
-    gateway = safe_id(event.serial if event.serial is not None else event.host)
-    what = _what(event).replace("/", "_")
-    return f"{gateway}/{what}/{epoch_ms(event_time(event))}"
+    """The key of an event as text (:func:`key_text` of its
+    :func:`~enphase_local.fleet.records.event_key`)."""
+    return key_text(event_key(event))

@@ -36,6 +36,10 @@ host, made topic-safe, before the serial is known):
     does not serve ``{"key", "at", "endpoint", "reason"}``, not retained.
 ``<prefix>/<id>/state_change``
     Every change of the gateway's state ``{"key", "at", "previous", "state", "reason"}``.
+``<prefix>/<id>/control_reverted``
+    A state a control write of ours set changed back with no write of ours since
+    ``{"key", "at", "control", "endpoint", "expected", "observed", "written_at", "reason"}``,
+    not retained.
 ``<prefix>/<id>/energy`` and ``<prefix>/<id>/counter``
     Every energy event ``{"key", "at", "source", "flows", "filled", "totals"}`` and every
     decision of the counter guard ``{"key", "at", "counter", "decision", "value",
@@ -46,9 +50,11 @@ a SQLite file (:mod:`enphase_local.sinks.outbox`) before it is published with Qo
 deleted once the broker has acknowledged it; what the outbox holds when the broker comes
 back, after an outage or from an earlier run, is published oldest first at a bounded rate
 while new messages go at once (:mod:`enphase_local.sinks.forward` says which order holds).
-So a message is delivered at least once; ``key`` (also the MQTT 5 user property ``key``) is
-its idempotency key (:func:`~enphase_local.sinks.keys.idempotency_key`), the same on every
-delivery, for consumers to drop duplicates by. Past the outbox's size limit the oldest
+So a message is delivered at least once; ``key`` is its idempotency key
+``{"gateway", "kind", "subject", "at"}`` (:func:`~enphase_local.fleet.records.event_key`;
+as text, ``<gateway>/<what>/<microseconds>``, its MQTT 5 user property ``key``: see
+:mod:`enphase_local.sinks.keys`), the same on every delivery, for consumers to drop
+duplicates by. Past the outbox's size limit the oldest
 messages are dropped, counted in the sink's statistics. The connection is MQTT 5.
 
 Home Assistant discovery configs go to
@@ -89,6 +95,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterEvent,
     DataEvent,
     EnergyEvent,
@@ -97,11 +104,12 @@ from enphase_local.events import (
     StateEvent,
 )
 from enphase_local.export import to_data
+from enphase_local.fleet.records import event_key
 from enphase_local.models import Inverter
 from enphase_local.sinks.base import SinkStats, event_time, stop_task
 from enphase_local.sinks.ensemble import CONTACT_STATES, STORAGE_MODES, GeneratorState, GridState
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
-from enphase_local.sinks.keys import idempotency_key
+from enphase_local.sinks.keys import key_text
 from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
 from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
@@ -282,7 +290,7 @@ def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.isoformat()
 
 
-def _event_body(event: SinkEvent) -> tuple[str, dict[str, Any]]:
+def _event_body(event: SinkEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911 - one return per kind of event
     """The last topic level of an event and its fields (``at`` and ``key`` aside)."""
     if isinstance(event, DataEvent):
         return safe_id(event.endpoint), {
@@ -316,17 +324,26 @@ def _event_body(event: SinkEvent) -> tuple[str, dict[str, Any]]:
             "filled": event.filled,
             "totals": event.totals,
         }
+    if isinstance(event, ControlRevertedEvent):
+        return "control_reverted", {
+            "control": event.control,
+            "endpoint": event.endpoint,
+            "expected": event.expected,
+            "observed": event.observed,
+            "written_at": _iso(event.written_at),
+            "reason": event.reason,
+        }
     return "unsupported", {"endpoint": event.endpoint, "reason": event.reason}
 
 
 def event_message(event: SinkEvent) -> Entry:
     """The outbox entry of an event: its topic below the prefix (``<id>/<leaf>``), its JSON
-    payload (``key`` and ``at`` first) and its idempotency key."""
+    payload (``key`` and ``at`` first) and its idempotency key as text."""
     gateway = safe_id(event.serial if event.serial is not None else event.host)
     leaf, fields = _event_body(event)
-    key = idempotency_key(event)
-    payload = _json({"key": key, "at": _iso(event_time(event)), **fields})
-    return Entry(f"{gateway}/{leaf}", payload, key)
+    key = event_key(event)
+    payload = _json({"key": key.to_data(), "at": _iso(event_time(event)), **fields})
+    return Entry(f"{gateway}/{leaf}", payload, key_text(key))
 
 
 class MqttSink:

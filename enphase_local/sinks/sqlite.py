@@ -22,10 +22,12 @@ kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by
 
 ``gateway`` is the serial number (the configured host before the serial is known),
 ``time_ms`` milliseconds since the Unix epoch (UTC), ``kind`` one of ``data``, ``error``,
-``state``, ``unsupported``, ``counter``, and ``data`` JSON: ``to_data(model)`` for data
-events, ``{"type", "message"}`` for errors, ``{"previous", "state", "reason"}`` for state
-changes, ``{"reason"}`` for unsupported endpoints and ``{"counter", "decision", "value",
-"previous", "reason"}`` for the counter guard's decisions. Power columns follow
+``state``, ``unsupported``, ``counter``, ``control_reverted``, and ``data`` JSON:
+``to_data(model)`` for data events, ``{"type", "message"}`` for errors, ``{"previous",
+"state", "reason"}`` for state changes, ``{"reason"}`` for unsupported endpoints,
+``{"counter", "decision", "value", "previous", "reason"}`` for the counter guard's decisions
+and ``{"control", "expected", "observed", "written_at", "reason"}`` for a control write undone
+without a write of ours (``endpoint`` the read that showed it). Power columns follow
 :mod:`enphase_local.power`'s sign conventions.
 
 The energy events (:class:`~enphase_local.events.EnergyEvent`, one per reading of an energy
@@ -59,12 +61,14 @@ from enphase_local.energy import FLOWS, Ledger, LedgerBucket
 from enphase_local.energy.ledger import Mark, Share, make_bucket
 from enphase_local.errors import EnphaseError
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterEvent,
     DataEvent,
     EnergyEvent,
     ErrorEvent,
     SinkEvent,
     StateEvent,
+    UnsupportedEvent,
 )
 from enphase_local.export import to_data
 from enphase_local.power import PowerSample, PowerTracker, gateway_key
@@ -274,6 +278,18 @@ def _payload(event: SinkEvent) -> Any:
         }
     if isinstance(event, EnergyEvent):
         return {"source": event.source, "flows": event.flows, "filled": event.filled}
+    return _reason_payload(event)
+
+
+def _reason_payload(event: UnsupportedEvent | ControlRevertedEvent) -> Any:
+    if isinstance(event, ControlRevertedEvent):
+        return {
+            "control": event.control,
+            "expected": event.expected,
+            "observed": event.observed,
+            "written_at": event.written_at.isoformat(),
+            "reason": event.reason,
+        }
     return {"reason": event.reason}
 
 

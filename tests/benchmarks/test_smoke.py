@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks import (
+    ingest,
     ledger_day,
     lines,
     memory,
@@ -30,6 +31,7 @@ from benchmarks import (
 )
 from benchmarks.harness import have_pyenphase
 from tests.conftest import skip_without_captures
+from tests.postgres import require_postgres
 from tests.sinks.broker import require_mosquitto
 
 SET = "7.6.175_with_cts"
@@ -263,6 +265,24 @@ def test_plan_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert battery["by_path"]["/ivp/ensemble/power"] == 4  # every 15 minutes
     assert battery["other_per_hour"] == {"POST /ivp/livedata/stream": 6}
     assert "/ivp/meters/readings" not in standard["by_path"]  # no meters: not polled
+
+
+def test_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_postgres()
+    require_mosquitto()
+    out = tmp_path / "ingest.json"
+    argv = ["--hours", "0.5", "--messages", "400", "--gateways", "20", "--json", str(out)]
+    assert ingest.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "rows per gateway per day" in printed
+    assert "one ingest process kept up with about" in printed
+    result = _read(out)
+    assert [d["processes"] for d in result["drains"]] == [1, 2]
+    assert all(d["messages"] == 400 and d["events_per_s"] > 0 for d in result["drains"])
+    day = result["rows_per_gateway_per_day"]
+    assert len(day) == 2
+    assert all(rows["power_samples"] > 0 and rows["events"] > 0 for rows in day.values())
+    assert result["gateways_one_process"] > 0
 
 
 def test_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,6 +72,14 @@ def test_texts_become_times_booleans_and_lists() -> None:
     assert pcu.installed_at == datetime.fromtimestamp(1700000000, UTC)
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_older_savings_mode_name_is_savings(strict: bool) -> None:
+    body = mutable(detail.TARIFF)
+    body["tariff"]["storage_settings"]["mode"] = "savings-mode"
+    tariff = _parse(ep.TARIFF, body, strict=strict)
+    assert tariff.storage.mode is StorageMode.SAVINGS
+
+
 #: (row, sample, (path to a value, a value of another type), the field that loses it)
 CHANGED_TYPES = [
     (ep.BATTERY_SUMMARY, detail.SECCTRL, (("agg_soc",), "57%"), "charge_percent"),

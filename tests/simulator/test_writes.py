@@ -421,12 +421,20 @@ async def test_ac_batteries_sleep_in_their_band_and_wake(
     assert listed[first]["charge_status"] == "idle"
     assert listed[second]["sleep_enabled"] is False
     assert listed[second]["charge_status"] == "discharging"
-    both = [*one, {"serial_num": second, "sleep_min_soc": 25, "sleep_max_soc": 55}]
-    assert (await send(http, gateway, ACB_CONFIG, {"acb_sleep": both}, method="PUT")).status == 200
+    # A PUT adds to the sleeping ones: the first stays asleep.
+    other = [{"serial_num": second, "sleep_min_soc": 25, "sleep_max_soc": 55}]
+    assert (await send(http, gateway, ACB_CONFIG, {"acb_sleep": other}, method="PUT")).status == 200
+    assert await get(http, gateway, ACB_CONFIG) == {"acb_sleep": [*one, *other]}
     assert (await get(http, gateway, "/production.json"))["storage"][0]["wNow"] == 0
     clock.advance(3600)
     assert (await get(http, gateway, "/production.json"))["storage"][0]["percentFull"] == 50
-    assert (await send(http, gateway, ACB_CONFIG, {"acb_sleep": []}, method="PUT")).status == 200
+    # A DELETE wakes the ones it lists.
+    wake = {"acb_sleep": [{"serial_num": first}]}
+    answer = await send(http, gateway, ACB_CONFIG, wake, method="DELETE")
+    assert (answer.status, answer.json()) == (200, wake)
+    assert await get(http, gateway, ACB_CONFIG) == {"acb_sleep": other}
+    wake = {"acb_sleep": [{"serial_num": second}]}
+    assert (await send(http, gateway, ACB_CONFIG, wake, method="DELETE")).status == 200
     assert all(not b["sleep_enabled"] for b in await acbs(http, gateway))
     assert (await get(http, gateway, "/production.json"))["storage"][0]["wNow"] > 0
     refused = [
@@ -438,6 +446,13 @@ async def test_ac_batteries_sleep_in_their_band_and_wake(
     ]
     for status, entries in refused:
         answer = await send(http, gateway, ACB_CONFIG, {"acb_sleep": entries}, method="PUT")
+        assert answer.status == status, entries
+    for status, entries in [
+        (400, [{"serial_num": "000000000000"}]),
+        (500, [{"serial_num": first, "sleep_min_soc": 25}]),
+        (500, {"serial_num": first}),
+    ]:
+        answer = await send(http, gateway, ACB_CONFIG, {"acb_sleep": entries}, method="DELETE")
         assert answer.status == status, entries
     assert await get(http, gateway, ACB_CONFIG) == {"acb_sleep": []}
 

@@ -20,7 +20,9 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from enphase_local.fleet.records import ReadingKey
 from enphase_local.sinks.base import stop_task
+from enphase_local.sinks.keys import key_text
 
 #: Set to 1 (as CI does, after ``scripts/mosquitto.sh``) to fail instead of skipping.
 REQUIRE_ENV = "ENPHASE_REQUIRE_MOSQUITTO"
@@ -220,8 +222,8 @@ class Collector:
         await stop_task(self._task)
 
     def keys(self) -> list[str]:
-        """The ``key`` of every message's JSON payload, in order of arrival."""
-        return [orjson.loads(payload)["key"] for _, payload, _ in self.messages]
+        """The ``key`` of every message's JSON payload as text, in order of arrival."""
+        return [payload_key(payload) for _, payload, _ in self.messages]
 
     async def _run(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: no annotations
@@ -255,3 +257,8 @@ def _is_event(payload: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(body, dict) and "key" in body
+
+
+def payload_key(payload: bytes) -> str:
+    """The idempotency key an event message's payload carries, as text."""
+    return key_text(ReadingKey.from_data(orjson.loads(payload)["key"]))

@@ -1,9 +1,8 @@
-"""Idempotency keys: their documented form, and the same key recomputed from a message."""
+"""Idempotency keys: their documented text, and the same key in and from every message."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import orjson
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from enphase_local.energy import EnergyTracker
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterDecision,
     CounterEvent,
     EnergyEvent,
@@ -21,25 +21,25 @@ from enphase_local.events import (
     StateEvent,
     UnsupportedEvent,
 )
-from enphase_local.sinks.keys import epoch_ms, idempotency_key
+from enphase_local.fleet.records import ReadingKey, event_key, reading_from_mqtt
+from enphase_local.sinks.keys import epoch_us, idempotency_key, key_text
 from enphase_local.sinks.mqtt import event_message
 from tests.sinks.builders import HOST, SERIAL, T0, data_event, production
 
-AT = T0 + dt.timedelta(microseconds=123_999)  # 12:00:00.123999 rounds down to .123
-MS = 1750507200123
+AT = T0 + dt.timedelta(microseconds=123_456)
+US = 1750507200123456
 
 
-def test_epoch_ms_rounds_down_exactly() -> None:
-    assert epoch_ms(AT) == MS
-    assert epoch_ms(dt.datetime(1970, 1, 1, 0, 0, 0, 999, tzinfo=dt.UTC)) == 0
-    other_zone = AT.astimezone(dt.timezone(dt.timedelta(hours=-7)))
-    assert epoch_ms(other_zone) == MS
+def test_epoch_us_is_exact() -> None:
+    assert epoch_us(AT) == US
+    assert epoch_us(dt.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC)) == 1
+    assert epoch_us(AT.astimezone(dt.timezone(dt.timedelta(hours=-7)))) == US
 
 
 @pytest.mark.parametrize(
     ("event", "key"),
     [
-        (data_event("production", production(1.0), at=AT), f"{SERIAL}/production/{MS}"),
+        (data_event("production", production(1.0), at=AT), f"{SERIAL}/production/{US}"),
         (
             ErrorEvent(
                 serial=SERIAL,
@@ -49,11 +49,11 @@ def test_epoch_ms_rounds_down_exactly() -> None:
                 at=AT,
                 latency_s=1.0,
             ),
-            f"{SERIAL}/error:inverters/{MS}",
+            f"{SERIAL}/error:inverters/{US}",
         ),
         (
             UnsupportedEvent(serial=SERIAL, host=HOST, endpoint="meters", at=AT, reason="404"),
-            f"{SERIAL}/unsupported:meters/{MS}",
+            f"{SERIAL}/unsupported:meters/{US}",
         ),
         (
             StateEvent(
@@ -64,7 +64,7 @@ def test_epoch_ms_rounds_down_exactly() -> None:
                 at=AT,
                 reason="refused",
             ),
-            f"https_127_0_0_1_8443/state:unreachable/{MS}",
+            f"https_127_0_0_1_8443/state/{US}",
         ),
         (
             CounterEvent(
@@ -77,39 +77,34 @@ def test_epoch_ms_rounds_down_exactly() -> None:
                 at=AT,
                 reason="too fast",
             ),
-            f"{SERIAL}/counter:meters.net-consumption_delivered_wh/{MS}",
+            f"{SERIAL}/counter:meters.net-consumption_delivered_wh/{US}",
         ),
         (
             EnergyEvent(serial=SERIAL, host=HOST, source="meters", at=AT),
-            f"{SERIAL}/energy:meters/{MS}",
+            f"{SERIAL}/energy:meters/{US}",
+        ),
+        (
+            ControlRevertedEvent(
+                serial=SERIAL,
+                host=HOST,
+                control="set_storage_mode",
+                endpoint="tariff",
+                expected={"mode": "backup"},
+                observed={"mode": "self-consumption"},
+                written_at=T0,
+                at=AT,
+                reason="the cloud put it back",
+            ),
+            f"{SERIAL}/control_reverted:tariff/{US}",
         ),
     ],
 )
-def test_keys_have_the_documented_form(event: SinkEvent, key: str) -> None:
+def test_keys_have_the_documented_text(event: SinkEvent, key: str) -> None:
     assert idempotency_key(event) == key
+    assert key_text(event_key(event)) == key
 
 
-def key_from_message(topic: str, payload: bytes) -> str:
-    """The key as a consumer computes it from a message, ignoring the payload's ``key``.
-
-    The ``energy`` endpoint's data and the energy events share a topic: the events are the
-    messages with a ``source``.
-    """
-    gateway, leaf = topic.split("/")
-    body: dict[str, Any] = orjson.loads(payload)
-    what = {
-        "error": lambda: f"error:{body['endpoint']}",
-        "unsupported": lambda: f"unsupported:{body['endpoint']}",
-        "state_change": lambda: f"state:{body['state']}",
-        "counter": lambda: f"counter:{body['counter']}",
-        "energy": lambda: f"energy:{body['source']}" if "source" in body else "energy",
-    }.get(leaf, lambda: leaf)()
-    at = dt.datetime.fromisoformat(body["at"])
-    ms = (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
-    return f"{gateway}/{what.replace('/', '_')}/{ms}"
-
-
-def test_a_consumer_recomputes_every_key_from_the_message(simulated_events: list[Event]) -> None:
+def test_every_message_carries_the_key_its_reading_has(simulated_events: list[Event]) -> None:
     tracker = EnergyTracker()
     events: list[SinkEvent] = []
     for polled in simulated_events:
@@ -119,8 +114,14 @@ def test_a_consumer_recomputes_every_key_from_the_message(simulated_events: list
     keys = set()
     for event in events:
         entry = event_message(event)
-        assert orjson.loads(entry.payload)["key"] == entry.key == idempotency_key(event)
-        assert key_from_message(entry.topic, entry.payload) == entry.key
+        payload = orjson.loads(entry.payload)
+        assert ReadingKey.from_data(payload["key"]) == event_key(event)
+        assert entry.key == idempotency_key(event)
+        # A consumer that reads messages without the key computes the same one.
+        del payload["key"]
+        reading = reading_from_mqtt("p", f"p/{entry.topic}", orjson.dumps(payload))
+        assert reading is not None
+        assert reading.key == event_key(event)
         kinds.add(entry.topic.split("/")[1])
         keys.add(entry.key)
     assert {"meter_readings", "energy", "state_change"} <= kinds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 import signal
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import (
+    ControlRevertedEvent,
     DataEvent,
     EnergyEvent,
     ErrorEvent,
@@ -238,16 +240,33 @@ async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -
             at=T0,
             latency_s=45.0,
         ),
+        ControlRevertedEvent(
+            serial=SERIAL,
+            host=HOST,
+            control="set_storage_mode",
+            endpoint="tariff",
+            expected={"mode": "backup"},
+            observed={"mode": "self-consumption"},
+            written_at=T0,
+            at=T0 + dt.timedelta(minutes=2),
+            reason="mode changed back",
+        ),
     ]
     async with Subscriber(broker.port, f"{PREFIX}/#") as sub:
         await sink.start()
         for event in events:
             sink.submit(event)
         await sub.wait_for(f"{PREFIX}/{SERIAL}/error")
+        await sub.wait_for(f"{PREFIX}/{SERIAL}/control_reverted")
         await sub.wait_for(f"{PREFIX}/{SERIAL}/availability", lambda p: p == b"offline")
         await sink.close()
     assert sub.json(f"{PREFIX}/{SERIAL}/error") == {
-        "key": f"{SERIAL}/error:inverters/{int(T0.timestamp() * 1000)}",
+        "key": {
+            "gateway": SERIAL,
+            "kind": "error",
+            "subject": "inverters",
+            "at": T0.isoformat(),
+        },
         "at": T0.isoformat(),
         "endpoint": "inverters",
         "type": "GatewayTimeoutError",
@@ -255,6 +274,23 @@ async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -
     }
     assert sub.json(f"{PREFIX}/{SERIAL}/state_change")["reason"] == "3 timeouts"
     assert sub.json(state_topic(SERIAL))["gateway_state"] == "backing_off"
+    reverted_at = (T0 + dt.timedelta(minutes=2)).isoformat()
+    assert sub.json(f"{PREFIX}/{SERIAL}/control_reverted") == {
+        "key": {
+            "gateway": SERIAL,
+            "kind": "control_reverted",
+            "subject": "tariff",
+            "at": reverted_at,
+        },
+        "at": reverted_at,
+        "control": "set_storage_mode",
+        "endpoint": "tariff",
+        "expected": {"mode": "backup"},
+        "observed": {"mode": "self-consumption"},
+        "written_at": T0.isoformat(),
+        "reason": "mode changed back",
+    }
+    assert f"{PREFIX}/{SERIAL}/unsupported" not in sub.latest
 
 
 async def test_broker_restart_reconnects_and_republishes_the_latest_state(

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from benchmarks.outbox import OutageConfig, run_outage
@@ -17,7 +16,7 @@ from enphase_local.sinks import SinkSet
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.sinks.prometheus import PrometheusSink
-from tests.sinks.broker import Broker, Collector, require_mosquitto
+from tests.sinks.broker import Broker, Collector, payload_key, require_mosquitto
 from tests.sinks.builders import SERIAL, T0, data_event, production, wait_until
 
 PREFIX = "enphase_local"
@@ -54,8 +53,8 @@ def readings(count: int, *, start: int = 0) -> list[DataEvent]:
 
 def seconds_of(keys: list[str]) -> list[int]:
     """The reading of each key, as seconds after T0."""
-    t0_ms = int(T0.timestamp() * 1000)
-    return [(int(key.rsplit("/", 1)[1]) - t0_ms) // 1000 for key in keys]
+    t0_us = int(T0.timestamp()) * 1_000_000
+    return [(int(key.rsplit("/", 1)[1]) - t0_us) // 1_000_000 for key in keys]
 
 
 async def outage(broker: Broker, sink: MqttSink) -> None:
@@ -145,7 +144,7 @@ async def test_live_messages_go_first_and_the_rest_waits_for_the_next_start(
     assert again.stats().written == 49
     assert again.outbox.rows == 0
     for _, payload, user_key in consumer.messages:
-        assert user_key == orjson.loads(payload)["key"]
+        assert user_key == payload_key(payload)
         assert str(user_key).startswith(f"{SERIAL}/production/")
 
 

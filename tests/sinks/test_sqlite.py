@@ -20,6 +20,7 @@ from enphase_local import models
 from enphase_local.energy import PRODUCTION, total
 from enphase_local.errors import GatewayTimeoutError
 from enphase_local.events import (
+    ControlRevertedEvent,
     CounterDecision,
     CounterEvent,
     DataEvent,
@@ -174,6 +175,33 @@ async def test_error_text_is_written_as_given(tmp_path: Path) -> None:
     assert json.loads(str(data)) == {
         "type": "GatewayTimeoutError",
         "message": "no answer from envoy.local within 45 s",
+    }
+
+
+async def test_a_control_revert_is_kept_as_its_own_kind(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite"
+    revert = ControlRevertedEvent(
+        serial=SERIAL,
+        host=HOST,
+        control="set_storage_mode",
+        endpoint="tariff",
+        expected={"mode": "savings"},
+        observed={"mode": "self-consumption"},
+        written_at=T0,
+        at=T0 + dt.timedelta(seconds=95),
+        reason="mode=self-consumption where set_storage_mode set mode=savings 95 s before",
+    )
+    await write_all(path, [revert])
+    ((kind, endpoint, latency, data),) = query(
+        path, "SELECT kind, endpoint, latency_s, data FROM events"
+    )
+    assert (kind, endpoint, latency) == ("control_reverted", "tariff", None)
+    assert json.loads(str(data)) == {
+        "control": "set_storage_mode",
+        "expected": {"mode": "savings"},
+        "observed": {"mode": "self-consumption"},
+        "written_at": T0.isoformat(),
+        "reason": revert.reason,
     }
 
 
