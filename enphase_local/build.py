@@ -50,6 +50,8 @@ from enphase_local.config import (
 from enphase_local.energy import EnergyTracker
 from enphase_local.scheduler import GatewaySpec, Poller
 from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
+from enphase_local.sinks.outbox import default_outbox_path
 
 
 class TokenSources:
@@ -142,10 +144,15 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
             raise ConfigError(
                 "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
             ) from None
-        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
-        settings = MqttSettings.from_url(config.mqtt.url, **options)
-        sinks.append(MqttSink(settings))
-        where.append(f"MQTT {settings.describe()}")
+        mqtt = config.mqtt
+        options = {"prefix": mqtt.prefix} if mqtt.prefix else {}
+        settings = MqttSettings.from_url(mqtt.url, **options)
+        outbox = mqtt.outbox if mqtt.outbox is not None else default_outbox_path()
+        rate = mqtt.drain_rate if mqtt.drain_rate is not None else DEFAULT_DRAIN_RATE
+        sinks.append(
+            MqttSink(settings, outbox=outbox, outbox_limit=mqtt.outbox_limit, drain_rate=rate)
+        )
+        where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()})")
     if config.postgres is not None:
         try:
             from enphase_local.sinks.postgres import PostgresSink  # noqa: PLC0415 - optional extra
