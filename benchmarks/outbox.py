@@ -2,32 +2,40 @@
 
 Twenty simulated gateways (battery, metered and standard sites in turn) are polled at the
 default plan; every event goes through the MQTT sink's outbox (a SQLite file) to a mosquitto
-of our own (persistent, so that its consumer's session outlives a restart), and a consumer
-with a persistent MQTT 5 session (QoS 1) collects what arrives. After ``--before`` seconds
-the broker is stopped for ``--outage`` seconds while polling goes on, then started again.
+of our own (persistent, so that its consumers' sessions outlive a restart), where a consumer
+with a persistent MQTT 5 session (QoS 1) collects what arrives, and ``enphase-local ingest``
+(a named session, as a fleet runs it) writes it into a throwaway PostgreSQL (Debian's,
+started as the tests start it). After ``--before`` seconds the broker is stopped for
+``--outage`` seconds while polling goes on, then started again.
 
 Measured: every event the poller handed the sinks against what the consumer received (lost
-must be 0; duplicates, each with its key and the same payload, are allowed), the outbox's
-peak (messages and MB), how long the sink took to reconnect, how long the backlog took to
-drain and at what rate (bounded by ``--drain-rate``), how fresh the live messages were while
-it drained (from the poller's event to the consumer), and whether each lane kept its order
-per topic.
+must be 0; duplicates, each with its key and the same payload, are allowed) and against the
+rows in PostgreSQL (one per event, by key: none missing, none unknown, duplicates collapsed),
+the outbox's peak (messages and MB), how long the sink took to reconnect, how long the
+backlog took to drain and at what rate (bounded by ``--drain-rate``), when PostgreSQL held
+every event of the outage, how fresh the live messages were while it drained (from the
+poller's event to the consumer), and whether each lane kept its order per topic.
 
-Run: ``python -m benchmarks.outbox [--gateways 20] [--outage 600] [--speed 1]``; the full
-run takes the outage plus about two minutes. ``tests/sinks/test_mqtt_outbox.py`` runs the
-same with a fast simulated clock for a few seconds. Exits 1 on any loss.
+Run: ``python -m benchmarks.outbox [--gateways 20] [--outage 600] [--speed 1]
+[--no-postgres]``; the full run takes the outage plus about two minutes. Without PostgreSQL
+installed (or with ``--no-postgres``) the rows are not counted. ``tests/sinks/
+test_mqtt_outbox.py`` runs the same with a fast simulated clock for a few seconds. Exits 1
+on any loss.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import importlib.util
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -37,10 +45,15 @@ from enphase_local.events import SinkEvent
 from enphase_local.scheduler import GatewaySpec, Poller, ScaledClock
 from enphase_local.simulator import Simulation
 from enphase_local.sinks import SinkSet, SinkStats
+from enphase_local.sinks.base import stop_task
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
 from enphase_local.sinks.keys import idempotency_key
 from enphase_local.sinks.mqtt import RECONNECT_DELAY_S, MqttSettings, MqttSink
+from tests.postgres import PostgresServer, postgres_bin
 from tests.sinks.broker import Broker, Collector, mosquitto_binary, payload_key
+
+if TYPE_CHECKING:
+    from tests.cli.running import CliProcess
 
 #: The sites, in turn.
 PROFILES = ("battery", "metered", "standard")
@@ -111,11 +124,42 @@ class OutageReport:
     stats: SinkStats
     #: Real seconds the run took.
     real_s: float
+    #: What PostgreSQL holds after ``ingest``; None when not run with PostgreSQL.
+    database: DatabaseReport | None = None
 
     @property
     def ok(self) -> bool:
-        """Nothing lost, nothing unknown, no mismatch, each lane in order."""
+        """Nothing lost, nothing unknown, no mismatch, each lane in order; in PostgreSQL one
+        row per event polled."""
+        if self.database is not None and not self.database.ok(self.polled):
+            return False
         return not (self.lost or self.unknown or self.mismatched or self.out_of_order)
+
+
+@attrs.frozen(kw_only=True)
+class DatabaseReport:
+    """The rows ``ingest`` wrote into PostgreSQL (``events`` and ``energy_events``)."""
+
+    #: Rows of readings.
+    rows: int
+    #: Rows beyond one per key: must be 0.
+    twice: int
+    #: Events polled with no row: must be 0.
+    missing: int
+    #: Rows of no polled event: must be 0.
+    unknown: int
+    #: Rows per kind of event (``data``, ``energy``, ``state``, ...).
+    kinds: dict[str, int]
+    #: Readings the ingest process wrote, and those it found already written (the messages
+    #: delivered more than once, collapsed).
+    written: int
+    duplicates: int
+    #: Seconds from the sink's reconnection until every event of the outage was a row.
+    caught_up_s: float
+
+    def ok(self, polled: int) -> bool:
+        """One row per event polled, and no other."""
+        return self.rows == polled and not (self.twice or self.missing or self.unknown)
 
 
 class Recorder:
@@ -185,8 +229,88 @@ class _Watch:
             await asyncio.sleep(0.1)
 
 
-async def run_outage(config: OutageConfig, folder: Path) -> OutageReport:
-    """Poll through a broker outage; count what the consumer received."""
+class _Database:
+    """``enphase-local ingest`` into PostgreSQL, watched from outside."""
+
+    def __init__(self, process: CliProcess, dsn: str) -> None:
+        self.process = process
+        self.dsn = dsn
+        self._watch: asyncio.Task[float] | None = None
+
+    async def _holds(self, wanted: set[str], timeout_s: float) -> float:
+        """Wait until every key of ``wanted`` is a row; return when (``time.monotonic()``)."""
+        from tests.fleet.streams import row_keys, wait_for_keys  # noqa: PLC0415 - optional
+
+        try:
+            await wait_for_keys(self.dsn, wanted, timeout_s)
+        except TimeoutError:
+            keys = set(await row_keys(self.dsn))
+            raise RuntimeError(
+                f"{len(wanted - keys)} of {len(wanted)} events not in PostgreSQL within "
+                f"{timeout_s:g} s ({len(keys)} rows); ingest said:\n{self.process.stderr[-3000:]}"
+            ) from None
+        return time.monotonic()
+
+    def watch(self, keys: set[str], timeout_s: float) -> None:
+        """From now on, note when every key of ``keys`` is a row."""
+        self._watch = asyncio.get_running_loop().create_task(self._holds(keys, timeout_s))
+
+    async def close(self) -> None:
+        """Stop watching (a failed run leaves the watch running)."""
+        if self._watch is not None and not self._watch.done():
+            await stop_task(self._watch)
+
+    async def report(self, polled: set[str], since: float) -> DatabaseReport:
+        """Wait for a row of every event polled, stop the ingest process (it writes what it
+        holds) and count the rows."""
+        from tests.fleet.streams import ingest_summary, readings_twice, row_keys  # noqa: PLC0415
+
+        assert self._watch is not None, "watch() first"
+        caught_up_s = await self._watch - since
+        await self._holds(polled, 120)
+        status = await self.process.stop()
+        if status != 0:
+            raise RuntimeError(f"ingest exited with {status}: {self.process.stderr}")
+        written, duplicates = ingest_summary(self.process)
+        keys = await row_keys(self.dsn)
+        kinds: dict[str, int] = {}
+        for key in keys:
+            what = key.split("/")[1]
+            kind = what.split(":")[0] if ":" in what or what == "state" else "data"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return DatabaseReport(
+            rows=len(keys),
+            twice=await readings_twice(self.dsn),
+            missing=len(polled - set(keys)),
+            unknown=len(set(keys) - polled),
+            kinds=dict(sorted(kinds.items())),
+            written=written,
+            duplicates=duplicates,
+            caught_up_s=caught_up_s,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _ingesting(port: int, postgres: PostgresServer | None) -> AsyncIterator[_Database | None]:
+    """``ingest`` from the broker into ``postgres``, subscribed (nothing without it)."""
+    if postgres is None:
+        yield None
+        return
+    from tests.fleet.streams import ingesting  # noqa: PLC0415 - asyncpg is optional
+
+    async with ingesting(port, PREFIX, postgres.dsn) as process:
+        database = _Database(process, postgres.dsn)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+async def run_outage(
+    config: OutageConfig, folder: Path, postgres: PostgresServer | None = None
+) -> OutageReport:
+    """Poll through a broker outage; count what the consumer received and, with
+    ``postgres``, the rows ``ingest`` wrote there."""
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed (run scripts/mosquitto.sh as root)")
@@ -194,14 +318,23 @@ async def run_outage(config: OutageConfig, folder: Path) -> OutageReport:
     broker = Broker(binary, folder, persistent=True)
     await broker.start()
     try:
-        async with Collector(broker.port, f"{PREFIX}/#") as collector:
-            return await _run(config, folder, broker, collector, started)
+        async with (
+            Collector(broker.port, f"{PREFIX}/#") as collector,
+            _ingesting(broker.port, postgres) as database,
+        ):
+            return await _run(config, folder, broker, collector, database=database, started=started)
     finally:
         await broker.stop()
 
 
 async def _run(
-    config: OutageConfig, folder: Path, broker: Broker, collector: Collector, started: float
+    config: OutageConfig,
+    folder: Path,
+    broker: Broker,
+    collector: Collector,
+    *,
+    database: _Database | None,
+    started: float,
 ) -> OutageReport:
     profiles = [PROFILES[i % len(PROFILES)] for i in range(config.gateways)]
     recorder = Recorder()
@@ -238,11 +371,13 @@ async def _run(
             waiting = sink.stats().backlog
             await broker.start()
             up_at = time.monotonic()
+            drain_s = 120 + 3 * len(outage) / config.drain_rate
+            if database is not None:
+                database.watch(outage, 120 + config.reconnect_delay_s[1] + 2 * drain_s)
             await watch.until(
                 "reconnected", lambda: sink.connected, 120 + config.reconnect_delay_s[1]
             )
             connected_at = time.monotonic()
-            drain_s = 120 + 3 * len(outage) / config.drain_rate
             await watch.until("drained", lambda: outage <= watch.first_arrival.keys(), drain_s)
             drained_at = time.monotonic()
             await watch.for_seconds(config.after_s)
@@ -252,6 +387,8 @@ async def _run(
             "all received", lambda: recorder.submitted.keys() <= watch.first_arrival.keys(), 120
         )
         await sinks.close()
+    polled = set(recorder.submitted)
+    rows = None if database is None else await database.report(polled, connected_at)
     watch.sample()
     caught_up = [k for k in outage if watch.first_arrival[k] >= connected_at]
     live = [
@@ -280,6 +417,7 @@ async def _run(
         out_of_order=_out_of_order(collector, recorder, connected_at),
         stats=sink.stats(),
         real_s=time.monotonic() - started,
+        database=rows,
     )
 
 
@@ -351,7 +489,23 @@ def report(config: OutageConfig, result: OutageReport) -> None:
         f"  live while draining:  {result.live_while_draining} messages, lag median/p99/max {lag} s"
     )
     print(f"  out of order in lane: {result.out_of_order}")
+    rows = result.database
+    if rows is None:
+        print("  PostgreSQL:           not run")
+    else:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in rows.kinds.items())
+        print(f"  rows in PostgreSQL:   {rows.rows} ({kinds})")
+        print(
+            f"                        {rows.missing} events missing, {rows.unknown} unknown, "
+            f"{rows.twice} twice; ingest wrote {rows.written} and found {rows.duplicates} "
+            "already written"
+        )
+        print(f"  all of the outage in: {rows.caught_up_s:.1f} s after the reconnection")
     print(f"  real time:            {result.real_s:.0f} s")
+
+
+def _have_postgres() -> bool:
+    return postgres_bin() is not None and importlib.util.find_spec("asyncpg") is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,7 +518,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=defaults.outage_s, help="seconds")
     parser.add_argument("--after", type=float, default=defaults.after_s, help="seconds")
     parser.add_argument("--drain-rate", type=float, default=defaults.drain_rate)
+    parser.add_argument(
+        "--postgres",
+        action=argparse.BooleanOptionalAction,
+        help="count the rows ingest writes into a throwaway PostgreSQL (default: when "
+        "PostgreSQL and asyncpg are installed)",
+    )
     args = parser.parse_args(argv)
+    use_postgres = _have_postgres() if args.postgres is None else args.postgres
+    if use_postgres and not _have_postgres():
+        parser.error("--postgres needs PostgreSQL (scripts/postgres.sh) and asyncpg")
     config = OutageConfig(
         gateways=args.gateways,
         speed=args.speed,
@@ -374,7 +537,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_rate=args.drain_rate,
     )
     with tempfile.TemporaryDirectory(prefix="enphase-outbox-") as folder:
-        result = asyncio.run(run_outage(config, Path(folder)))
+        postgres = PostgresServer(pg_bin) if use_postgres and (pg_bin := postgres_bin()) else None
+        try:
+            if postgres is not None:
+                postgres.start()
+            result = asyncio.run(run_outage(config, Path(folder), postgres))
+        finally:
+            if postgres is not None:
+                postgres.remove()
     report(config, result)
     write_json(args.json, {"config": attrs.asdict(config), "result": attrs.asdict(result)})
     return 0 if result.ok else 1
