@@ -150,7 +150,13 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
         outbox = mqtt.outbox if mqtt.outbox is not None else default_outbox_path()
         rate = mqtt.drain_rate if mqtt.drain_rate is not None else DEFAULT_DRAIN_RATE
         sinks.append(
-            MqttSink(settings, outbox=outbox, outbox_limit=mqtt.outbox_limit, drain_rate=rate)
+            MqttSink(
+                settings,
+                outbox=outbox,
+                outbox_limit=mqtt.outbox_limit,
+                drain_rate=rate,
+                wait_for_subscriber=mqtt.wait_for_subscriber,
+            )
         )
         where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()})")
     if config.postgres is not None:

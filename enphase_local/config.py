@@ -32,8 +32,9 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 ``entrez_url`` and ``token_cache``, default :func:`~enphase_local.auth.cache.default_cache_path`).
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
 login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix``, ``outbox`` (the
-outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``) and ``drain_rate``
-(messages a second from the outbox's backlog). The file
+outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``), ``drain_rate``
+(messages a second from the outbox's backlog) and ``wait_for_subscriber`` (true: an event
+message the broker gave to no subscriber stays in the outbox). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -79,7 +80,9 @@ _GATEWAY_KEYS: Final = frozenset(
     {"host", "fingerprint", "insecure_http", "timeout"} | _TOKEN_KEYS | _CLOUD_KEYS | _CADENCE_KEYS
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
-_MQTT_KEYS: Final = frozenset({"url", "prefix", "outbox", "outbox_limit", "drain_rate"})
+_MQTT_KEYS: Final = frozenset(
+    {"url", "prefix", "outbox", "outbox_limit", "drain_rate", "wait_for_subscriber"}
+)
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
@@ -180,6 +183,8 @@ class MqttConfig:
     outbox_limit: OutboxLimit | None = None
     #: Messages a second published from the outbox's backlog (None: the default).
     drain_rate: float | None = None
+    #: Keep an event message the broker gave to no subscriber in the outbox, to send again.
+    wait_for_subscriber: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -492,6 +497,9 @@ class _Reader:
             outbox=None if outbox is None else self.path(outbox),
             outbox_limit=self.outbox_limit(table.get("outbox_limit"), f"{key}.outbox_limit"),
             drain_rate=None if drain_rate is None else self.rate(drain_rate, f"{key}.drain_rate"),
+            wait_for_subscriber=self.typed(
+                table.get("wait_for_subscriber", False), bool, f"{key}.wait_for_subscriber"
+            ),
         )
 
     def outbox_limit(self, value: object, key: str) -> OutboxLimit | None:

@@ -89,17 +89,22 @@ async def rows(dsn: str) -> int:
         await conn.close()
 
 
-async def row_keys(dsn: str) -> list[str]:
+async def keys_of(conn: asyncpg.Connection) -> list[str]:
     """The idempotency key (as text) of every reading in the database, one per row."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        events = await conn.fetch("SELECT gateway, kind, subject, time FROM events")
-        energy = await conn.fetch("SELECT gateway, source, time FROM energy_events")
-    finally:
-        await conn.close()
+    events = await conn.fetch("SELECT gateway, kind, subject, time FROM events")
+    energy = await conn.fetch("SELECT gateway, source, time FROM energy_events")
     keys = [ReadingKey(gateway=g, kind=k, subject=s, at=t) for g, k, s, t in events]
     keys += [ReadingKey(gateway=g, kind="energy", subject=s, at=t) for g, s, t in energy]
     return [key_text(key) for key in keys]
+
+
+async def row_keys(dsn: str) -> list[str]:
+    """:func:`keys_of` the database at ``dsn``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await keys_of(conn)
+    finally:
+        await conn.close()
 
 
 async def readings_twice(dsn: str) -> int:
