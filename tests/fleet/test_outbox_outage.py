@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.outbox import OutageConfig, run_outage
 from tests.postgres import PostgresServer
 from tests.sinks.broker import require_mosquitto
+
+# A reduced install (no postgres extra) skips it; CI installs everything.
+pytest.importorskip("asyncpg", reason="the ingest path needs asyncpg (the postgres extra)")
 
 
 async def test_every_event_polled_through_an_outage_is_one_row(
