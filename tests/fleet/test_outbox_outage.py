@@ -30,6 +30,8 @@ async def test_every_event_polled_through_an_outage_is_one_row(
         patience_s=20.0,
     )
     result = await run_outage(config, tmp_path, postgres)
+    print(f"{result.polled} events polled, {result.received} rows; the pollers' sink waited "
+          f"for a subscriber {result.stats.failures} times")  # fmt: skip
     assert result.consumer == "postgres"
     assert result.waiting > 0  # the outage was felt
     assert result.polled > result.waiting
