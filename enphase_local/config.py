@@ -31,7 +31,9 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 (``username`` with ``password`` or ``password_file``, optional ``enlighten_url``,
 ``entrez_url`` and ``token_cache``, default :func:`~enphase_local.auth.cache.default_cache_path`).
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
-login. ``[sinks] mqtt`` may also be a table with ``url`` and ``prefix``. The file
+login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix`` and ``allow_control``
+(``true``: take control commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`;
+the only way a poll configuration makes sessions that allow control writes). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -76,7 +78,7 @@ _GATEWAY_KEYS: Final = frozenset(
     {"host", "fingerprint", "insecure_http", "timeout"} | _TOKEN_KEYS | _CLOUD_KEYS | _CADENCE_KEYS
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
-_MQTT_KEYS: Final = frozenset({"url", "prefix"})
+_MQTT_KEYS: Final = frozenset({"url", "prefix", "allow_control"})
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
@@ -171,6 +173,9 @@ class MqttConfig:
     url: str = attrs.field(repr=False)
     #: Root of the topic tree (None: the URL's path, else the sink's default).
     prefix: str | None = None
+    #: Take control commands from the command topics (and make the gateway sessions with
+    #: ``allow_control=True``); off by default.
+    allow_control: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +213,12 @@ class PollConfig:
     plan: PollPlan = attrs.Factory(PollPlan)
     #: The sinks.
     sinks: SinksConfig = attrs.Factory(SinksConfig)
+
+    @property
+    def allow_control(self) -> bool:
+        """Whether control writes are allowed: only for commands over MQTT
+        (``[sinks.mqtt] allow_control``, ``poll --allow-control``)."""
+        return self.sinks.mqtt is not None and self.sinks.mqtt.allow_control
 
 
 def load_config(path: str | os.PathLike[str]) -> PollConfig:
@@ -475,7 +486,8 @@ class _Reader:
             check_mqtt_url(url)
         except ValueError as err:
             raise self.error(url_key, str(err)) from None  # the URL may hold a password
-        return MqttConfig(url=url, prefix=self.text(table, "prefix", key))
+        allow = self.typed(table.get("allow_control", False), bool, f"{key}.allow_control")
+        return MqttConfig(url=url, prefix=self.text(table, "prefix", key), allow_control=allow)
 
     def metrics_address(self, value: object) -> tuple[str, int]:
         key = "sinks.prometheus"
