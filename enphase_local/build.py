@@ -175,7 +175,7 @@ def make_sinks(
             )
         commands = control if config.mqtt.allow_control else None
         sinks.append(MqttSink(settings, control=commands))
-        taking = f", taking commands on {settings.prefix}/+/set/#" if commands else ""
+        taking = f" (commands on {settings.prefix}/+/set/#)" if commands else ""
         where.append(f"MQTT {settings.describe()}{taking}")
     if config.postgres is not None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from enphase_local.auth.cache import TokenCache
@@ -22,6 +23,7 @@ from enphase_local.config import (
     StaticTokenSetting,
     TokenFileSetting,
 )
+from enphase_local.control import ControlResult
 from enphase_local.energy import EnergyTracker
 from enphase_local.errors import CertificateMismatchError
 from enphase_local.events import DataEvent, ErrorEvent, Event
@@ -158,6 +160,23 @@ def test_a_gateway_listed_twice_is_a_configuration_error() -> None:
         make_poller(config, TokenSources())
 
 
+def test_sessions_allow_control_only_with_control_over_mqtt() -> None:
+    gateways = (
+        GatewayConfig(host="envoy.local"),
+        GatewayConfig(host="envoy-2.local", plan=PollPlan().with_live_interval(5)),
+    )
+    sinks = SinksConfig(mqtt=MqttConfig(url="mqtt://broker.lan"))
+    for allowed in (False, True):
+        mqtt = MqttConfig(url="mqtt://broker.lan", allow_control=allowed)
+        config = PollConfig(gateways=gateways, sinks=attrs.evolve(sinks, mqtt=mqtt))
+        poller = make_poller(config, TokenSources())
+        assert [s.allow_control for s in poller.sessions] == [allowed, allowed]  # type: ignore[attr-defined]
+        # The generator command is read too (the generator mode entity shows it).
+        plans = [worker.plan for worker in poller._workers]
+        assert [("generator_mode" in plan.config) for plan in plans] == [allowed, allowed]
+    assert not make_poller(PollConfig(gateways=gateways), TokenSources()).sessions[0].allow_control  # type: ignore[attr-defined]
+
+
 # -- sinks -------------------------------------------------------------------------------------
 
 
@@ -177,6 +196,25 @@ def test_every_sink_with_a_description_that_hides_the_password(tmp_path: Path) -
         "Prometheus on [::1]:0",
     ]
     assert "hunter2" not in repr(where)
+
+
+def test_the_mqtt_sink_takes_commands_only_when_allowed() -> None:
+    async def control(host: str, name: str, **arguments: object) -> ControlResult:
+        raise AssertionError("not called here")
+
+    allowed = SinksConfig(mqtt=MqttConfig(url="mqtt://broker.lan/solar", allow_control=True))
+    sinks, where = make_sinks(allowed, control=control)
+    (sink,) = sinks.sinks
+    assert isinstance(sink, MqttSink)
+    assert sink._commands is not None
+    assert where == ["MQTT mqtt://broker.lan:1883/solar (commands on solar/+/set/#)"]
+    with pytest.raises(ConfigError, match="allow_control: commands need the poller"):
+        make_sinks(allowed)
+    sinks, where = make_sinks(SinksConfig(mqtt=MqttConfig(url="mqtt://b")), control=control)
+    (sink,) = sinks.sinks
+    assert isinstance(sink, MqttSink)
+    assert sink._commands is None
+    assert where == ["MQTT mqtt://b:1883/enphase_local"]
 
 
 def test_the_prometheus_sink_reports_every_sink_of_the_set(tmp_path: Path) -> None:

@@ -202,7 +202,17 @@ def test_sinks(tmp_path: Path) -> None:
     assert sinks.mqtt is not None
     assert sinks.mqtt.url == "mqtt://user:pw@broker.lan:1884"
     assert sinks.mqtt.prefix == "solar"
+    assert not sinks.mqtt.allow_control  # off unless asked for
+    assert not config.allow_control
     assert "pw" not in repr(sinks)
+
+
+def test_control_over_mqtt_is_asked_for_in_the_mqtt_table(tmp_path: Path) -> None:
+    text = '[[gateway]]\nhost = "envoy.local"\n[sinks.mqtt]\nurl = "mqtt://b"\n'
+    config = load_config(write(tmp_path, text + "allow_control = true\n"))
+    assert config.sinks.mqtt is not None
+    assert config.sinks.mqtt.allow_control
+    assert config.allow_control
 
 
 @pytest.mark.parametrize(
@@ -275,6 +285,10 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
         (GATEWAY + "[sinks]\nmqtt = 'http://b'\n", r"^sinks\.mqtt: expected mqtt\[s\]://"),
         (GATEWAY + "[sinks.mqtt]\nprefix = 'p'\n", r"^sinks\.mqtt\.url: missing"),
         (GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nqos = 1\n", r"^sinks\.mqtt\.qos: unknown"),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nallow_control = 'yes'\n",
+            r"^sinks\.mqtt\.allow_control: expected true or false",
+        ),
         ("[[gateway]\n", r"^not valid TOML: "),
     ],
 )
