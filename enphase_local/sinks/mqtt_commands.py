@@ -148,7 +148,7 @@ class CommandSpec:
     component: str
     #: Object id in the discovery topic and unique id (a dry contact's id is added).
     object_id: str
-    #: Entity name shown under the gateway's device (a dry contact's id is added).
+    #: Entity name shown under the gateway's device (``{contact}``: a dry contact's id).
     name: str
     #: The key of the state JSON the entity shows; it is announced once that is known.
     state_key: str
@@ -163,6 +163,8 @@ def _on_off(mapping: str, value: str) -> str:
     return f"{{{{ {mapping}.get({value}, 'None') }}}}"
 
 
+#: What a switch sends (Home Assistant's defaults, said outright) and its value template gives.
+_SWITCH: Final = {"payload_on": "ON", "payload_off": "OFF", "state_on": "ON", "state_off": "OFF"}
 #: The storage modes as the state JSON names them, and the names the write takes.
 _STORAGE: Final = {
     "backup": "backup",
@@ -186,6 +188,7 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
             name="Grid connection",
             state_key="grid_state",
             extra={
+                **_SWITCH,
                 "value_template": _on_off(
                     "{'on_grid': 'ON', 'off_grid': 'OFF'}", "value_json.grid_state"
                 ),
@@ -197,8 +200,9 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
             parse=_switch("closed", "closed", "open"),
             component="switch",
             object_id="control_dry_contact",
-            name="Dry contact",
+            name="Dry contact {contact} control",
             state_key="dry_contacts",
+            extra=_SWITCH,
             per_contact=True,
         ),
         CommandSpec(
@@ -210,6 +214,7 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
             name="Charge from grid",
             state_key="charge_from_grid",
             extra={
+                **_SWITCH,
                 "value_template": _on_off(
                     "{true: 'ON', false: 'OFF'}", "value_json.charge_from_grid"
                 ),
@@ -496,7 +501,7 @@ class MqttCommands:
         for spec, contact, object_id in entities(view, state):
             config = {
                 **base,
-                "name": f"{spec.name} {contact}" if contact else spec.name,
+                "name": spec.name.format(contact=contact),
                 "unique_id": f"enphase_local_{view.topic_id}_{object_id}",
                 "command_topic": self.command_topic(view, spec, contact),
                 "qos": 1,

@@ -144,6 +144,11 @@ def known(*keys: str) -> Callable[[bytes], bool]:
     return lambda payload: all(orjson.loads(payload).get(key) is not None for key in keys)
 
 
+def shows(key: str, value: object) -> Callable[[bytes], bool]:
+    """A check that the state JSON shows ``value`` under ``key``."""
+    return lambda payload: bool(orjson.loads(payload).get(key) == value)
+
+
 def writes(gateway: SimulatedGateway) -> list[tuple[str, str]]:
     """Every request other than a GET the gateway received: (method, path)."""
     return [(r.method, r.path) for r in gateway.stats.log if r.method != "GET"]
@@ -233,10 +238,7 @@ async def test_each_entity_kind_writes_and_the_state_shows_the_read_back(
             outcome = await command(sub, gateway, name, payload)
             assert outcome["status"] == "applied", outcome
             assert outcome["observed"] == outcome["expected"]
-            await sub.wait_for(
-                state_topic(gateway),
-                lambda p, key=key, shown=shown: orjson.loads(p)[key] == shown,
-            )
+            await sub.wait_for(state_topic(gateway), shows(key, shown))
     assert sorted(writes(gateway)) == sorted([
         ("PUT", "/admin/lib/tariff"),
         ("PUT", "/admin/lib/tariff"),
@@ -308,8 +310,10 @@ async def test_without_control_no_command_is_taken_and_no_entity_announced(
         await sub.wait_for(
             state_topic(gateway), known("grid_state", "storage_mode", "battery_reserve_pct")
         )
-        sensor = config_topic(gateway, "sensor", "storage_mode")
-        await sub.wait_for(sensor)
+        # Any command entity a run with control left behind is withdrawn: empty configs,
+        # the battery reserve's last.
+        last = config_topic(gateway, "number", "control_battery_reserve")
+        await sub.wait_for(last, lambda payload: payload == b"")
         async with aiomqtt.Client("127.0.0.1", broker.port) as ha:
             for name, payload in [
                 ("reserve", "55"),
@@ -319,13 +323,13 @@ async def test_without_control_no_command_is_taken_and_no_entity_announced(
                 await ha.publish(f"{PREFIX}/{gateway.serial}/set/{name}", payload, qos=1)
             # Home Assistant's birth message, sent after the commands: once the sink has
             # answered it (discovery again), it has seen whatever it was subscribed to.
-            sent = sub.count[sensor]
+            sent = sub.count[last]
             await ha.publish(f"{DISCOVERY}/status", "online", qos=1)
-        await sub.wait_for(sensor, lambda _: sub.count[sensor] > sent)
+        await sub.wait_for(last, lambda _: sub.count[last] > sent)
         assert status_topic(gateway) not in sub.latest
-        # Any command entity a run with control left behind is withdrawn: empty configs.
-        for component, object_id in ALL_ENTITIES - {("select", "control_generator_mode")}:
+        for component, object_id in ALL_ENTITIES:
             assert sub.latest[config_topic(gateway, component, object_id)] == b""
+        assert sub.json(config_topic(gateway, "sensor", "storage_mode"))["name"] == "Storage mode"
     assert writes(gateway) == []
     assert sum(gateway.stats.writes.values()) == 0
 
@@ -366,7 +370,7 @@ async def test_command_entities_only_with_the_hardware(
     ):
         for gateway in (generator, battery):
             await sub.wait_for(state_topic(gateway), known("grid_state", "battery_reserve_pct"))
-        await sub.wait_for(state_topic(metered), known("production_w"))
+        await sub.wait_for(state_topic(metered), shows("gateway_state", "online"))
         for component, object_id in ALL_ENTITIES:
             await sub.wait_for(config_topic(generator, component, object_id))
             if object_id != "control_generator_mode":
