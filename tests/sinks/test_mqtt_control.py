@@ -36,17 +36,11 @@ SPEED = 20.0
 POLICY = ControlPolicy(
     min_interval_s=0.1, poll_interval_s=0.05, wait_s=1.0, slow_wait_s=20.0, settle_s=1.0
 )
-#: What the entities show, read once at start (and by the writes' read-backs).
+#: What the entities show, read once right at the start (and by the writes' read-backs).
 PLAN = PollPlan(
-    live={
-        "meter_readings": 5.0,
-        "inventory": 600.0,
-        "grid_relay": 600.0,
-        "dry_contacts": 600.0,
-        "generator": 600.0,
-    },
+    live={"meter_readings": 5.0},
     periodic=(),
-    config=("tariff", "generator_mode"),
+    config=("inventory", "tariff", "generator_mode", "grid_relay", "dry_contacts", "generator"),
     fallback={},
 )
 #: Each command entity of a gateway with every kind of hardware: (component, object id).
