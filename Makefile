@@ -61,10 +61,10 @@ demo: $(STAMP)
 	$(BIN)/enphase-local demo
 
 # make bench: every benchmark against pyenphase and raw aiohttp (about 35 minutes, 25 of
-# them scale's ten-minute windows), and a simulated day of the energy ledger against the
-# simulator's truth (about a minute), and a simulated day's MQTT stream into PostgreSQL by
-# one and two ingest processes (about three minutes). BEFORE=REV also counts the library's
-# lines at REV.
+# them scale's ten-minute windows), a simulated day of the energy ledger against the
+# simulator's truth (about a minute), a simulated day's MQTT stream into PostgreSQL by one
+# and two ingest processes (about three minutes) and twenty gateways through a ten-minute
+# MQTT broker outage (about 12 minutes). BEFORE=REV also counts the library's lines at REV.
 BEFORE ?=
 bench: $(STAMP) broker database
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
@@ -79,6 +79,7 @@ bench: $(STAMP) broker database
 	$(BIN)/python -m benchmarks.plan_load
 	$(BIN)/python -m benchmarks.ledger_day
 	$(BIN)/python -m benchmarks.ingest
+	$(BIN)/python -m benchmarks.outbox
 	$(BIN)/python -m benchmarks.lines $(if $(BEFORE),--before $(BEFORE))
 
 clean:

@@ -39,6 +39,7 @@ from typing import Any
 
 import aiomqtt
 import asyncpg
+import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -48,7 +49,7 @@ from enphase_local.events import SinkEvent
 from enphase_local.scheduler import GatewaySpec, Poller
 from enphase_local.simulator import LockstepClock, Simulation
 from enphase_local.sinks import SinkSet, SinkStats
-from enphase_local.sinks.mqtt import MqttSettings, MqttSink
+from enphase_local.sinks.mqtt import event_message
 from enphase_local.sinks.postgres import PostgresSink, connect
 from tests.postgres import PostgresServer, postgres_bin
 from tests.sinks.broker import Broker, mosquitto_binary
@@ -131,12 +132,11 @@ async def rows_per_day(dsn: str, hours: float) -> dict[str, dict[str, float]]:
 def messages_of(events: Sequence[SinkEvent]) -> list[tuple[str, str, bytes]]:
     """``(gateway level, topic level, payload)`` of each event, as the MQTT sink publishes it
     (its own encoder: the bytes are the sink's)."""
-    sink = MqttSink(MqttSettings(host="127.0.0.1", prefix=PREFIX))
     out = []
     for event in events:
-        topic, payload = sink._event_message(event)  # the sink's exact bytes
-        _, gateway, level = topic.split("/")
-        out.append((gateway, level, payload))
+        entry = event_message(event)  # the sink's exact bytes
+        gateway, level = entry.topic.split("/")
+        out.append((gateway, level, entry.payload))
     return out
 
 
@@ -158,9 +158,19 @@ def fleet(
         for index in range(gateways):
             site = sites[index % len(sites)]
             level, payload = site[(index * len(site) // gateways + step) % len(site)]
-            out.append((f"{PREFIX}/site{index:05d}/{level}", payload))
+            name = f"site{index:05d}"
+            out.append((f"{PREFIX}/{name}/{level}", _renamed(payload, name)))
         step += 1
     return out[:total]
+
+
+def _renamed(payload: bytes, gateway: str) -> bytes:
+    """The payload as gateway ``gateway`` would have sent it: its idempotency key names it."""
+    body = orjson.loads(payload)
+    if isinstance(body, dict) and isinstance(body.get("key"), dict):
+        body["key"] = {**body["key"], "gateway": gateway}
+        return orjson.dumps(body)
+    return payload
 
 
 async def make_sessions(port: int, names: Sequence[str]) -> None:

@@ -57,6 +57,8 @@ from enphase_local.config import (
 from enphase_local.energy import EnergyTracker
 from enphase_local.scheduler import GatewaySpec, Poller, PollPlan
 from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
+from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
+from enphase_local.sinks.outbox import default_outbox_path
 
 if TYPE_CHECKING:
     from enphase_local.sinks.mqtt_commands import ControlCall
@@ -166,17 +168,28 @@ def make_sinks(
             raise ConfigError(
                 "the MQTT sink needs aiomqtt: pip install 'enphase-local[mqtt]'"
             ) from None
-        options = {"prefix": config.mqtt.prefix} if config.mqtt.prefix else {}
-        settings = MqttSettings.from_url(config.mqtt.url, **options)
-        if config.mqtt.allow_control and control is None:
+        mqtt = config.mqtt
+        options = {"prefix": mqtt.prefix} if mqtt.prefix else {}
+        settings = MqttSettings.from_url(mqtt.url, **options)
+        outbox = mqtt.outbox if mqtt.outbox is not None else default_outbox_path()
+        rate = mqtt.drain_rate if mqtt.drain_rate is not None else DEFAULT_DRAIN_RATE
+        if mqtt.allow_control and control is None:
             raise ConfigError(
                 "sinks.mqtt.allow_control: commands need the poller "
                 "(make_sinks(config.sinks, control=poller.control))"
             )
-        commands = control if config.mqtt.allow_control else None
-        sinks.append(MqttSink(settings, control=commands))
-        taking = f" (commands on {settings.prefix}/+/set/#)" if commands else ""
-        where.append(f"MQTT {settings.describe()}{taking}")
+        commands = control if mqtt.allow_control else None
+        sinks.append(
+            MqttSink(
+                settings,
+                outbox=outbox,
+                outbox_limit=mqtt.outbox_limit,
+                drain_rate=rate,
+                control=commands,
+            )
+        )
+        taking = f", commands on {settings.prefix}/+/set/#" if commands else ""
+        where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()}{taking})")
     if config.postgres is not None:
         try:
             from enphase_local.sinks.postgres import PostgresSink  # noqa: PLC0415 - optional extra

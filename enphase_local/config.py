@@ -31,9 +31,11 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 (``username`` with ``password`` or ``password_file``, optional ``enlighten_url``,
 ``entrez_url`` and ``token_cache``, default :func:`~enphase_local.auth.cache.default_cache_path`).
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
-login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix`` and ``allow_control``
-(``true``: take control commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`;
-the only way a poll configuration makes sessions that allow control writes). The file
+login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix``, ``outbox`` (the
+outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``), ``drain_rate``
+(messages a second from the outbox's backlog) and ``allow_control`` (``true``: take control
+commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`; the only way a poll
+configuration makes sessions that allow control writes). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -61,6 +63,7 @@ from enphase_local.auth.cloud import DEFAULT_ENLIGHTEN_URL, DEFAULT_ENTREZ_URL
 from enphase_local.auth.token import Token
 from enphase_local.errors import EnphaseError, InvalidTokenError
 from enphase_local.scheduler import PollPlan
+from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.transport import normalize_fingerprint, parse_address
 from enphase_local.trust import TrustStore
 
@@ -78,7 +81,9 @@ _GATEWAY_KEYS: Final = frozenset(
     {"host", "fingerprint", "insecure_http", "timeout"} | _TOKEN_KEYS | _CLOUD_KEYS | _CADENCE_KEYS
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
-_MQTT_KEYS: Final = frozenset({"url", "prefix", "allow_control"})
+_MQTT_KEYS: Final = frozenset(
+    {"url", "prefix", "outbox", "outbox_limit", "drain_rate", "allow_control"}
+)
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
@@ -173,6 +178,12 @@ class MqttConfig:
     url: str = attrs.field(repr=False)
     #: Root of the topic tree (None: the URL's path, else the sink's default).
     prefix: str | None = None
+    #: The outbox file (None: :func:`~enphase_local.sinks.outbox.default_outbox_path`).
+    outbox: Path | None = None
+    #: The outbox's size limit (None: the default, a week of one gateway).
+    outbox_limit: OutboxLimit | None = None
+    #: Messages a second published from the outbox's backlog (None: the default).
+    drain_rate: float | None = None
     #: Take control commands from the command topics (and make the gateway sessions with
     #: ``allow_control=True``); off by default.
     allow_control: bool = False
@@ -486,8 +497,32 @@ class _Reader:
             check_mqtt_url(url)
         except ValueError as err:
             raise self.error(url_key, str(err)) from None  # the URL may hold a password
+        outbox = self.text(table, "outbox", key)
         allow = self.typed(table.get("allow_control", False), bool, f"{key}.allow_control")
-        return MqttConfig(url=url, prefix=self.text(table, "prefix", key), allow_control=allow)
+        drain_rate = table.get("drain_rate")
+        return MqttConfig(
+            url=url,
+            prefix=self.text(table, "prefix", key),
+            outbox=None if outbox is None else self.path(outbox),
+            outbox_limit=self.outbox_limit(table.get("outbox_limit"), f"{key}.outbox_limit"),
+            drain_rate=None if drain_rate is None else self.rate(drain_rate, f"{key}.drain_rate"),
+            allow_control=allow,
+        )
+
+    def outbox_limit(self, value: object, key: str) -> OutboxLimit | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        try:
+            return OutboxLimit.parse(self.typed(value, str, key))
+        except ValueError as err:
+            raise self.error(key, str(err)) from err
+
+    def rate(self, value: object, key: str) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            raise self.error(key, f"expected a positive number of messages a second, not {value!r}")
+        return float(value)
 
     def metrics_address(self, value: object) -> tuple[str, int]:
         key = "sinks.prometheus"

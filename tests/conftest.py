@@ -70,6 +70,15 @@ class _CompatResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _private_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``$XDG_STATE_HOME`` in a temporary folder: no test (nor a command it starts) leaves an
+    MQTT outbox in the user's own state folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aioresponses]:
     """aioresponses, working with the installed aiohttp, answering the sessions' requests."""

@@ -31,6 +31,7 @@ from enphase_local.scheduler import PollPlan
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from enphase_local.sinks import SqliteSink
 from enphase_local.sinks.mqtt import MqttSink
+from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.sinks.prometheus import PrometheusSink
 from tests.helpers import make_jwt
 from tests.sinks.builders import wait_until
@@ -180,7 +181,10 @@ def test_sessions_allow_control_only_with_control_over_mqtt() -> None:
 # -- sinks -------------------------------------------------------------------------------------
 
 
-def test_every_sink_with_a_description_that_hides_the_password(tmp_path: Path) -> None:
+def test_every_sink_with_a_description_that_hides_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     database = tmp_path / "data.sqlite"
     config = SinksConfig(
         sqlite=database,
@@ -190,31 +194,52 @@ def test_every_sink_with_a_description_that_hides_the_password(tmp_path: Path) -
     sinks, where = make_sinks(config)
     assert [type(sink) for sink in sinks.sinks] == [SqliteSink, MqttSink, PrometheusSink]
     assert isinstance(sinks.energy, EnergyTracker)  # every energy value through the guard
+    outbox = tmp_path / "state" / "enphase-local" / "mqtt-outbox.sqlite"
     assert where == [
         f"SQLite {database.resolve()}",
-        "MQTT mqtts://me@broker.lan:8883/roof",  # the table's prefix wins over the URL's
+        # the table's prefix wins over the URL's
+        f"MQTT mqtts://me@broker.lan:8883/roof (outbox {outbox.resolve()})",
         "Prometheus on [::1]:0",
     ]
     assert "hunter2" not in repr(where)
+    mqtt = sinks.sinks[1]
+    assert isinstance(mqtt, MqttSink)
+    assert mqtt.outbox.path == outbox
+    assert mqtt.outbox.limit == OutboxLimit()
+    assert not outbox.exists()  # made when the sink starts
 
 
-def test_the_mqtt_sink_takes_commands_only_when_allowed() -> None:
+def test_the_mqtt_outbox_options(tmp_path: Path) -> None:
+    limit = OutboxLimit(max_bytes=None, max_rows=500)
+    mqtt = MqttConfig(url="mqtt://broker.lan", outbox=tmp_path / "o.sqlite", outbox_limit=limit)
+    sinks, where = make_sinks(SinksConfig(mqtt=mqtt))
+    sink = sinks.sinks[0]
+    assert isinstance(sink, MqttSink)
+    assert (sink.outbox.path, sink.outbox.limit) == (tmp_path / "o.sqlite", limit)
+    assert where == [f"MQTT mqtt://broker.lan:1883/enphase_local (outbox {tmp_path}/o.sqlite)"]
+
+
+def test_the_mqtt_sink_takes_commands_only_when_allowed(tmp_path: Path) -> None:
     async def control(host: str, name: str, **arguments: object) -> ControlResult:
         raise AssertionError("not called here")
 
-    allowed = SinksConfig(mqtt=MqttConfig(url="mqtt://broker.lan/solar", allow_control=True))
-    sinks, where = make_sinks(allowed, control=control)
+    outbox = tmp_path / "o.sqlite"
+    mqtt = MqttConfig(url="mqtt://broker.lan/solar", outbox=outbox, allow_control=True)
+    sinks, where = make_sinks(SinksConfig(mqtt=mqtt), control=control)
     (sink,) = sinks.sinks
     assert isinstance(sink, MqttSink)
     assert sink._commands is not None
-    assert where == ["MQTT mqtt://broker.lan:1883/solar (commands on solar/+/set/#)"]
+    assert where == [
+        f"MQTT mqtt://broker.lan:1883/solar (outbox {outbox}, commands on solar/+/set/#)"
+    ]
     with pytest.raises(ConfigError, match="allow_control: commands need the poller"):
-        make_sinks(allowed)
-    sinks, where = make_sinks(SinksConfig(mqtt=MqttConfig(url="mqtt://b")), control=control)
+        make_sinks(SinksConfig(mqtt=mqtt))
+    without = attrs.evolve(mqtt, allow_control=False)
+    sinks, where = make_sinks(SinksConfig(mqtt=without), control=control)
     (sink,) = sinks.sinks
     assert isinstance(sink, MqttSink)
     assert sink._commands is None
-    assert where == ["MQTT mqtt://b:1883/enphase_local"]
+    assert where == [f"MQTT mqtt://broker.lan:1883/solar (outbox {outbox})"]
 
 
 def test_the_prometheus_sink_reports_every_sink_of_the_set(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ import attrs
 
 from enphase_local.auth.token import Token
 from enphase_local.build import TokenSources, make_poller, make_sinks
-from enphase_local.cli import examples
+from enphase_local.cli import examples, positive_float
 from enphase_local.cli.get import add_gateway_options
 from enphase_local.config import (
     ConfigError,
@@ -67,6 +67,8 @@ from enphase_local.fleet.shard import Shard
 from enphase_local.scheduler import PollerStats, PollPlan
 from enphase_local.scheduler.plan import MIN_INTERVAL_S
 from enphase_local.sinks import SinkSet
+from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
+from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.transport import normalize_fingerprint
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,6 +120,27 @@ def register(subparsers: Any) -> None:
         type=_mqtt_url,
         metavar="URL",
         help="publish to mqtt[s]://[user[:password]@]host[:port][/prefix]",
+    )
+    sinks.add_argument(
+        "--mqtt-outbox",
+        type=Path,
+        metavar="FILE",
+        help="the MQTT outbox (default $XDG_STATE_HOME/enphase-local/mqtt-outbox.sqlite): "
+        "events wait there until the broker has them",
+    )
+    sinks.add_argument(
+        "--mqtt-outbox-limit",
+        type=_outbox_limit,
+        metavar="SIZE",
+        help="the outbox's size, e.g. 512MiB (the default, a week of one gateway) or "
+        "100000rows; past it the oldest events go",
+    )
+    sinks.add_argument(
+        "--mqtt-drain-rate",
+        type=positive_float,
+        metavar="N",
+        help=f"messages a second from the outbox's backlog (default {DEFAULT_DRAIN_RATE:g}); "
+        "new events go at once",
     )
     sinks.add_argument(
         "--allow-control",
@@ -186,6 +209,13 @@ def _mqtt_url(text: str) -> str:
     return text
 
 
+def _outbox_limit(text: str) -> OutboxLimit:
+    try:
+        return OutboxLimit.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
 def _postgres_dsn(text: str) -> str:
     try:
         check_postgres_dsn(text)
@@ -230,7 +260,7 @@ def config_from_args(args: argparse.Namespace) -> PollConfig:
     if args.live_interval is not None:
         plan = plan.with_live_interval(args.live_interval)
     sinks = _sinks_from_args(args)
-    sinks = config.sinks if sinks.empty else sinks
+    sinks = _with_outbox_options(config.sinks if sinks.empty else sinks, args)
     if getattr(args, "allow_control", False):
         if sinks.mqtt is None:
             raise ConfigError(
@@ -292,6 +322,25 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
         postgres=getattr(args, "postgres", None),
         prometheus=getattr(args, "prometheus", None),
     )
+
+
+def _with_outbox_options(sinks: SinksConfig, args: argparse.Namespace) -> SinksConfig:
+    """The ``--mqtt-outbox*`` and ``--mqtt-drain-rate`` options applied to the MQTT sink,
+    whether ``--mqtt`` or the file chose it."""
+    given = {
+        name: value
+        for name, value in (
+            ("outbox", getattr(args, "mqtt_outbox", None)),
+            ("outbox_limit", getattr(args, "mqtt_outbox_limit", None)),
+            ("drain_rate", getattr(args, "mqtt_drain_rate", None)),
+        )
+        if value is not None
+    }
+    if not given:
+        return sinks
+    if sinks.mqtt is None:
+        raise ConfigError("--mqtt-outbox, --mqtt-outbox-limit and --mqtt-drain-rate need --mqtt")
+    return attrs.evolve(sinks, mqtt=attrs.evolve(sinks.mqtt, **given))
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -458,7 +507,8 @@ def print_summary(stats: PollerStats, sinks: SinkSet | None, seconds: float) -> 
             f"{gateway.successes} ok, {gateway.failures} failed, {gateway.skipped} skipped"
         )
     for sink in sinks.all_stats() if sinks is not None else ():
-        print(f"  {sink.name}: {sink.written} written, {sink.dropped} dropped")
+        kept = f", {sink.kept} kept in the outbox for the next start" if sink.kept else ""
+        print(f"  {sink.name}: {sink.written} written, {sink.dropped} dropped{kept}")
     sys.stdout.flush()
 
 

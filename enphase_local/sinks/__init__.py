@@ -9,7 +9,8 @@ guarded energy, the only source of their energy values and of the SQLite ledger
 :func:`read_battery_samples`). The MQTT, PostgreSQL and Prometheus sinks live in
 :mod:`enphase_local.sinks.mqtt`, :mod:`enphase_local.sinks.postgres` and
 :mod:`enphase_local.sinks.prometheus` and need the ``mqtt``, ``postgres`` and ``prometheus``
-extras.
+extras; the MQTT sink stores and forwards through :mod:`enphase_local.sinks.outbox` and
+:mod:`enphase_local.sinks.forward`, with the keys of :mod:`enphase_local.sinks.keys`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -62,6 +62,8 @@ class SinkStats:
     failures: int = 0
     #: The last delivery failure, as ``Type: message``; None when none happened.
     last_error: str | None = None
+    #: Items kept for the next start when the sink closed (in a durable outbox).
+    kept: int = 0
 
 
 @runtime_checkable
@@ -132,6 +134,20 @@ def event_endpoint(event: SinkEvent) -> str | None:
     if isinstance(event, StateEvent | CounterEvent | EnergyEvent):
         return None
     return event.endpoint
+
+
+async def stop_task(task: asyncio.Task[Any], *, patience_s: float = 1.0) -> None:
+    """Cancel ``task`` and wait for its end, cancelling it again while it goes on.
+
+    Python 3.11's ``asyncio.wait_for`` (aiomqtt awaits every acknowledgement with it) loses a
+    cancellation that arrives as the operation it waits for completes: the task then goes on
+    as if never cancelled. A task that ended with an exception raises it here.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=patience_s)
+    if not task.cancelled():
+        task.result()
 
 
 #: Handles one batch; raising means the batch was not delivered.
@@ -383,4 +399,5 @@ class SinkSet:
             max_backlog_seen=sum(s.max_backlog_seen for s in parts),
             failures=sum(s.failures for s in parts),
             last_error=errors[-1] if errors else None,
+            kept=sum(s.kept for s in parts),
         )

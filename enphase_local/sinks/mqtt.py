@@ -31,23 +31,37 @@ host, made topic-safe, before the serial is known):
     ``last_report_at`` (its last report) and ``temperature_c``, ``dc_voltage_v``,
     ``dc_current_a`` and ``detail_at`` (from ``/ivp/pdm/device_data``).
 ``<prefix>/<id>/<endpoint>``
-    Every successful poll, not retained: ``{"at", "latency_s", "data"}`` with ``data`` the
-    model as :func:`enphase_local.export.to_data` renders it (as the gateway sent it).
+    Every successful poll, not retained: ``{"key", "at", "latency_s", "data"}`` with ``data``
+    the model as :func:`enphase_local.export.to_data` renders it (as the gateway sent it).
 ``<prefix>/<id>/error`` and ``<prefix>/<id>/unsupported``
-    Failed polls ``{"at", "endpoint", "type", "message"}`` and endpoints the gateway does not
-    serve ``{"at", "endpoint", "reason"}``, not retained.
+    Failed polls ``{"key", "at", "endpoint", "type", "message"}`` and endpoints the gateway
+    does not serve ``{"key", "at", "endpoint", "reason"}``, not retained.
+``<prefix>/<id>/state_change``
+    Every change of the gateway's state ``{"key", "at", "previous", "state", "reason"}``.
 ``<prefix>/<id>/control_reverted``
     A state a control write of ours set changed back with no write of ours since
-    ``{"at", "control", "endpoint", "expected", "observed", "written_at", "reason"}``, not
-    retained.
+    ``{"key", "at", "control", "endpoint", "expected", "observed", "written_at", "reason"}``,
+    not retained.
 ``<prefix>/<id>/set/...`` and ``<prefix>/<id>/control``
     Only with control (``poll --allow-control``): commands in (grid relay, dry contacts,
     charge from grid, storage mode, generator mode, reserve) and each one's outcome, retained;
     see :mod:`enphase_local.sinks.mqtt_commands`.
 ``<prefix>/<id>/energy`` and ``<prefix>/<id>/counter``
-    Every energy event ``{"at", "source", "flows", "filled", "totals"}`` and every decision of
-    the counter guard ``{"at", "counter", "decision", "value", "previous", "reason"}``, not
-    retained.
+    Every energy event ``{"key", "at", "source", "flows", "filled", "totals"}`` and every
+    decision of the counter guard ``{"key", "at", "counter", "decision", "value",
+    "previous", "reason"}``, not retained.
+
+These event messages go through a durable outbox (store and forward): each is committed to
+a SQLite file (:mod:`enphase_local.sinks.outbox`) before it is published with QoS 1, and
+deleted once the broker has acknowledged it; what the outbox holds when the broker comes
+back, after an outage or from an earlier run, is published oldest first at a bounded rate
+while new messages go at once (:mod:`enphase_local.sinks.forward` says which order holds).
+So a message is delivered at least once; ``key`` is its idempotency key
+``{"gateway", "kind", "subject", "at"}`` (:func:`~enphase_local.fleet.records.event_key`;
+as text, ``<gateway>/<what>/<microseconds>``, its MQTT 5 user property ``key``: see
+:mod:`enphase_local.sinks.keys`), the same on every delivery, for consumers to drop
+duplicates by. Past the outbox's size limit the oldest
+messages are dropped, counted in the sink's statistics. The connection is MQTT 5.
 
 Home Assistant discovery configs go to
 ``<discovery_prefix>/<component>/enphase_<id>/<object>/config`` (retained): sensors, and with
@@ -63,10 +77,9 @@ sensors (solar production, consumption, grid import and export, battery in and o
 ``device_class: energy``, ``state_class: total_increasing``: what Home Assistant's Energy
 dashboard takes.
 
-Publishing runs in a bounded batching runner: while the broker is away, events wait (the
-oldest dropped beyond ``max_backlog``) and the connection is retried with growing, jittered
-delays; on reconnection the latest retained state is published again. The password is never
-logged or shown in ``repr``.
+While the broker is away, the connection is retried with growing, jittered delays; on
+reconnection the latest retained state is published again. The password is never logged or
+shown in ``repr``.
 """
 
 from __future__ import annotations
@@ -75,6 +88,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
 import ssl
 from collections.abc import Iterable, Iterator
@@ -84,6 +98,8 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import attrs
 import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from enphase_local.events import (
     ControlRevertedEvent,
@@ -95,10 +111,14 @@ from enphase_local.events import (
     StateEvent,
 )
 from enphase_local.export import to_data
+from enphase_local.fleet.records import event_key
 from enphase_local.models import Inverter
-from enphase_local.sinks.base import BatchRunner, SinkStats, event_time
+from enphase_local.sinks.base import SinkStats, event_time, stop_task
 from enphase_local.sinks.ensemble import CONTACT_STATES, STORAGE_MODES, GeneratorState, GridState
+from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
+from enphase_local.sinks.keys import key_text
 from enphase_local.sinks.mqtt_commands import ControlCall, MqttCommands, entities
+from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
 from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
 
@@ -109,6 +129,8 @@ HA_STATUS = "status"
 
 #: First and longest wait between connection attempts, seconds.
 RECONNECT_DELAY_S = (1.0, 60.0)
+#: The outbox limit of a sink whose outbox is in memory (no file given).
+MEMORY_OUTBOX_LIMIT = OutboxLimit(max_bytes=64 * 1024 * 1024, max_rows=10_000)
 #: How long one publish may wait for the broker. A publish that was waiting for its
 #: acknowledgement when the connection dropped is never answered: it fails after this and
 #: the batch is retried on the new connection, instead of stalling the sink for longer.
@@ -276,6 +298,62 @@ def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.isoformat()
 
 
+def _event_body(event: SinkEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911 - one return per kind of event
+    """The last topic level of an event and its fields (``at`` and ``key`` aside)."""
+    if isinstance(event, DataEvent):
+        return safe_id(event.endpoint), {
+            "latency_s": event.latency_s,
+            "data": to_data(event.model),
+        }
+    if isinstance(event, ErrorEvent):
+        return "error", {
+            "endpoint": event.endpoint,
+            "type": type(event.error).__name__,
+            "message": str(event.error),
+        }
+    if isinstance(event, StateEvent):
+        return "state_change", {
+            "previous": event.previous.value,
+            "state": event.state.value,
+            "reason": event.reason,
+        }
+    if isinstance(event, CounterEvent):
+        return "counter", {
+            "counter": event.counter,
+            "decision": event.decision.value,
+            "value": event.value,
+            "previous": event.previous,
+            "reason": event.reason,
+        }
+    if isinstance(event, EnergyEvent):
+        return "energy", {
+            "source": event.source,
+            "flows": event.flows,
+            "filled": event.filled,
+            "totals": event.totals,
+        }
+    if isinstance(event, ControlRevertedEvent):
+        return "control_reverted", {
+            "control": event.control,
+            "endpoint": event.endpoint,
+            "expected": event.expected,
+            "observed": event.observed,
+            "written_at": _iso(event.written_at),
+            "reason": event.reason,
+        }
+    return "unsupported", {"endpoint": event.endpoint, "reason": event.reason}
+
+
+def event_message(event: SinkEvent) -> Entry:
+    """The outbox entry of an event: its topic below the prefix (``<id>/<leaf>``), its JSON
+    payload (``key`` and ``at`` first) and its idempotency key as text."""
+    gateway = safe_id(event.serial if event.serial is not None else event.host)
+    leaf, fields = _event_body(event)
+    key = event_key(event)
+    payload = _json({"key": key.to_data(), "at": _iso(event_time(event)), **fields})
+    return Entry(f"{gateway}/{leaf}", payload, key_text(key))
+
+
 class MqttSink:
     """Publishes to one MQTT broker; see the module for the topic tree."""
 
@@ -283,16 +361,21 @@ class MqttSink:
         self,
         settings: MqttSettings,
         *,
-        max_backlog: int = 10_000,
-        batch_size: int = 100,
-        flush_interval_s: float = 0.2,
+        outbox: str | os.PathLike[str] | None = None,
+        outbox_limit: OutboxLimit | None = None,
+        drain_rate: float = DEFAULT_DRAIN_RATE,
+        flush_interval_s: float = 0.05,
         reconnect_delay_s: tuple[float, float] = RECONNECT_DELAY_S,
         close_timeout_s: float = 5.0,
         control: ControlCall | None = None,
     ) -> None:
-        """``control`` (the poller's :meth:`~enphase_local.Poller.control`, with sessions
-        that allow control) turns the command topics on; see
-        :mod:`~enphase_local.sinks.mqtt_commands`."""
+        """``outbox`` is the outbox's file; None keeps it in memory (lost at exit), where
+        ``outbox_limit`` defaults to :data:`MEMORY_OUTBOX_LIMIT` rather than the file's
+        :class:`~enphase_local.sinks.outbox.OutboxLimit`. ``drain_rate`` bounds the
+        messages a second published from the outbox's backlog; ``flush_interval_s`` is
+        the longest an event waits to be committed. ``control`` (the poller's
+        :meth:`~enphase_local.Poller.control`, with sessions that allow control) turns the
+        command topics on; see :mod:`~enphase_local.sinks.mqtt_commands`."""
         #: Connection and topic settings.
         self.settings = settings
         self._commands = (
@@ -302,14 +385,18 @@ class MqttSink:
         )
         self._reconnect_delay_s = reconnect_delay_s
         self._close_timeout_s = close_timeout_s
-        self._runner: BatchRunner[SinkEvent] = BatchRunner(
+        self._flush_interval_s = flush_interval_s
+        if outbox_limit is None and outbox is None:
+            outbox_limit = MEMORY_OUTBOX_LIMIT
+        self._forwarder = Forwarder(
             self.name,
-            self._publish_batch,
-            max_backlog=max_backlog,
-            batch_size=batch_size,
+            Outbox(outbox, limit=outbox_limit),
+            self._send,
+            drain_rate=drain_rate,
             flush_interval_s=flush_interval_s,
-            retry_delay_s=(0.1, 2.0),
         )
+        self._state_task: asyncio.Task[None] | None = None
+        self._state_wake = asyncio.Event()
         self._views = GatewayViews()
         self._dirty: set[str] = set()
         self._discovered: dict[str, set[str]] = {}
@@ -340,52 +427,68 @@ class MqttSink:
         """``<prefix>/bridge/availability``."""
         return self._topic("bridge", "availability")
 
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox the event messages go through."""
+        return self._forwarder.outbox
+
     async def start(self) -> None:
-        """Start connecting (in the background: a missing broker does not stop polling)."""
-        self._connection_task = asyncio.get_running_loop().create_task(
+        """Open the outbox and start connecting (in the background: a missing broker does
+        not stop polling)."""
+        await self._forwarder.start()
+        loop = asyncio.get_running_loop()
+        self._connection_task = loop.create_task(
             self._connection_loop(), name="enphase-local mqtt connection"
         )
-        self._runner.start()
+        self._state_task = loop.create_task(self._state_loop(), name="enphase-local mqtt state")
 
     def submit(self, event: SinkEvent) -> None:
-        """Update the gateway's latest state and queue the event for publishing."""
+        """Update the gateway's latest state and queue the event for the outbox."""
         view, changed = self._views.update(event)
         if changed:
             self._dirty.add(view.host)
-        self._runner.put(event)
+            self._state_wake.set()
+        self._forwarder.put(event_message(event))
 
     async def close(self) -> None:
-        """Publish what is queued (within the close timeout), say offline, disconnect.
+        """Commit what was submitted, publish the new messages and the latest state (within
+        the close timeout), say offline, disconnect.
 
-        Without a broker connection there is nothing to wait for: what is queued is dropped
-        (and counted) at once, so stopping is never held up by an absent broker. Commands
-        still running are cancelled first.
+        Without a broker connection there is nothing to wait for. What is not published
+        stays in the outbox for the next start (an outbox in memory loses it, counted as
+        dropped). Commands still running are cancelled first.
         """
         if self._commands is not None:
             await self._commands.close()
-        await self._runner.close(self._close_timeout_s if self._client is not None else 0.0)
+        # A broker that has answered is worth waiting for; an absent one is not.
+        connecting = self._client is not None
+        await self._forwarder.close(self._close_timeout_s, connecting=connecting)
         self._closing = True
+        state_task, self._state_task = self._state_task, None
+        if state_task is not None:
+            await stop_task(state_task)
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                async with asyncio.timeout(self._close_timeout_s):
+                    await self._publish_dirty(client)
                 await client.publish(
                     self.bridge_topic, b"offline", qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
                 )
         task, self._connection_task = self._connection_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     def stats(self) -> SinkStats:
-        """Events submitted, published, dropped and waiting."""
-        return self._runner.stats()
+        """Events submitted, acknowledged by the broker, dropped and waiting (in the outbox
+        or to be committed), and kept in the outbox at close."""
+        return self._forwarder.stats()
 
     # --- connection ------------------------------------------------------------------------
 
     def _new_client(self) -> aiomqtt.Client:
         s = self.settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host,
             s.port,
             username=s.username,
@@ -394,7 +497,11 @@ class MqttSink:
             will=aiomqtt.Will(self.bridge_topic, b"offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if s.tls else None,
             timeout=10,
+            protocol=aiomqtt.ProtocolVersion.V5,
         )
+        # A full window of messages awaiting their acknowledgement is the plan, not a worry.
+        client.pending_calls_threshold = 100
+        return client
 
     async def _connection_loop(self) -> None:
         first, longest = self._reconnect_delay_s
@@ -405,6 +512,8 @@ class MqttSink:
                     self._client = client  # the broker answered; publishing waits for announce
                     await self._announce(client)
                     self._connected.set()
+                    self._forwarder.connected()
+                    self._state_wake.set()
                     self.connections += 1
                     _LOGGER.info("connected to MQTT broker %s", self.settings.describe())
                     delay = first
@@ -419,6 +528,7 @@ class MqttSink:
                     delay,
                 )
             finally:
+                self._forwarder.disconnected()
                 self._connected.clear()
                 self._client = None
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
@@ -457,14 +567,39 @@ class MqttSink:
 
     # --- publishing ------------------------------------------------------------------------
 
-    async def _publish_batch(self, batch: list[SinkEvent]) -> None:
-        await self._connected.wait()
+    async def _send(self, message: Message) -> None:
+        """Publish one outbox message with QoS 1: returns once the broker acknowledged it."""
         client = self._client
-        if client is None:
+        if client is None or not self._connected.is_set():
             raise aiomqtt.MqttError("not connected")
-        for event in batch:
-            topic, payload = self._event_message(event)
-            await client.publish(topic, payload, qos=0, timeout=PUBLISH_TIMEOUT_S)
+        entry = message.entry
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: no annotations
+        properties.UserProperty = ("key", entry.key)
+        await client.publish(
+            self._topic(entry.topic),
+            entry.payload,
+            qos=1,
+            properties=properties,
+            timeout=PUBLISH_TIMEOUT_S,
+        )
+
+    async def _state_loop(self) -> None:
+        """Publish the retained state of the gateways whose values changed, a batch at a
+        time, straight from memory: the latest state never waits behind the outbox."""
+        while True:
+            await self._state_wake.wait()
+            await self._connected.wait()
+            await asyncio.sleep(self._flush_interval_s)  # gather the changes of a poll
+            self._state_wake.clear()
+            client = self._client
+            if client is None:
+                continue
+            try:
+                await self._publish_dirty(client)
+            except aiomqtt.MqttError as err:  # the connection loop reconnects and announces
+                _LOGGER.debug("MQTT state not published: %s", err)
+
+    async def _publish_dirty(self, client: aiomqtt.Client) -> None:
         dirty, self._dirty = self._dirty, set()
         try:
             for view in self._views:
@@ -474,67 +609,6 @@ class MqttSink:
         except BaseException:
             self._dirty |= dirty
             raise
-
-    def _event_message(self, event: SinkEvent) -> tuple[str, bytes]:
-        gateway = safe_id(event.serial if event.serial is not None else event.host)
-        at = _iso(event_time(event))
-        if isinstance(event, DataEvent):
-            body = {"at": at, "latency_s": event.latency_s, "data": to_data(event.model)}
-            return self._topic(gateway, safe_id(event.endpoint)), _json(body)
-        if isinstance(event, ErrorEvent):
-            error = {
-                "at": at,
-                "endpoint": event.endpoint,
-                "type": type(event.error).__name__,
-                "message": str(event.error),
-            }
-            return self._topic(gateway, "error"), _json(error)
-        if isinstance(event, StateEvent):
-            change = {
-                "at": at,
-                "previous": event.previous.value,
-                "state": event.state.value,
-                "reason": event.reason,
-            }
-            return self._topic(gateway, "state_change"), _json(change)
-        if isinstance(event, CounterEvent):
-            decision = {
-                "at": at,
-                "counter": event.counter,
-                "decision": event.decision.value,
-                "value": event.value,
-                "previous": event.previous,
-                "reason": event.reason,
-            }
-            return self._topic(gateway, "counter"), _json(decision)
-        if isinstance(event, EnergyEvent):
-            energy = {
-                "at": at,
-                "source": event.source,
-                "flows": event.flows,
-                "filled": event.filled,
-                "totals": event.totals,
-            }
-            return self._topic(gateway, "energy"), _json(energy)
-        if isinstance(event, ControlRevertedEvent):
-            name, body = (
-                "control_reverted",
-                {
-                    "at": at,
-                    "control": event.control,
-                    "endpoint": event.endpoint,
-                    "expected": event.expected,
-                    "observed": event.observed,
-                    "written_at": _iso(event.written_at),
-                    "reason": event.reason,
-                },
-            )
-        else:
-            name, body = (
-                "unsupported",
-                {"at": at, "endpoint": event.endpoint, "reason": event.reason},
-            )
-        return self._topic(gateway, name), _json(body)
 
     def state_payload(self, view: GatewayView) -> dict[str, Any]:
         """The retained state JSON of a gateway."""

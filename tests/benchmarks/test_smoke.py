@@ -20,6 +20,7 @@ from benchmarks import (
     lines,
     memory,
     memory_probe,
+    outbox,
     overhead,
     parse,
     per_poll,
@@ -301,3 +302,16 @@ def test_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(day) == 2
     assert all(rows["power_samples"] > 0 and rows["events"] > 0 for rows in day.values())
     assert result["gateways_one_process"] > 0
+
+
+def test_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_mosquitto()
+    out = tmp_path / "outbox.json"
+    argv = ["--gateways", "2", "--speed", "10", "--before", "1", "--outage", "1.5"]
+    status = outbox.main([*argv, "--after", "0.5", "--drain-rate", "500", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "lost:                 0 (unknown 0)" in printed
+    assert status == 0
+    result = _read(out)["result"]
+    assert result["polled"] > 0
+    assert result["lost"] == 0

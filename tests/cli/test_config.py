@@ -23,6 +23,7 @@ from enphase_local.config import (
 from enphase_local.scheduler import PollPlan
 from enphase_local.scheduler.plan import DEFAULT_LIVE
 from enphase_local.simulator.pytest_plugin import SimulationFactory
+from enphase_local.sinks.outbox import OutboxLimit
 from tests.helpers import make_jwt
 
 TOKEN = make_jwt("122199900001")
@@ -193,6 +194,9 @@ def test_sinks(tmp_path: Path) -> None:
             [sinks.mqtt]
             url = "mqtt://user:pw@broker.lan:1884"
             prefix = "solar"
+            outbox = "state/outbox.sqlite"
+            outbox_limit = "200 MB"
+            drain_rate = 20
             """,
         )
     )
@@ -202,6 +206,9 @@ def test_sinks(tmp_path: Path) -> None:
     assert sinks.mqtt is not None
     assert sinks.mqtt.url == "mqtt://user:pw@broker.lan:1884"
     assert sinks.mqtt.prefix == "solar"
+    assert sinks.mqtt.outbox == tmp_path / "state" / "outbox.sqlite"
+    assert sinks.mqtt.outbox_limit == OutboxLimit(max_bytes=200_000_000)
+    assert sinks.mqtt.drain_rate == 20.0
     assert not sinks.mqtt.allow_control  # off unless asked for
     assert not config.allow_control
     assert "pw" not in repr(sinks)
@@ -285,6 +292,18 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
         (GATEWAY + "[sinks]\nmqtt = 'http://b'\n", r"^sinks\.mqtt: expected mqtt\[s\]://"),
         (GATEWAY + "[sinks.mqtt]\nprefix = 'p'\n", r"^sinks\.mqtt\.url: missing"),
         (GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nqos = 1\n", r"^sinks\.mqtt\.qos: unknown"),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\noutbox_limit = 'lots'\n",
+            r"^sinks\.mqtt\.outbox_limit: not a size: 'lots'",
+        ),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\noutbox_limit = true\n",
+            r"^sinks\.mqtt\.outbox_limit: expected a string",
+        ),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\ndrain_rate = 0\n",
+            r"^sinks\.mqtt\.drain_rate: expected a positive number of messages a second",
+        ),
         (
             GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nallow_control = 'yes'\n",
             r"^sinks\.mqtt\.allow_control: expected true or false",

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -22,10 +23,11 @@ from prometheus_client.samples import Sample
 from enphase_local.auth.cache import TokenCache
 from enphase_local.cli import build_parser, main
 from enphase_local.cli.poll import config_from_args, describe_plan, span
-from enphase_local.config import StaticTokenSetting
+from enphase_local.config import ConfigError, StaticTokenSetting
 from enphase_local.scheduler import PollPlan
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
+from enphase_local.sinks.outbox import Outbox, OutboxLimit
 from tests.cli.running import cli, count_rows, gateway_args
 from tests.helpers import make_jwt
 from tests.sinks.builders import wait_until
@@ -246,6 +248,26 @@ async def test_prometheus_metrics_scraped_and_parsed(
     assert value("enphase_sink_backlog", sink="prometheus") == 0
 
 
+async def test_an_outbox_in_use_by_another_poller_is_a_clear_error(
+    simulation: Simulation, tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    await outbox.open()  # another poller holds it
+    try:
+        async with cli(
+            "poll", *gateway_args(simulation, 0, tmp_path),
+            "--mqtt", f"mqtt://127.0.0.1:{closed_port()}", "--mqtt-outbox", str(outbox.path),
+        ) as poll:  # fmt: skip
+            assert await poll.wait() == 1
+    finally:
+        await outbox.close()
+    assert poll.stderr.startswith("enphase-local: error: cannot start the sinks (MQTT ")
+    assert poll.stderr.strip().endswith(
+        f"the outbox {outbox.path} is in use by another process: give each poller its own outbox"
+    )
+    assert "\n" not in poll.stderr.strip()  # one line
+
+
 async def test_a_broker_that_is_down_never_stalls_polling_and_secrets_never_print(
     simulation: Simulation, tmp_path: Path
 ) -> None:
@@ -268,9 +290,17 @@ async def test_a_broker_that_is_down_never_stalls_polling_and_secrets_never_prin
         )
         assert await poll.stop() == 0, poll.stderr
     assert summary(poll.stdout)[gateway.serial][0] == "online"
-    mqtt = re.search(r"^  mqtt: 0 written, (\d+) dropped$", poll.stdout, re.MULTILINE)
-    assert mqtt is not None
-    assert int(mqtt.group(1)) > 0
+    # What MQTT could not deliver waits in the outbox (by default in $XDG_STATE_HOME).
+    outbox = Path(os.environ["XDG_STATE_HOME"]) / "enphase-local" / "mqtt-outbox.sqlite"
+    assert f"(outbox {outbox})" in start
+    kept = re.search(
+        r"^  mqtt: 0 written, 0 dropped, (\d+) kept in the outbox for the next start$",
+        poll.stdout,
+        re.MULTILINE,
+    )
+    assert kept is not None
+    assert int(kept.group(1)) > 0
+    assert count_rows(outbox, "messages") == int(kept.group(1))
     assert "Traceback" not in poll.stderr
     for line in poll.stderr.splitlines():  # one line per problem, each dated
         assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line), line
@@ -414,6 +444,36 @@ def test_command_line_and_file_combine(tmp_path: Path) -> None:
     loaded = config_from_args(args)
     assert loaded.allow_control
     assert loaded.sinks.prometheus == ("127.0.0.1", 9100)  # the file's sinks, mqtt with control
+
+
+def test_outbox_options_go_to_the_mqtt_sink_of_the_command_line_or_the_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "poll.toml"
+    config.write_text('[[gateway]]\nhost = "envoy.local"\n[sinks]\nmqtt = "mqtt://b/p"\n')
+    parser = build_parser()
+    outbox = ["--mqtt-outbox", "o.sqlite", "--mqtt-outbox-limit", "1000rows"]
+    args = parser.parse_args(["poll", "--config", str(config), *outbox, "--mqtt-drain-rate", "5"])
+    mqtt = config_from_args(args).sinks.mqtt
+    assert mqtt is not None
+    assert (mqtt.url, mqtt.outbox, mqtt.drain_rate) == ("mqtt://b/p", Path("o.sqlite"), 5.0)
+    assert mqtt.outbox_limit == OutboxLimit(max_bytes=None, max_rows=1000)
+
+    args = parser.parse_args(["poll", "envoy.local", "--mqtt", "mqtt://c", *outbox[:2]])
+    mqtt = config_from_args(args).sinks.mqtt
+    assert mqtt is not None
+    assert (mqtt.url, mqtt.outbox, mqtt.outbox_limit) == ("mqtt://c", Path("o.sqlite"), None)
+
+    args = parser.parse_args(["poll", "envoy.local", "--sqlite", "x", *outbox[:2]])
+    with pytest.raises(ConfigError, match="need --mqtt"):
+        config_from_args(args)
+
+
+def test_a_bad_outbox_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["poll", "envoy.local", "--mqtt-outbox-limit", "huge"])
+    assert exit_info.value.code == 2
+    assert "not a size: 'huge'" in capsys.readouterr().err
 
 
 def test_hosts_from_the_command_line(tmp_path: Path) -> None:

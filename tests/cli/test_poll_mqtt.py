@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import signal
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,10 +14,11 @@ import aiomqtt
 import orjson
 import pytest
 
+from enphase_local.cli.simulate import config_text
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
 from tests.cli.running import cli, count_rows, gateway_args
-from tests.sinks.broker import Broker, Subscriber, require_mosquitto
+from tests.sinks.broker import Broker, Collector, Subscriber, require_mosquitto
 from tests.sinks.builders import wait_until
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -49,7 +53,17 @@ async def test_poll_publishes_and_survives_a_broker_restart(
     url = f"mqtt://enphase:hunter2@127.0.0.1:{broker.port}/{PREFIX}"
     args = gateway_args(sim, 0, tmp_path)
     async with cli(
-        "--debug", "poll", *args, "--live-interval", "1", "--mqtt", url, "--sqlite", str(database)
+        "--debug",
+        "poll",
+        *args,
+        "--live-interval",
+        "1",
+        "--mqtt",
+        url,
+        "--mqtt-outbox",
+        str(tmp_path / "outbox.sqlite"),
+        "--sqlite",
+        str(database),
     ) as poll:
         async with Subscriber(broker.port, f"{PREFIX}/#", "homeassistant/#") as before:
             await before.wait_for(state_topic, has_power)
@@ -91,11 +105,73 @@ async def test_poll_publishes_and_survives_a_broker_restart(
             assert later.latest[f"{PREFIX}/{serial}/availability"] == b"online"
         assert await poll.stop() == 0, poll.stderr
     assert "connected to MQTT broker" in poll.stderr
-    mqtt = re.search(r"^  mqtt: (\d+) written, (\d+) dropped$", poll.stdout, re.MULTILINE)
+    mqtt = re.search(r"^  mqtt: (\d+) written, (\d+) dropped", poll.stdout, re.MULTILINE)
     assert mqtt is not None
     assert int(mqtt.group(1)) > 0, poll.stderr[-4000:]
     assert re.search(r"\(\d{12}\): online, \d+ polls, \d+ ok, 0 failed", poll.stdout)
     assert "hunter2" not in poll.stdout + poll.stderr
+
+
+def outbox_contents(path: Path) -> tuple[list[str], int]:
+    """The keys an outbox holds, and how many messages it was ever given."""
+    conn = sqlite3.connect(path)
+    try:
+        keys = [row[0] for row in conn.execute("SELECT key FROM messages ORDER BY id")]
+        (given,) = conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+        ).fetchone()
+        return keys, int(given)
+    finally:
+        conn.close()
+
+
+async def test_a_poller_killed_mid_drain_loses_nothing(
+    enphase_simulation_factory: SimulationFactory, tmp_path: Path
+) -> None:
+    sim: Simulation = await enphase_simulation_factory(
+        profile=["battery", "metered", "standard"], start_time=NOON
+    )
+    config = tmp_path / "sim.toml"
+    config.write_text(config_text(sim))
+    config.chmod(0o600)
+    server = Broker(require_mosquitto(), tmp_path, persistent=True)
+    await server.start()
+    outbox = tmp_path / "outbox.sqlite"
+    args = (
+        "poll", "--config", str(config), "--live-interval", "1",
+        "--mqtt", f"mqtt://127.0.0.1:{server.port}/{PREFIX}", "--mqtt-outbox", str(outbox),
+    )  # fmt: skip
+    try:
+        async with Collector(server.port, f"{PREFIX}/#") as consumer:
+            await server.stop()
+            async with cli(*args, "--mqtt-drain-rate", "5") as first:
+                await first.wait_for("^polling ")
+                await first.wait_for(r"MQTT broker mqtt://127\.0\.0\.1:\d+/solar: ", stderr=True)
+                await asyncio.sleep(3)  # three gateways' events pile up in the outbox
+                await server.start()
+                await wait_until(lambda: len(consumer.messages) >= 5, 30)  # draining, slowly
+                first.process.send_signal(signal.SIGKILL)
+                assert await first.wait() == -signal.SIGKILL
+            left, given = outbox_contents(outbox)
+            assert left  # killed before the backlog had drained
+            async with cli(*args) as second:
+                await second.wait_for("left in the outbox .* by an earlier run", stderr=True)
+                await wait_until(lambda: set(left) <= set(consumer.keys()), 30)
+                assert await second.stop() == 0, second.stderr
+        summary = re.search(r"^  mqtt: \d+ written, 0 dropped(, (\d+) kept)?", second.stdout, re.M)
+        assert summary is not None
+        remaining, given = outbox_contents(outbox)
+        assert len(remaining) == int(summary.group(2) or 0)  # the newest, for the next start
+        keys = consumer.keys()
+        # Every message either run ever committed arrived (one key each, at least once) or
+        # waits in the outbox.
+        assert len(set(keys) | set(remaining)) == given
+        payloads: dict[str, bytes] = {}
+        for key, (_, payload, user_key) in zip(keys, consumer.messages, strict=True):
+            assert payloads.setdefault(key, payload) == payload  # a duplicate is the same
+            assert user_key == key
+    finally:
+        await server.stop()
 
 
 async def test_poll_allow_control_takes_a_command_and_shows_the_read_back(
@@ -112,9 +188,19 @@ async def test_poll_allow_control_takes_a_command_and_shows_the_read_back(
     database = str(tmp_path / "control.sqlite")
     async with (
         Subscriber(broker.port, f"{PREFIX}/#", "homeassistant/#") as sub,
-        cli("poll", *args, "--mqtt", url, "--allow-control", "--sqlite", database) as poll,
+        cli(
+            "poll",
+            *args,
+            "--mqtt",
+            url,
+            "--allow-control",
+            "--sqlite",
+            database,
+            "--mqtt-outbox",
+            str(tmp_path / "outbox.sqlite"),
+        ) as poll,
     ):
-        await poll.wait_for(rf"\(commands on {PREFIX}/\+/set/#\)")
+        await poll.wait_for(rf"commands on {PREFIX}/\+/set/#\)")
         state = orjson.loads(
             await sub.wait_for(
                 state_topic, lambda p: orjson.loads(p).get("battery_reserve_pct") is not None

@@ -49,6 +49,8 @@ async def record(port: int, events: Sequence[SinkEvent]) -> list[Message]:
         await client.subscribe(f"{PREFIX}/+/+", qos=1)
         sink = MqttSink(MqttSettings(host="127.0.0.1", port=port, prefix=PREFIX))
         await sink.start()
+        # Submitted while connected, the events go live, not paced as a backlog.
+        await wait_until(lambda: sink.connected, 30)
         for event in events:
             sink.submit(event)
         await wait_until(lambda: sink.stats().written == len(events), 30)

@@ -10,7 +10,14 @@ import pytest
 from enphase_local.energy import GRID_IMPORT, EnergyTracker
 from enphase_local.events import CounterEvent, EnergyEvent, SinkEvent
 from enphase_local.models import MeasurementType
-from enphase_local.sinks.base import BatchRunner, EnergyStore, Sink, SinkSet, SinkStats
+from enphase_local.sinks.base import (
+    BatchRunner,
+    EnergyStore,
+    Sink,
+    SinkSet,
+    SinkStats,
+    stop_task,
+)
 from tests.energy.builders import at, registers
 from tests.sinks.builders import (
     CONSUMPTION_EID,
@@ -253,3 +260,21 @@ async def test_derived_events_are_not_derived_from_again() -> None:
     energy = EnergyEvent(serial=None, host="h", source="meters", at=T0)
     sinks.submit(energy)
     assert sink.events == [energy]
+
+
+async def test_stop_task_ends_a_task_that_swallowed_its_cancellation() -> None:
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # as Python 3.11's wait_for may, when its operation completes
+        await asyncio.sleep(3600)
+
+    task = asyncio.get_running_loop().create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await stop_task(task, patience_s=0.01)
+    assert swallowed.is_set()
+    assert task.cancelled()

@@ -261,6 +261,12 @@ async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -
         await sub.wait_for(f"{PREFIX}/{SERIAL}/availability", lambda p: p == b"offline")
         await sink.close()
     assert sub.json(f"{PREFIX}/{SERIAL}/error") == {
+        "key": {
+            "gateway": SERIAL,
+            "kind": "error",
+            "subject": "inverters",
+            "at": T0.isoformat(),
+        },
         "at": T0.isoformat(),
         "endpoint": "inverters",
         "type": "GatewayTimeoutError",
@@ -268,8 +274,15 @@ async def test_errors_and_state_changes_are_published_as_given(broker: Broker) -
     }
     assert sub.json(f"{PREFIX}/{SERIAL}/state_change")["reason"] == "3 timeouts"
     assert sub.json(state_topic(SERIAL))["gateway_state"] == "backing_off"
+    reverted_at = (T0 + dt.timedelta(minutes=2)).isoformat()
     assert sub.json(f"{PREFIX}/{SERIAL}/control_reverted") == {
-        "at": (T0 + dt.timedelta(minutes=2)).isoformat(),
+        "key": {
+            "gateway": SERIAL,
+            "kind": "control_reverted",
+            "subject": "tariff",
+            "at": reverted_at,
+        },
+        "at": reverted_at,
         "control": "set_storage_mode",
         "endpoint": "tariff",
         "expected": {"mode": "backup"},
