@@ -32,8 +32,10 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 ``entrez_url`` and ``token_cache``, default :func:`~enphase_local.auth.cache.default_cache_path`).
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
 login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix``, ``outbox`` (the
-outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``) and ``drain_rate``
-(messages a second from the outbox's backlog). The file
+outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``), ``drain_rate``
+(messages a second from the outbox's backlog) and ``allow_control`` (``true``: take control
+commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`; the only way a poll
+configuration makes sessions that allow control writes). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -79,7 +81,9 @@ _GATEWAY_KEYS: Final = frozenset(
     {"host", "fingerprint", "insecure_http", "timeout"} | _TOKEN_KEYS | _CLOUD_KEYS | _CADENCE_KEYS
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
-_MQTT_KEYS: Final = frozenset({"url", "prefix", "outbox", "outbox_limit", "drain_rate"})
+_MQTT_KEYS: Final = frozenset(
+    {"url", "prefix", "outbox", "outbox_limit", "drain_rate", "allow_control"}
+)
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
@@ -180,6 +184,9 @@ class MqttConfig:
     outbox_limit: OutboxLimit | None = None
     #: Messages a second published from the outbox's backlog (None: the default).
     drain_rate: float | None = None
+    #: Take control commands from the command topics (and make the gateway sessions with
+    #: ``allow_control=True``); off by default.
+    allow_control: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -217,6 +224,12 @@ class PollConfig:
     plan: PollPlan = attrs.Factory(PollPlan)
     #: The sinks.
     sinks: SinksConfig = attrs.Factory(SinksConfig)
+
+    @property
+    def allow_control(self) -> bool:
+        """Whether control writes are allowed: only for commands over MQTT
+        (``[sinks.mqtt] allow_control``, ``poll --allow-control``)."""
+        return self.sinks.mqtt is not None and self.sinks.mqtt.allow_control
 
 
 def load_config(path: str | os.PathLike[str]) -> PollConfig:
@@ -485,6 +498,7 @@ class _Reader:
         except ValueError as err:
             raise self.error(url_key, str(err)) from None  # the URL may hold a password
         outbox = self.text(table, "outbox", key)
+        allow = self.typed(table.get("allow_control", False), bool, f"{key}.allow_control")
         drain_rate = table.get("drain_rate")
         return MqttConfig(
             url=url,
@@ -492,6 +506,7 @@ class _Reader:
             outbox=None if outbox is None else self.path(outbox),
             outbox_limit=self.outbox_limit(table.get("outbox_limit"), f"{key}.outbox_limit"),
             drain_rate=None if drain_rate is None else self.rate(drain_rate, f"{key}.drain_rate"),
+            allow_control=allow,
         )
 
     def outbox_limit(self, value: object, key: str) -> OutboxLimit | None:
