@@ -96,12 +96,7 @@ def register(subparsers: Any) -> None:
                 "enphase-local poll --config poll.toml",
             ),
             (
-                "one gateway, to MQTT with Home Assistant discovery",
-                "enphase-local poll envoy.local --token-file envoy.token "
-                "--mqtt mqtt://broker.lan/enphase_local",
-            ),
-            (
-                "the same, and take control commands from Home Assistant",
+                "one gateway, to MQTT with Home Assistant discovery, taking its commands",
                 "enphase-local poll envoy.local --token-file envoy.token "
                 "--mqtt mqtt://broker.lan/enphase_local --allow-control",
             ),
