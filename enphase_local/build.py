@@ -8,7 +8,7 @@ configuration without the command line::
     tokens = TokenSources()
     try:
         poller = make_poller(config, tokens, buffer_size=0)  # events go to the sinks only
-        sinks, _ = make_sinks(config.sinks)
+        sinks, _ = make_sinks(config.sinks, control=poller.control)
         poller.subscribe(sinks.submit)
         await sinks.start()
         try:
@@ -26,6 +26,10 @@ energy ledger (and the tracker's state across restarts). With a Prometheus sink,
 :func:`~enphase_local.sinks.prometheus.add_poller_metrics` serves the poller's own counters
 too.
 
+With ``[sinks.mqtt] allow_control = true`` (``poll --allow-control``) and only then, the
+poller's sessions allow control writes and also read the generator command, and the MQTT
+sink takes commands through ``control`` (see :mod:`enphase_local.sinks.mqtt_commands`).
+
 Mistakes found while building (a gateway listed twice, a sink whose extra is not installed)
 raise :class:`~enphase_local.config.ConfigError`.
 """
@@ -33,8 +37,11 @@ raise :class:`~enphase_local.config.ConfigError`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
+
+from enphase_local import endpoints as ep
 from enphase_local.auth.cloud import EnphaseCloud
 from enphase_local.auth.sources import CachedTokenSource, CloudTokenSource, TokenFileSource
 from enphase_local.config import (
@@ -48,10 +55,13 @@ from enphase_local.config import (
     TokenSetting,
 )
 from enphase_local.energy import EnergyTracker
-from enphase_local.scheduler import GatewaySpec, Poller
+from enphase_local.scheduler import GatewaySpec, Poller, PollPlan
 from enphase_local.sinks import Sink, SinkSet, SinkStats, SqliteSink
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
 from enphase_local.sinks.outbox import default_outbox_path
+
+if TYPE_CHECKING:
+    from enphase_local.sinks.mqtt_commands import ControlCall
 
 
 class TokenSources:
@@ -110,24 +120,38 @@ class TokenSources:
 
 def make_poller(config: PollConfig, tokens: TokenSources, **options: Any) -> Poller:
     """A poller for the configured gateways; ``options`` go to :class:`Poller`."""
+    control = config.allow_control
     specs = [
         GatewaySpec(
             host=gateway.host,
             token=tokens.source(gateway.token),
-            plan=gateway.plan,
-            options=gateway.session_options(),
+            plan=None if gateway.plan is None else _for_control(gateway.plan, control),
+            options=gateway.session_options() | ({"allow_control": True} if control else {}),
         )
         for gateway in config.gateways
     ]
     try:
-        return Poller(specs, plan=config.plan, **options)
+        return Poller(specs, plan=_for_control(config.plan, control), **options)
     except ValueError as err:  # a host the session cannot use, or one listed twice
         raise ConfigError(str(err)) from err
 
 
-def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
+def _for_control(plan: PollPlan, control: bool) -> PollPlan:
+    """With control, ``plan`` reading the generator command too (the generator mode entity
+    shows it) unless it already does."""
+    name = ep.GENERATOR_MODE.name
+    if not control or name in (*plan.live, *plan.periodic, *plan.config, *plan.fallback):
+        return plan
+    return attrs.evolve(plan, config=(*plan.config, name))
+
+
+def make_sinks(
+    config: SinksConfig, *, control: ControlCall | None = None
+) -> tuple[SinkSet, list[str]]:
     """The sinks (with an energy tracker in front) and a description of each for a start
-    line (no password in it)."""
+    line (no password in it). ``control`` is the poller's
+    :meth:`~enphase_local.Poller.control`: the MQTT sink takes commands through it where
+    the configuration allows control (and needs it then)."""
     sinks: list[Sink] = []
     where: list[str] = []
 
@@ -149,6 +173,12 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
         settings = MqttSettings.from_url(mqtt.url, **options)
         outbox = mqtt.outbox if mqtt.outbox is not None else default_outbox_path()
         rate = mqtt.drain_rate if mqtt.drain_rate is not None else DEFAULT_DRAIN_RATE
+        if mqtt.allow_control and control is None:
+            raise ConfigError(
+                "sinks.mqtt.allow_control: commands need the poller "
+                "(make_sinks(config.sinks, control=poller.control))"
+            )
+        commands = control if mqtt.allow_control else None
         sinks.append(
             MqttSink(
                 settings,
@@ -156,9 +186,11 @@ def make_sinks(config: SinksConfig) -> tuple[SinkSet, list[str]]:
                 outbox_limit=mqtt.outbox_limit,
                 drain_rate=rate,
                 wait_for_subscriber=mqtt.wait_for_subscriber,
+                control=commands,
             )
         )
-        where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()})")
+        taking = f", commands on {settings.prefix}/+/set/#" if commands else ""
+        where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()}{taking})")
     if config.postgres is not None:
         try:
             from enphase_local.sinks.postgres import PostgresSink  # noqa: PLC0415 - optional extra

@@ -33,8 +33,10 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
 login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix``, ``outbox`` (the
 outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``), ``drain_rate``
-(messages a second from the outbox's backlog) and ``wait_for_subscriber`` (true: an event
-message the broker gave to no subscriber stays in the outbox). The file
+(messages a second from the outbox's backlog), ``wait_for_subscriber`` (true: an event
+message the broker gave to no subscriber stays in the outbox) and ``allow_control``
+(``true``: take control commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`;
+the only way a poll configuration makes sessions that allow control writes). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -81,7 +83,15 @@ _GATEWAY_KEYS: Final = frozenset(
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
 _MQTT_KEYS: Final = frozenset(
-    {"url", "prefix", "outbox", "outbox_limit", "drain_rate", "wait_for_subscriber"}
+    {
+        "url",
+        "prefix",
+        "outbox",
+        "outbox_limit",
+        "drain_rate",
+        "wait_for_subscriber",
+        "allow_control",
+    }
 )
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
@@ -185,6 +195,9 @@ class MqttConfig:
     drain_rate: float | None = None
     #: Keep an event message the broker gave to no subscriber in the outbox, to send again.
     wait_for_subscriber: bool = False
+    #: Take control commands from the command topics (and make the gateway sessions with
+    #: ``allow_control=True``); off by default.
+    allow_control: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -222,6 +235,12 @@ class PollConfig:
     plan: PollPlan = attrs.Factory(PollPlan)
     #: The sinks.
     sinks: SinksConfig = attrs.Factory(SinksConfig)
+
+    @property
+    def allow_control(self) -> bool:
+        """Whether control writes are allowed: only for commands over MQTT
+        (``[sinks.mqtt] allow_control``, ``poll --allow-control``)."""
+        return self.sinks.mqtt is not None and self.sinks.mqtt.allow_control
 
 
 def load_config(path: str | os.PathLike[str]) -> PollConfig:
@@ -490,6 +509,7 @@ class _Reader:
         except ValueError as err:
             raise self.error(url_key, str(err)) from None  # the URL may hold a password
         outbox = self.text(table, "outbox", key)
+        allow = self.typed(table.get("allow_control", False), bool, f"{key}.allow_control")
         drain_rate = table.get("drain_rate")
         return MqttConfig(
             url=url,
@@ -500,6 +520,7 @@ class _Reader:
             wait_for_subscriber=self.typed(
                 table.get("wait_for_subscriber", False), bool, f"{key}.wait_for_subscriber"
             ),
+            allow_control=allow,
         )
 
     def outbox_limit(self, value: object, key: str) -> OutboxLimit | None:

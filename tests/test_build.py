@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from enphase_local.auth.cache import TokenCache
@@ -22,6 +23,7 @@ from enphase_local.config import (
     StaticTokenSetting,
     TokenFileSetting,
 )
+from enphase_local.control import ControlResult
 from enphase_local.energy import EnergyTracker
 from enphase_local.errors import CertificateMismatchError
 from enphase_local.events import DataEvent, ErrorEvent, Event
@@ -159,6 +161,23 @@ def test_a_gateway_listed_twice_is_a_configuration_error() -> None:
         make_poller(config, TokenSources())
 
 
+def test_sessions_allow_control_only_with_control_over_mqtt() -> None:
+    gateways = (
+        GatewayConfig(host="envoy.local"),
+        GatewayConfig(host="envoy-2.local", plan=PollPlan().with_live_interval(5)),
+    )
+    sinks = SinksConfig(mqtt=MqttConfig(url="mqtt://broker.lan"))
+    for allowed in (False, True):
+        mqtt = MqttConfig(url="mqtt://broker.lan", allow_control=allowed)
+        config = PollConfig(gateways=gateways, sinks=attrs.evolve(sinks, mqtt=mqtt))
+        poller = make_poller(config, TokenSources())
+        assert [s.allow_control for s in poller.sessions] == [allowed, allowed]  # type: ignore[attr-defined]
+        # The generator command is read too (the generator mode entity shows it).
+        plans = [worker.plan for worker in poller._workers]
+        assert [("generator_mode" in plan.config) for plan in plans] == [allowed, allowed]
+    assert not make_poller(PollConfig(gateways=gateways), TokenSources()).sessions[0].allow_control  # type: ignore[attr-defined]
+
+
 # -- sinks -------------------------------------------------------------------------------------
 
 
@@ -198,6 +217,29 @@ def test_the_mqtt_outbox_options(tmp_path: Path) -> None:
     assert isinstance(sink, MqttSink)
     assert (sink.outbox.path, sink.outbox.limit) == (tmp_path / "o.sqlite", limit)
     assert where == [f"MQTT mqtt://broker.lan:1883/enphase_local (outbox {tmp_path}/o.sqlite)"]
+
+
+def test_the_mqtt_sink_takes_commands_only_when_allowed(tmp_path: Path) -> None:
+    async def control(host: str, name: str, **arguments: object) -> ControlResult:
+        raise AssertionError("not called here")
+
+    outbox = tmp_path / "o.sqlite"
+    mqtt = MqttConfig(url="mqtt://broker.lan/solar", outbox=outbox, allow_control=True)
+    sinks, where = make_sinks(SinksConfig(mqtt=mqtt), control=control)
+    (sink,) = sinks.sinks
+    assert isinstance(sink, MqttSink)
+    assert sink._commands is not None
+    assert where == [
+        f"MQTT mqtt://broker.lan:1883/solar (outbox {outbox}, commands on solar/+/set/#)"
+    ]
+    with pytest.raises(ConfigError, match="allow_control: commands need the poller"):
+        make_sinks(SinksConfig(mqtt=mqtt))
+    without = attrs.evolve(mqtt, allow_control=False)
+    sinks, where = make_sinks(SinksConfig(mqtt=without), control=control)
+    (sink,) = sinks.sinks
+    assert isinstance(sink, MqttSink)
+    assert sink._commands is None
+    assert where == [f"MQTT mqtt://broker.lan:1883/solar (outbox {outbox})"]
 
 
 def test_the_prometheus_sink_reports_every_sink_of_the_set(tmp_path: Path) -> None:

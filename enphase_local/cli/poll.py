@@ -6,6 +6,9 @@ FILE`` (see :mod:`enphase_local.config`). Sinks: ``--sqlite FILE`` (the default,
 ``--postgres DSN`` and ``--prometheus [ADDRESS:]PORT``, several at once; on the command line
 they take the place of the file's ``[sinks]``. ``--shard K/N`` polls only the gateways that
 rendezvous hashing of their host gives to shard K of N (see :mod:`enphase_local.fleet.shard`).
+``--allow-control`` (with an MQTT sink) takes control commands from the MQTT command topics
+(see :mod:`enphase_local.sinks.mqtt_commands`); without it (or ``[sinks.mqtt]
+allow_control``) no session may write.
 
 Output: a start line (what is polled, how often, where the data goes; never a password) on
 standard output; one line per problem on standard error (a gateway leaving the online state
@@ -93,9 +96,9 @@ def register(subparsers: Any) -> None:
                 "enphase-local poll --config poll.toml",
             ),
             (
-                "one gateway, to MQTT with Home Assistant discovery",
+                "one gateway, to MQTT with Home Assistant discovery, taking its commands",
                 "enphase-local poll envoy.local --token-file envoy.token "
-                "--mqtt mqtt://broker.lan/enphase_local",
+                "--mqtt mqtt://broker.lan/enphase_local --allow-control",
             ),
             (
                 "shard 0 of 3 of a fleet's gateways, into PostgreSQL",
@@ -140,6 +143,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="keep an event in the outbox while the broker says no one subscribes to it "
         "(MQTT 5 'no matching subscribers'), for an ingest that must get every event",
+    )
+    sinks.add_argument(
+        "--allow-control",
+        action="store_true",
+        help="with --mqtt (or [sinks] mqtt): take commands on <prefix>/<id>/set/... (grid "
+        "relay, dry contacts, generator, storage mode, reserve, charge from grid) and "
+        "announce them to Home Assistant; without it no write is ever sent",
     )
     sinks.add_argument(
         "--postgres",
@@ -253,6 +263,13 @@ def config_from_args(args: argparse.Namespace) -> PollConfig:
         plan = plan.with_live_interval(args.live_interval)
     sinks = _sinks_from_args(args)
     sinks = _with_outbox_options(config.sinks if sinks.empty else sinks, args)
+    if getattr(args, "allow_control", False):
+        if sinks.mqtt is None:
+            raise ConfigError(
+                "--allow-control takes commands over MQTT: give --mqtt URL "
+                "(or [sinks] mqtt in the file)"
+            )
+        sinks = attrs.evolve(sinks, mqtt=attrs.evolve(sinks.mqtt, allow_control=True))
     return PollConfig(gateways=config.gateways, plan=plan, sinks=sinks)
 
 
@@ -532,7 +549,7 @@ def _sharded(config: PollConfig, shard: Shard) -> PollConfig:
 
 async def _poll(args: argparse.Namespace, config: PollConfig, tokens: TokenSources) -> int:
     poller = make_poller(config, tokens, buffer_size=0)
-    sinks, where = make_sinks(config.sinks)
+    sinks, where = make_sinks(config.sinks, control=poller.control)
     async with stop_on_signals() as stop:
         try:
             await sinks.start()

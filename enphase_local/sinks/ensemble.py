@@ -3,15 +3,16 @@
 From the latest reads of the System Controller and its neighbours: whether the site is on
 the grid (the grid relay's actual position in ``/ivp/ensemble/relay``, ``/ivp/ensemble/status``
 or the inventory's System Controller or Meter Collar), each dry contact's state, whether the
-generator runs, and the storage mode and backup reserve of ``/admin/lib/tariff``.
+generator runs and the command it was given (``/ivp/ss/gen_mode``), and the storage mode,
+backup reserve and charging from the grid of ``/admin/lib/tariff``.
 
 Gateways without the hardware answer these endpoints all the same (a closed relay, four open
 dry contacts, a generator that is ``present`` with an ``unknown`` relay on 7.x, storage
 settings on sites without batteries: see the ``7.3.466`` and ``8.3.5433`` captures). So each
 value is shown only where the hardware shows itself: the grid state where the inventory
 lists a System Controller or Meter Collar, the dry contacts where it lists a System
-Controller, the generator where its relay state is known, storage mode and reserve where the
-site has batteries.
+Controller, the generator (and its command) where its relay state is known, storage mode,
+reserve and charging from the grid where the site has batteries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from enphase_local.models import (
     EnsembleInventory,
     EnsembleStatus,
     Generator,
+    GeneratorCommand,
+    GeneratorMode,
     GridRelay,
     RelayState,
     StorageMode,
@@ -102,6 +105,8 @@ class EnsembleView:
     generator: Generator | None = None
     #: The latest storage settings (from the tariff).
     storage: StorageSettings | None = None
+    #: The generator command in force (``/ivp/ss/gen_mode``), from the latest read.
+    generator_command: GeneratorCommand | None = None
 
     def apply(self, model: Any) -> bool:
         """Take in a model the poller read; return whether it was one of these reads."""
@@ -118,6 +123,8 @@ class EnsembleView:
             self.generator = model
         elif isinstance(model, Tariff):
             self.storage = model.storage
+        elif isinstance(model, GeneratorMode):
+            self.generator_command = model.command
         else:
             return False
         return True
@@ -155,10 +162,14 @@ class EnsembleView:
             for contact, state in self.contacts.items()
         }
 
+    def _storage(self, *, battery: bool) -> StorageSettings | None:
+        """The storage settings, where the site has batteries."""
+        return self.storage if battery or self.batteries_listed else None
+
     def values(self, *, battery: bool) -> dict[str, str | float | None]:
         """Grid state, generator state, storage mode and reserve by name (None when not
         known or not there); ``battery`` says whether the site has batteries."""
-        storage = self.storage if battery or self.batteries_listed else None
+        storage = self._storage(battery=battery)
         mode = None if storage is None or storage.mode is None else storage.mode
         return {
             "grid_state": None if self.grid_state is None else self.grid_state.value,
@@ -167,4 +178,16 @@ class EnsembleView:
             ),
             "storage_mode": None if mode is None else STORAGE_MODES.get(mode),
             "battery_reserve_pct": None if storage is None else storage.reserve_percent,
+        }
+
+    def setting_values(self, *, battery: bool) -> dict[str, str | bool | None]:
+        """The settings control writes change that :meth:`values` leaves out (None when not
+        known or not there): whether the batteries charge from the grid (the tariff), and
+        the generator command (``on``, ``off``, ``auto``) where a generator is known."""
+        storage = self._storage(battery=battery)
+        command = self.generator_command if self.generator_state is not None else None
+        known = command is not None and command is not GeneratorCommand.UNKNOWN
+        return {
+            "charge_from_grid": None if storage is None else storage.charge_from_grid,
+            "generator_mode": command.value if known and command is not None else None,
         }

@@ -20,8 +20,10 @@ host, made topic-safe, before the serial is known):
     ``generator_state`` (``running``, ``off``, ``synchronizing``), ``storage_mode``
     (``backup``, ``self_consumption``, ``savings``) and ``battery_reserve_pct``, null where
     the site lacks the hardware (see :mod:`enphase_local.sinks.ensemble`), and
-    ``dry_contacts`` (id to ``open`` / ``closed``); ``inverters`` (serial number to last
-    report, W).
+    ``dry_contacts`` (id to ``open`` / ``closed``), ``charge_from_grid`` (true / false, from
+    the tariff, on battery sites) and ``generator_mode`` (``on``, ``off``, ``auto``, where a
+    generator is known and its command read); ``inverters`` (serial number to last report,
+    W).
 ``<prefix>/<id>/battery/<serial>`` and ``<prefix>/<id>/inverter/<serial>``
     Retained, published when the device has a new reading: an IQ Battery's ``at``,
     ``charge_pct``, ``power_w`` (positive discharging), ``temperature_c`` and ``state``
@@ -40,6 +42,10 @@ host, made topic-safe, before the serial is known):
     A state a control write of ours set changed back with no write of ours since
     ``{"key", "at", "control", "endpoint", "expected", "observed", "written_at", "reason"}``,
     not retained.
+``<prefix>/<id>/set/...`` and ``<prefix>/<id>/control``
+    Only with control (``poll --allow-control``): commands in (grid relay, dry contacts,
+    charge from grid, storage mode, generator mode, reserve) and each one's outcome, retained;
+    see :mod:`enphase_local.sinks.mqtt_commands`.
 ``<prefix>/<id>/energy`` and ``<prefix>/<id>/counter``
     Every energy event ``{"key", "at", "source", "flows", "filled", "totals"}`` and every
     decision of the counter guard ``{"key", "at", "counter", "decision", "value",
@@ -58,7 +64,8 @@ duplicates by. Past the outbox's size limit the oldest
 messages are dropped, counted in the sink's statistics. The connection is MQTT 5.
 
 Home Assistant discovery configs go to
-``<discovery_prefix>/sensor/enphase_<id>/<object>/config`` (retained), one device per
+``<discovery_prefix>/<component>/enphase_<id>/<object>/config`` (retained): sensors, and with
+control the switches, selects and the number of the command topics. One device per
 gateway with a sensor for each value once it is first known (the grid, generator, storage
 mode and dry contact states as ``enum`` sensors), and one device per IQ Battery (charge,
 power, temperature, state) and per microinverter (power, temperature), linked to the
@@ -110,6 +117,7 @@ from enphase_local.sinks.base import SinkStats, event_time, stop_task
 from enphase_local.sinks.ensemble import CONTACT_STATES, STORAGE_MODES, GeneratorState, GridState
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
 from enphase_local.sinks.keys import key_text
+from enphase_local.sinks.mqtt_commands import ControlCall, MqttCommands, entities
 from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
 from enphase_local.sinks.puback import NO_MATCHING_SUBSCRIBERS, Acknowledgements, NoSubscriberError
 from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
@@ -361,6 +369,7 @@ class MqttSink:
         reconnect_delay_s: tuple[float, float] = RECONNECT_DELAY_S,
         close_timeout_s: float = 5.0,
         wait_for_subscriber: bool = False,
+        control: ControlCall | None = None,
     ) -> None:
         """``outbox`` is the outbox's file; None keeps it in memory (lost at exit), where
         ``outbox_limit`` defaults to :data:`MEMORY_OUTBOX_LIMIT` rather than the file's
@@ -368,11 +377,18 @@ class MqttSink:
         messages a second published from the outbox's backlog; ``flush_interval_s`` is
         the longest an event waits to be committed. With ``wait_for_subscriber`` an event
         message the broker gave to no subscriber (PUBACK 0x10, :mod:`~enphase_local.sinks.
-        puback`) stays in the outbox and is sent again, like one that failed."""
+        puback`) stays in the outbox and is sent again, like one that failed. ``control`` (the
+        poller's :meth:`~enphase_local.Poller.control`, with sessions that allow control)
+        turns the command topics on; see :mod:`~enphase_local.sinks.mqtt_commands`."""
         #: Connection and topic settings.
         self.settings = settings
         self._wait_for_subscriber = wait_for_subscriber
         self._acks: Acknowledgements | None = None
+        self._commands = (
+            None
+            if control is None
+            else MqttCommands(control, prefix=settings.prefix, publish=self._publish_status)
+        )
         self._reconnect_delay_s = reconnect_delay_s
         self._close_timeout_s = close_timeout_s
         self._flush_interval_s = flush_interval_s
@@ -446,8 +462,10 @@ class MqttSink:
 
         Without a broker connection there is nothing to wait for. What is not published
         stays in the outbox for the next start (an outbox in memory loses it, counted as
-        dropped).
+        dropped). Commands still running are cancelled first.
         """
+        if self._commands is not None:
+            await self._commands.close()
         # A broker that has answered is worth waiting for; an absent one is not.
         connecting = self._client is not None
         await self._forwarder.close(self._close_timeout_s, connecting=connecting)
@@ -524,9 +542,16 @@ class MqttSink:
             delay = min(delay * 2, longest)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
-        """Answer Home Assistant's birth messages until the connection drops."""
+        """Answer Home Assistant's birth messages (and take commands) until the connection
+        drops."""
+        commands = self._commands
         async for message in client.messages:
-            if message.payload == b"online":
+            topic = message.topic.value
+            if commands is not None and commands.is_command(topic):
+                await commands.handle(
+                    topic, message.payload, retain=message.retain, views=self._views
+                )
+            elif message.payload == b"online":
                 _LOGGER.debug("Home Assistant is online: sending discovery configs again")
                 for view in self._views:
                     await self._publish_discovery(client, view, again=True)
@@ -537,6 +562,8 @@ class MqttSink:
         discovery = self.settings.discovery_prefix
         if discovery is not None:
             await client.subscribe(f"{discovery}/{HA_STATUS}")
+        if self._commands is not None:
+            await client.subscribe(self._commands.topic_filter, qos=1)
         await client.publish(
             self.bridge_topic, b"online", qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
         )
@@ -597,6 +624,7 @@ class MqttSink:
             "updated_at": _iso(view.updated_at),
             **view.values(),
             **view.site_values(),
+            **view.setting_values(),
             "dry_contacts": {
                 safe_id(contact): state
                 for contact, state in sorted(view.ensemble.dry_contacts().items())
@@ -651,15 +679,34 @@ class MqttSink:
         if self.settings.discovery_prefix is None or view.serial is None:
             return
         done = self._discovered.setdefault(view.serial, set())
-        for object_id, config in self.discovery_configs(view):
-            if object_id in done and not again:
+        node = f"enphase_{view.topic_id}"
+        for component, object_id, config in self._entity_configs(view):
+            key = f"{component}/{object_id}"
+            if key in done and not again:
                 continue
-            node = f"enphase_{view.topic_id}"
-            topic = f"{self.settings.discovery_prefix}/sensor/{node}/{object_id}/config"
-            await client.publish(
-                topic, _json(config), qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
-            )
-            done.add(object_id)
+            topic = f"{self.settings.discovery_prefix}/{component}/{node}/{object_id}/config"
+            payload = b"" if config is None else _json(config)
+            await client.publish(topic, payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
+            done.add(key)
+
+    def _entity_configs(
+        self, view: GatewayView
+    ) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+        """``(component, object_id, config)`` of the sensors and of the command entities;
+        without control the command entities' configs are None: an empty retained config
+        withdraws any a run with control left behind."""
+        for object_id, config in self.discovery_configs(view):
+            yield "sensor", object_id, config
+        state = self.state_payload(view)
+        if self._commands is None:
+            for spec, _, object_id in entities(view, state):
+                yield spec.component, object_id, None
+            return
+        base = {
+            "state_topic": self._topic(view.topic_id, "state"),
+            **self._entity_base(view, self._gateway_device(view)),
+        }
+        yield from self._commands.discovery_configs(view, state, base)
 
     def discovery_configs(self, view: GatewayView) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(object_id, config)`` for every sensor of the gateway whose value is known."""
@@ -772,15 +819,26 @@ class MqttSink:
             config["state_class"] = spec.state_class
         if spec.options:
             config["options"] = list(spec.options)
-        return config | {
+        return config | self._entity_base(view, device)
+
+    def _entity_base(self, view: GatewayView, device: dict[str, Any]) -> dict[str, Any]:
+        """What every entity's config carries: availability, device, origin."""
+        return {
             "availability": [
                 {"topic": self.bridge_topic},
-                {"topic": self._topic(gateway, "availability")},
+                {"topic": self._topic(view.topic_id, "availability")},
             ],
             "availability_mode": "all",
             "device": device,
             "origin": {"name": "enphase-local"},
         }
+
+    async def _publish_status(self, topic: str, payload: bytes) -> None:
+        """A command's outcome, retained (see :mod:`~enphase_local.sinks.mqtt_commands`)."""
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("not connected")
+        await client.publish(topic, payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
 
 
 def _inverter_state(report: Inverter | None, detail: InverterSample | None) -> dict[str, Any]:

@@ -144,6 +144,12 @@ class GatewayView:
         the hardware (see :class:`~enphase_local.sinks.ensemble.EnsembleView`)."""
         return self.ensemble.values(battery=self.has_battery)
 
+    def setting_values(self) -> dict[str, str | bool | None]:
+        """Whether the batteries charge from the grid and the generator command, where the
+        site has the hardware (see
+        :meth:`~enphase_local.sinks.ensemble.EnsembleView.setting_values`)."""
+        return self.ensemble.setting_values(battery=self.has_battery)
+
     def values(self) -> dict[str, float | None]:
         """The sensor values by name (None when unknown)."""
         power = self.power

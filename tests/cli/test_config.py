@@ -211,7 +211,17 @@ def test_sinks(tmp_path: Path) -> None:
     assert sinks.mqtt.outbox_limit == OutboxLimit(max_bytes=200_000_000)
     assert sinks.mqtt.drain_rate == 20.0
     assert sinks.mqtt.wait_for_subscriber
+    assert not sinks.mqtt.allow_control  # off unless asked for
+    assert not config.allow_control
     assert "pw" not in repr(sinks)
+
+
+def test_control_over_mqtt_is_asked_for_in_the_mqtt_table(tmp_path: Path) -> None:
+    text = '[[gateway]]\nhost = "envoy.local"\n[sinks.mqtt]\nurl = "mqtt://b"\n'
+    config = load_config(write(tmp_path, text + "allow_control = true\n"))
+    assert config.sinks.mqtt is not None
+    assert config.sinks.mqtt.allow_control
+    assert config.allow_control
 
 
 @pytest.mark.parametrize(
@@ -299,6 +309,10 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
         (
             GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nwait_for_subscriber = 'yes'\n",
             r"^sinks\.mqtt\.wait_for_subscriber: expected",
+        ),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nallow_control = 'yes'\n",
+            r"^sinks\.mqtt\.allow_control: expected true or false",
         ),
         ("[[gateway]\n", r"^not valid TOML: "),
     ],

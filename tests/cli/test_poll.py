@@ -359,6 +359,7 @@ def package_logging() -> Iterator[None]:
         (("a.local", "b.local", "--fingerprint", "ab" * 32), "--fingerprint pins one gateway"),
         (("a.local", "--token", "nonsense"), "--token: a JWT has three dot-separated parts"),
         (("a.local", "a.local"), "gateway a.local is listed twice"),
+        (("a.local", "--allow-control"), "--allow-control takes commands over MQTT: give --mqtt"),
     ],
 )
 def test_usage_mistakes_are_one_line(
@@ -431,6 +432,18 @@ def test_command_line_and_file_combine(tmp_path: Path) -> None:
     assert loaded.sinks.prometheus is None
     assert loaded.sinks.mqtt is not None
     assert loaded.sinks.mqtt.url == "mqtt://b"
+    assert not loaded.allow_control
+
+    # --allow-control turns control on for the MQTT sink of the command line or the file.
+    args = parser.parse_args(
+        ["poll", "--config", str(config), "--mqtt", "mqtt://b", "--allow-control"]
+    )
+    assert config_from_args(args).allow_control
+    config.write_text(config.read_text() + 'mqtt = "mqtt://b"\n')
+    args = parser.parse_args(["poll", "--config", str(config), "--allow-control"])
+    loaded = config_from_args(args)
+    assert loaded.allow_control
+    assert loaded.sinks.prometheus == ("127.0.0.1", 9100)  # the file's sinks, mqtt with control
 
 
 def test_outbox_options_go_to_the_mqtt_sink_of_the_command_line_or_the_file(

@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import orjson
 import pytest
 
@@ -157,3 +158,47 @@ async def test_a_poller_killed_mid_drain_loses_nothing(
             assert user_key == key
     finally:
         await server.stop()
+
+
+async def test_poll_allow_control_takes_a_command_and_shows_the_read_back(
+    enphase_simulation_factory: SimulationFactory, broker: Broker, tmp_path: Path
+) -> None:
+    sim: Simulation = await enphase_simulation_factory(
+        profile="battery", start_time=NOON, cloud=False
+    )
+    gateway = sim.gateways[0]
+    serial = gateway.serial
+    state_topic = f"{PREFIX}/{serial}/state"
+    url = f"mqtt://127.0.0.1:{broker.port}/{PREFIX}"
+    args = gateway_args(sim, 0, tmp_path)
+    database = str(tmp_path / "control.sqlite")
+    async with (
+        Subscriber(broker.port, f"{PREFIX}/#", "homeassistant/#") as sub,
+        cli(
+            "poll",
+            *args,
+            "--mqtt",
+            url,
+            "--allow-control",
+            "--sqlite",
+            database,
+            "--mqtt-outbox",
+            str(tmp_path / "outbox.sqlite"),
+        ) as poll,
+    ):
+        await poll.wait_for(rf"commands on {PREFIX}/\+/set/#\)")
+        state = orjson.loads(
+            await sub.wait_for(
+                state_topic, lambda p: orjson.loads(p).get("battery_reserve_pct") is not None
+            )
+        )
+        reserve = 42 if state["battery_reserve_pct"] != 42 else 43
+        await sub.wait_for(f"homeassistant/number/enphase_{serial}/control_battery_reserve/config")
+        async with aiomqtt.Client("127.0.0.1", broker.port) as ha:
+            await ha.publish(f"{PREFIX}/{serial}/set/reserve", str(reserve), qos=1)
+        status = orjson.loads(await sub.wait_for(f"{PREFIX}/{serial}/control"))
+        assert status["status"] == "applied", status
+        assert status["observed"] == {"reserve_percent": reserve}
+        await sub.wait_for(state_topic, lambda p: orjson.loads(p)["battery_reserve_pct"] == reserve)
+        assert await poll.stop() == 0, poll.stderr
+    assert gateway.stats.writes["/admin/lib/tariff"] == 1

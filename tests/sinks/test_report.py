@@ -7,6 +7,7 @@ import asyncio
 import csv
 import datetime as dt
 import math
+import sqlite3
 import struct
 import sys
 from pathlib import Path
@@ -52,12 +53,29 @@ async def write_day(
     return path
 
 
+#: The simulated day, written once per test session (about half a minute) and copied.
+_DAY: list[Path] = []
+
+
 @pytest.fixture
-async def day_file(tmp_path: Path, enphase_simulation_factory: SimulationFactory) -> Path:
-    """A simulated day as ``poll`` writes it: power samples and the energy ledger."""
-    return await write_day(
-        tmp_path / "day.sqlite", enphase_simulation_factory, energy=EnergyTracker()
-    )
+async def day_file(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    enphase_simulation_factory: SimulationFactory,
+) -> Path:
+    """A simulated day as ``poll`` writes it: power samples and the energy ledger (each test
+    gets its own copy)."""
+    if not _DAY:
+        original = tmp_path_factory.mktemp("report") / "day.sqlite"
+        _DAY.append(await write_day(original, enphase_simulation_factory, energy=EnergyTracker()))
+    copy = tmp_path / "day.sqlite"
+    source, target = sqlite3.connect(_DAY[0]), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return copy
 
 
 async def report(*args: str) -> tuple[int, str, str]:
