@@ -377,7 +377,7 @@ async def _run(
         outbox=folder / "outbox.sqlite",
         drain_rate=config.drain_rate,
         reconnect_delay_s=config.reconnect_delay_s,
-        wait_for_subscriber=True,
+        wait_for_subscriber=consumer.name == "postgres",  # see the module
     )
     watch = _Watch(sink, consumer)
     sinks = SinkSet([recorder, sink], energy=EnergyTracker())

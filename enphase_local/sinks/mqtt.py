@@ -119,7 +119,12 @@ from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
 from enphase_local.sinks.keys import key_text
 from enphase_local.sinks.mqtt_commands import ControlCall, MqttCommands, entities
 from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
-from enphase_local.sinks.puback import NO_MATCHING_SUBSCRIBERS, Acknowledgements, NoSubscriberError
+from enphase_local.sinks.puback import (
+    NO_MATCHING_SUBSCRIBERS,
+    PUBACK_REASONS,
+    Acknowledgements,
+    NoSubscriberError,
+)
 from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
 
@@ -380,6 +385,11 @@ class MqttSink:
         puback`) stays in the outbox and is sent again, like one that failed. ``control`` (the
         poller's :meth:`~enphase_local.Poller.control`, with sessions that allow control)
         turns the command topics on; see :mod:`~enphase_local.sinks.mqtt_commands`."""
+        if wait_for_subscriber and not PUBACK_REASONS:
+            raise ValueError(
+                "waiting for a subscriber needs paho-mqtt 2.0 or newer (aiomqtt 2.1 or newer): "
+                "older ones do not say what the broker answered"
+            )
         #: Connection and topic settings.
         self.settings = settings
         self._wait_for_subscriber = wait_for_subscriber

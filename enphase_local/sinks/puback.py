@@ -19,10 +19,13 @@ from typing import Any, Final
 import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 #: The PUBACK reason code of a message the broker accepted but gave to no subscriber.
 NO_MATCHING_SUBSCRIBERS: Final = 0x10
+#: Whether the installed paho-mqtt hands the PUBACK's reason code to its callback (2.0 and
+#: newer, under aiomqtt 2.1 and newer; paho-mqtt 1.6, aiomqtt 2.0's, gives the message id
+#: only).
+PUBACK_REASONS: Final = hasattr(paho, "CallbackAPIVersion")
 
 
 class NoSubscriberError(aiomqtt.MqttError):
@@ -46,13 +49,13 @@ class Acknowledgements:
         paho_client.on_publish = self._on_publish
 
     def _on_publish(self, *args: Any) -> None:
-        """paho's callback: ``(client, userdata, mid, reason_code, properties)``; with its
-        version 1 callbacks no reason code comes (taken as success)."""
+        """paho's callback: ``(client, userdata, mid, reason_code, properties)``; without
+        :data:`PUBACK_REASONS` only ``(client, userdata, mid)``, taken as success."""
         mid = args[2]
-        reason = args[3] if len(args) > 3 and isinstance(args[3], ReasonCode) else None
+        code = getattr(args[3], "value", 0) if len(args) > 3 else 0
         future = self._waiting.pop(mid, None)
         if future is not None and not future.done():
-            future.set_result(0 if reason is None else reason.value)
+            future.set_result(code if isinstance(code, int) else 0)
         if self._chained is not None:
             self._chained(*args)
 

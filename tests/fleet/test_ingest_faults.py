@@ -36,7 +36,7 @@ from tests.fleet.streams import (
     wait_for_rows,
 )
 from tests.postgres import PostgresServer
-from tests.sinks.broker import Broker, require_mosquitto
+from tests.sinks.broker import Broker, needs_puback_reasons, require_mosquitto
 from tests.sinks.builders import with_energy
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -183,6 +183,7 @@ async def test_from_poll_mqtt_through_ingest_into_postgres(
     assert "0 malformed" in ingest.stdout
 
 
+@needs_puback_reasons  # the poller waits for ingest to subscribe again
 async def test_a_poller_killed_mid_drain_and_restarted_leaves_one_row_per_event(
     enphase_simulation_factory: SimulationFactory, postgres: PostgresServer, tmp_path: Path
 ) -> None:

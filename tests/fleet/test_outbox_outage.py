@@ -9,12 +9,13 @@ import pytest
 
 from benchmarks.outbox import OutageConfig, run_outage
 from tests.postgres import PostgresServer
-from tests.sinks.broker import require_mosquitto
+from tests.sinks.broker import needs_puback_reasons, require_mosquitto
 
 # A reduced install (no postgres extra) skips it; CI installs everything.
 pytest.importorskip("asyncpg", reason="the ingest path needs asyncpg (the postgres extra)")
 
 
+@needs_puback_reasons  # the pollers wait for ingest to subscribe again
 async def test_every_event_polled_through_an_outage_is_one_row(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:

@@ -13,10 +13,17 @@ import pytest
 from benchmarks.outbox import OutageConfig, run_outage
 from enphase_local.events import DataEvent
 from enphase_local.sinks import SinkSet
+from enphase_local.sinks import mqtt as mqtt_sink
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.sinks.prometheus import PrometheusSink
-from tests.sinks.broker import Broker, Collector, payload_key, require_mosquitto
+from tests.sinks.broker import (
+    Broker,
+    Collector,
+    needs_puback_reasons,
+    payload_key,
+    require_mosquitto,
+)
 from tests.sinks.builders import SERIAL, T0, data_event, production, wait_until
 
 PREFIX = "enphase_local"
@@ -186,6 +193,16 @@ def test_two_lanes_are_told_from_disorder() -> None:
     assert not in_two_lanes([0, 2, 1, 4, 3], [0, 1, 2, 3, 4])
 
 
+def test_waiting_for_a_subscriber_needs_puback_reason_codes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mqtt_sink, "PUBACK_REASONS", False)
+    with pytest.raises(ValueError, match=r"needs paho-mqtt 2\.0 or newer"):
+        MqttSink(MqttSettings(host="127.0.0.1"), wait_for_subscriber=True)
+    MqttSink(MqttSettings(host="127.0.0.1"))  # without the option, any paho will do
+
+
+@needs_puback_reasons
 async def test_a_sink_waiting_for_a_subscriber_keeps_what_no_one_took(
     broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
