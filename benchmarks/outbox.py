@@ -2,32 +2,46 @@
 
 Twenty simulated gateways (battery, metered and standard sites in turn) are polled at the
 default plan; every event goes through the MQTT sink's outbox (a SQLite file) to a mosquitto
-of our own (persistent, so that its consumer's session outlives a restart), and a consumer
-with a persistent MQTT 5 session (QoS 1) collects what arrives. After ``--before`` seconds
-the broker is stopped for ``--outage`` seconds while polling goes on, then started again.
+of our own (persistent, so that consumers' sessions outlive a restart). After ``--before``
+seconds the broker is stopped for ``--outage`` seconds while polling goes on, then started
+again. What arrives is counted at one consumer:
 
-Measured: every event the poller handed the sinks against what the consumer received (lost
-must be 0; duplicates, each with its key and the same payload, are allowed), the outbox's
-peak (messages and MB), how long the sink took to reconnect, how long the backlog took to
-drain and at what rate (bounded by ``--drain-rate``), how fresh the live messages were while
-it drained (from the poller's event to the consumer), and whether each lane kept its order
-per topic.
+PostgreSQL (the default when PostgreSQL and asyncpg are installed)
+    ``enphase-local ingest`` (a named session, as a fleet runs it) writes the stream into a
+    throwaway PostgreSQL (Debian's, started as the tests start it); the rows of ``events``
+    and ``energy_events`` are read four times a second. The poller's sink waits for a
+    subscriber (``--mqtt-wait-for-subscriber``): mosquitto 2.0 forgets the shared
+    subscription of ingest's session when it restarts, until ingest connects again.
+MQTT (``--no-postgres``)
+    A consumer with a persistent MQTT 5 session (QoS 1) collects every message.
 
-Run: ``python -m benchmarks.outbox [--gateways 20] [--outage 600] [--speed 1]``; the full
-run takes the outage plus about two minutes. ``tests/sinks/test_mqtt_outbox.py`` runs the
-same with a fast simulated clock for a few seconds. Exits 1 on any loss.
+Measured: every event the poller handed the sinks against what the consumer holds (lost
+must be 0; in PostgreSQL one row per event, none twice; duplicates delivered, each with its
+key and the same payload, are allowed and collapse), the outbox's peak (messages and MB), how
+long the sink took to reconnect, how long until every event of the outage was at the
+consumer and at what rate (bounded by ``--drain-rate``), how fresh the live events were
+meanwhile (from the poller's event to the consumer; for PostgreSQL to the first read that
+shows the row), and (MQTT) whether each lane kept its order per topic.
+
+Run: ``python -m benchmarks.outbox [--gateways 20] [--outage 600] [--speed 1]
+[--no-postgres]``; the full run takes the outage plus about two minutes.
+``tests/sinks/test_mqtt_outbox.py`` and ``tests/fleet/test_outbox_outage.py`` run the same
+with a fast simulated clock for a few seconds. Exits 1 on any loss.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import importlib.util
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -37,10 +51,15 @@ from enphase_local.events import SinkEvent
 from enphase_local.scheduler import GatewaySpec, Poller, ScaledClock
 from enphase_local.simulator import Simulation
 from enphase_local.sinks import SinkSet, SinkStats
+from enphase_local.sinks.base import stop_task
 from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE
 from enphase_local.sinks.keys import idempotency_key
 from enphase_local.sinks.mqtt import RECONNECT_DELAY_S, MqttSettings, MqttSink
+from tests.postgres import PostgresServer, postgres_bin
 from tests.sinks.broker import Broker, Collector, mosquitto_binary, payload_key
+
+if TYPE_CHECKING:
+    from tests.cli.running import CliProcess
 
 #: The sites, in turn.
 PROFILES = ("battery", "metered", "standard")
@@ -49,6 +68,8 @@ NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
 PREFIX = "outbox_bench"
 #: Live messages submitted this close to the reconnection may be in either lane.
 _LANE_MARGIN_S = 0.5
+#: Seconds between two reads of the rows in PostgreSQL.
+_READ_EVERY_S = 0.25
 
 
 @attrs.frozen(kw_only=True)
@@ -69,24 +90,33 @@ class OutageConfig:
     drain_rate: float = DEFAULT_DRAIN_RATE
     #: The sink's first and longest wait between connection attempts.
     reconnect_delay_s: tuple[float, float] = RECONNECT_DELAY_S
+    #: Real seconds a step may take beyond its due (reconnecting, draining, the last
+    #: events arriving) before the run fails.
+    patience_s: float = 120.0
 
 
 @attrs.frozen(kw_only=True)
 class OutageReport:
     """What happened."""
 
+    #: ``postgres`` (rows ingest wrote) or ``mqtt`` (messages a consumer received).
+    consumer: str
     #: Events the poller (and the energy tracker) handed the MQTT sink.
     polled: int
-    #: Messages the consumer received, duplicates included.
+    #: Rows in PostgreSQL; or messages the MQTT consumer received, duplicates included.
     received: int
-    #: Events never received: must be 0.
+    #: Events the consumer never got: must be 0.
     lost: int
-    #: Messages received for no polled event: must be 0.
+    #: Rows or messages of no polled event: must be 0.
     unknown: int
-    #: Messages received again (same key).
+    #: Messages delivered again (same key): ingest found them written, or the MQTT consumer
+    #: received them twice.
     duplicates: int
-    #: Duplicates with another payload, or a user property unlike the payload's key: must be 0.
+    #: MQTT: duplicates with another payload, or a user property unlike the payload's key;
+    #: PostgreSQL: rows beyond one per key. Must be 0.
     mismatched: int
+    #: Rows per kind of event (``data``, ``energy``, ``state``, ...); empty for MQTT.
+    kinds: dict[str, int]
     #: Messages the outbox's limit dropped.
     dropped: int
     #: Most messages waiting in the outbox.
@@ -97,16 +127,17 @@ class OutageReport:
     waiting: int
     #: Seconds from the broker's return to the sink's reconnection.
     reconnect_s: float
-    #: Seconds from the reconnection until every message of the outage was received.
+    #: Seconds from the reconnection until every event of the outage was at the consumer.
     drain_s: float
-    #: Messages of the outage received per second while draining.
+    #: Events of the outage that reached the consumer per second meanwhile.
     drain_rate: float
-    #: Live messages received while the backlog drained.
+    #: Live events at the consumer while the backlog drained.
     live_while_draining: int
     #: Their delay from the poller's event to the consumer, seconds: median, p99, most.
     live_lag_s: tuple[float, float, float]
-    #: Messages of a lane that arrived before an older one of the same topic and lane.
-    out_of_order: int
+    #: MQTT: messages of a lane that arrived before an older one of the same topic and lane;
+    #: None for PostgreSQL (rows carry no arrival order).
+    out_of_order: int | None
     #: The MQTT sink's statistics at the end.
     stats: SinkStats
     #: Real seconds the run took.
@@ -143,25 +174,141 @@ class Recorder:
         return SinkStats(name=self.name, submitted=count, written=count)
 
 
+@attrs.frozen(kw_only=True)
+class _Counts:
+    """What a consumer holds at the end."""
+
+    received: int
+    duplicates: int
+    mismatched: int
+    kinds: dict[str, int] = attrs.field(factory=dict)
+    out_of_order: int | None = None
+
+
+class _Consumer(Protocol):
+    """Where the events are counted."""
+
+    name: str
+
+    def arrivals(self) -> Iterator[tuple[str, float]]:
+        """Keys that arrived since the last call, with when (``time.monotonic()``)."""
+        ...
+
+    async def finish(self, recorder: Recorder, connected_at: float) -> _Counts:
+        """The counts, once every event polled has arrived."""
+        ...
+
+
+class _MqttConsumer:
+    """A persistent MQTT 5 session's messages (:class:`~tests.sinks.broker.Collector`)."""
+
+    name = "mqtt"
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self._seen = 0
+
+    def arrivals(self) -> Iterator[tuple[str, float]]:
+        messages, arrived = self.collector.messages, self.collector.arrived
+        end = len(messages)
+        for index in range(self._seen, end):
+            yield payload_key(messages[index][1]), arrived[index]
+        self._seen = end
+
+    async def finish(self, recorder: Recorder, connected_at: float) -> _Counts:
+        messages = self.collector.messages
+        return _Counts(
+            received=len(messages),
+            duplicates=len(messages) - len({payload_key(p) for _, p, _ in messages}),
+            mismatched=_mismatched(self.collector),
+            out_of_order=_out_of_order(self.collector, recorder, connected_at),
+        )
+
+
+class _DatabaseConsumer:
+    """``enphase-local ingest`` into PostgreSQL; its rows read a few times a second."""
+
+    name = "postgres"
+
+    def __init__(self, process: CliProcess, dsn: str) -> None:
+        self.process = process
+        self.dsn = dsn
+        self._new: list[tuple[str, float]] = []
+        self._known: set[str] = set()
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        import asyncpg  # noqa: PLC0415 - an optional extra
+
+        from tests.fleet.streams import keys_of  # noqa: PLC0415 - needs asyncpg
+
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while True:
+                with contextlib.suppress(asyncpg.UndefinedTableError):
+                    now = time.monotonic()
+                    for key in await keys_of(conn):
+                        if key not in self._known:
+                            self._known.add(key)
+                            self._new.append((key, now))
+                await asyncio.sleep(_READ_EVERY_S)
+        finally:
+            await conn.close()
+
+    def arrivals(self) -> Iterator[tuple[str, float]]:
+        if self._task.done():
+            self._task.result()  # a failed read ends the run
+        new, self._new = self._new, []
+        yield from new
+
+    async def close(self) -> None:
+        await stop_task(self._task)
+
+    async def finish(self, recorder: Recorder, connected_at: float) -> _Counts:
+        """Stop ingest (it writes what it holds) and count the rows."""
+        from tests.fleet.streams import ingest_summary, readings_twice, row_keys  # noqa: PLC0415
+
+        status = await self.process.stop()
+        if status != 0:
+            raise RuntimeError(f"ingest exited with {status}: {self.process.stderr}")
+        _, duplicates = ingest_summary(self.process)
+        keys = await row_keys(self.dsn)
+        kinds: dict[str, int] = {}
+        for key in keys:
+            kind = _kind(key)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return _Counts(
+            received=len(keys),
+            duplicates=duplicates,
+            mismatched=await readings_twice(self.dsn),
+            kinds=dict(sorted(kinds.items())),
+        )
+
+
+def _kind(key: str) -> str:
+    """``data``, ``energy``, ``state``, ... of a key as text (see :mod:`enphase_local.sinks.
+    keys`)."""
+    what = key.split("/")[1]
+    if what == "state":
+        return what
+    return what.split(":")[0] if ":" in what else "data"
+
+
 class _Watch:
     """Samples the sink and the consumer while the run goes on."""
 
-    def __init__(self, sink: MqttSink, collector: Collector) -> None:
+    def __init__(self, sink: MqttSink, consumer: _Consumer) -> None:
         self.sink = sink
-        self.collector = collector
+        self.consumer = consumer
         self.first_arrival: dict[str, float] = {}
-        self._seen = 0
         self.peak_messages = 0
         self.peak_bytes = 0
 
     def sample(self) -> None:
         self.peak_messages = max(self.peak_messages, self.sink.stats().backlog)
         self.peak_bytes = max(self.peak_bytes, self.sink.outbox.bytes)
-        messages, arrived = self.collector.messages, self.collector.arrived
-        for index in range(self._seen, len(messages)):
-            key = payload_key(messages[index][1])
-            self.first_arrival.setdefault(key, arrived[index])
-        self._seen = len(messages)
+        for key, at in self.consumer.arrivals():
+            self.first_arrival.setdefault(key, at)
 
     async def until(self, what: str, done: Any, timeout_s: float) -> None:
         try:
@@ -175,7 +322,7 @@ class _Watch:
             raise RuntimeError(
                 f"not {what} within {timeout_s:g} s: connected {self.sink.connected}, "
                 f"{self.sink.stats()}, {self.sink.outbox!r}, "
-                f"{len(self.collector.messages)} messages received"
+                f"{len(self.first_arrival)} events at the consumer ({self.consumer.name})"
             ) from None
 
     async def for_seconds(self, seconds: float) -> None:
@@ -185,8 +332,28 @@ class _Watch:
             await asyncio.sleep(0.1)
 
 
-async def run_outage(config: OutageConfig, folder: Path) -> OutageReport:
-    """Poll through a broker outage; count what the consumer received."""
+@contextlib.asynccontextmanager
+async def _consumer(port: int, postgres: PostgresServer | None) -> AsyncIterator[_Consumer]:
+    """The consumer, subscribed: ingest into ``postgres``, else an MQTT session."""
+    if postgres is None:
+        async with Collector(port, f"{PREFIX}/#") as collector:
+            yield _MqttConsumer(collector)
+        return
+    from tests.fleet.streams import ingesting  # noqa: PLC0415 - needs asyncpg
+
+    async with ingesting(port, PREFIX, postgres.dsn) as process:
+        database = _DatabaseConsumer(process, postgres.dsn)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+async def run_outage(
+    config: OutageConfig, folder: Path, postgres: PostgresServer | None = None
+) -> OutageReport:
+    """Poll through a broker outage; count what ``ingest`` wrote into ``postgres``, or
+    without it what an MQTT consumer received."""
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed (run scripts/mosquitto.sh as root)")
@@ -194,14 +361,14 @@ async def run_outage(config: OutageConfig, folder: Path) -> OutageReport:
     broker = Broker(binary, folder, persistent=True)
     await broker.start()
     try:
-        async with Collector(broker.port, f"{PREFIX}/#") as collector:
-            return await _run(config, folder, broker, collector, started)
+        async with _consumer(broker.port, postgres) as consumer:
+            return await _run(config, folder, broker, consumer, started)
     finally:
         await broker.stop()
 
 
 async def _run(
-    config: OutageConfig, folder: Path, broker: Broker, collector: Collector, started: float
+    config: OutageConfig, folder: Path, broker: Broker, consumer: _Consumer, started: float
 ) -> OutageReport:
     profiles = [PROFILES[i % len(PROFILES)] for i in range(config.gateways)]
     recorder = Recorder()
@@ -210,8 +377,9 @@ async def _run(
         outbox=folder / "outbox.sqlite",
         drain_rate=config.drain_rate,
         reconnect_delay_s=config.reconnect_delay_s,
+        wait_for_subscriber=consumer.name == "postgres",  # see the module
     )
-    watch = _Watch(sink, collector)
+    watch = _Watch(sink, consumer)
     sinks = SinkSet([recorder, sink], energy=EnergyTracker())
     async with Simulation(
         profile=profiles, start_time=NOON, speed=config.speed, cloud=False, control=False
@@ -239,20 +407,25 @@ async def _run(
             await broker.start()
             up_at = time.monotonic()
             await watch.until(
-                "reconnected", lambda: sink.connected, 120 + config.reconnect_delay_s[1]
+                "reconnected",
+                lambda: sink.connected,
+                config.patience_s + config.reconnect_delay_s[1],
             )
             connected_at = time.monotonic()
-            drain_s = 120 + 3 * len(outage) / config.drain_rate
+            drain_s = config.patience_s + 3 * len(outage) / config.drain_rate
             await watch.until("drained", lambda: outage <= watch.first_arrival.keys(), drain_s)
             drained_at = time.monotonic()
             await watch.for_seconds(config.after_s)
         finally:
             await poller.close()
         await watch.until(
-            "all received", lambda: recorder.submitted.keys() <= watch.first_arrival.keys(), 120
+            "all received",
+            lambda: recorder.submitted.keys() <= watch.first_arrival.keys(),
+            config.patience_s,
         )
         await sinks.close()
     watch.sample()
+    counts = await consumer.finish(recorder, connected_at)
     caught_up = [k for k in outage if watch.first_arrival[k] >= connected_at]
     live = [
         watch.first_arrival[key] - at
@@ -262,12 +435,14 @@ async def _run(
     lag = sorted(live)
     drain_s = drained_at - connected_at
     return OutageReport(
+        consumer=consumer.name,
         polled=len(recorder.submitted),
-        received=len(collector.messages),
+        received=counts.received,
         lost=len(recorder.submitted.keys() - watch.first_arrival.keys()),
         unknown=len(watch.first_arrival.keys() - recorder.submitted.keys()),
-        duplicates=len(collector.messages) - len(watch.first_arrival),
-        mismatched=_mismatched(collector),
+        duplicates=counts.duplicates,
+        mismatched=counts.mismatched,
+        kinds=counts.kinds,
         dropped=sink.stats().dropped,
         peak_messages=watch.peak_messages,
         peak_mb=watch.peak_bytes / 1e6,
@@ -277,7 +452,7 @@ async def _run(
         drain_rate=len(caught_up) / drain_s if drain_s > 0 else float("nan"),
         live_while_draining=len(lag),
         live_lag_s=_spread(lag),
-        out_of_order=_out_of_order(collector, recorder, connected_at),
+        out_of_order=counts.out_of_order,
         stats=sink.stats(),
         real_s=time.monotonic() - started,
     )
@@ -332,10 +507,18 @@ def report(config: OutageConfig, result: OutageReport) -> None:
         f"broker down {config.outage_s:g} s after {config.before_s:g} s"
     )
     print(f"  events polled:        {result.polled}")
-    print(
-        f"  messages received:    {result.received} ({result.duplicates} duplicates, "
-        f"{result.mismatched} mismatched)"
-    )
+    if result.consumer == "postgres":
+        kinds = ", ".join(f"{count} {kind}" for kind, count in result.kinds.items())
+        print(f"  rows in PostgreSQL:   {result.received} ({kinds})")
+        print(
+            f"                        {result.mismatched} readings twice; ingest found "
+            f"{result.duplicates} messages already written (delivered again)"
+        )
+    else:
+        print(
+            f"  messages received:    {result.received} ({result.duplicates} duplicates, "
+            f"{result.mismatched} mismatched)"
+        )
     print(f"  lost:                 {result.lost} (unknown {result.unknown})")
     print(
         f"  outbox peak:          {result.peak_messages} messages, {result.peak_mb:.2f} MB "
@@ -344,14 +527,19 @@ def report(config: OutageConfig, result: OutageReport) -> None:
     print(f"  waiting at return:    {result.waiting} messages")
     print(f"  reconnected after:    {result.reconnect_s:.1f} s")
     print(
-        f"  drained in:           {result.drain_s:.1f} s, {result.drain_rate:.1f} messages/s "
+        f"  drained in:           {result.drain_s:.1f} s, {result.drain_rate:.1f} events/s "
         f"(bound {config.drain_rate:g})"
     )
     print(
-        f"  live while draining:  {result.live_while_draining} messages, lag median/p99/max {lag} s"
+        f"  live while draining:  {result.live_while_draining} events, lag median/p99/max {lag} s"
     )
-    print(f"  out of order in lane: {result.out_of_order}")
+    if result.out_of_order is not None:
+        print(f"  out of order in lane: {result.out_of_order}")
     print(f"  real time:            {result.real_s:.0f} s")
+
+
+def _have_postgres() -> bool:
+    return postgres_bin() is not None and importlib.util.find_spec("asyncpg") is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,7 +552,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=defaults.outage_s, help="seconds")
     parser.add_argument("--after", type=float, default=defaults.after_s, help="seconds")
     parser.add_argument("--drain-rate", type=float, default=defaults.drain_rate)
+    parser.add_argument(
+        "--postgres",
+        action=argparse.BooleanOptionalAction,
+        help="count the rows ingest writes into a throwaway PostgreSQL, not the messages of "
+        "an MQTT consumer (default: when PostgreSQL and asyncpg are installed)",
+    )
     args = parser.parse_args(argv)
+    use_postgres = _have_postgres() if args.postgres is None else args.postgres
+    if use_postgres and not _have_postgres():
+        parser.error("--postgres needs PostgreSQL (scripts/postgres.sh) and asyncpg")
     config = OutageConfig(
         gateways=args.gateways,
         speed=args.speed,
@@ -374,7 +571,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_rate=args.drain_rate,
     )
     with tempfile.TemporaryDirectory(prefix="enphase-outbox-") as folder:
-        result = asyncio.run(run_outage(config, Path(folder)))
+        pg_bin = postgres_bin() if use_postgres else None
+        postgres = None if pg_bin is None else PostgresServer(pg_bin)
+        try:
+            if postgres is not None:
+                postgres.start()
+            result = asyncio.run(run_outage(config, Path(folder), postgres))
+        finally:
+            if postgres is not None:
+                postgres.remove()
     report(config, result)
     write_json(args.json, {"config": attrs.asdict(config), "result": attrs.asdict(result)})
     return 0 if result.ok else 1

@@ -179,15 +179,18 @@ def make_sinks(
                 "(make_sinks(config.sinks, control=poller.control))"
             )
         commands = control if mqtt.allow_control else None
-        sinks.append(
-            MqttSink(
+        try:
+            mqtt_sink = MqttSink(
                 settings,
                 outbox=outbox,
                 outbox_limit=mqtt.outbox_limit,
                 drain_rate=rate,
+                wait_for_subscriber=mqtt.wait_for_subscriber,
                 control=commands,
             )
-        )
+        except ValueError as err:
+            raise ConfigError(f"sinks.mqtt: {err}") from None
+        sinks.append(mqtt_sink)
         taking = f", commands on {settings.prefix}/+/set/#" if commands else ""
         where.append(f"MQTT {settings.describe()} (outbox {outbox.resolve()}{taking})")
     if config.postgres is not None:

@@ -33,9 +33,10 @@ A gateway has at most one token source: ``token``, ``token_file``, or Enlighten 
 No token source is for legacy firmware (before 7.0). Gateways of the same account share one
 login. ``[sinks] mqtt`` may also be a table with ``url``, ``prefix``, ``outbox`` (the
 outbox file), ``outbox_limit`` (``"512 MiB"``, ``"100000 rows"``), ``drain_rate``
-(messages a second from the outbox's backlog) and ``allow_control`` (``true``: take control
-commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`; the only way a poll
-configuration makes sessions that allow control writes). The file
+(messages a second from the outbox's backlog), ``wait_for_subscriber`` (true: an event
+message the broker gave to no subscriber stays in the outbox) and ``allow_control``
+(``true``: take control commands over MQTT, see :mod:`enphase_local.sinks.mqtt_commands`;
+the only way a poll configuration makes sessions that allow control writes). The file
 ``enphase-local simulate --write-config`` writes (``[[gateway]]`` tables with ``host``,
 ``token`` and ``fingerprint``, empty strings meaning none) is a valid configuration.
 :mod:`enphase_local.build` makes the token sources, the poller and the sinks it describes.
@@ -82,7 +83,15 @@ _GATEWAY_KEYS: Final = frozenset(
 )
 _SINK_KEYS: Final = frozenset({"sqlite", "mqtt", "postgres", "prometheus"})
 _MQTT_KEYS: Final = frozenset(
-    {"url", "prefix", "outbox", "outbox_limit", "drain_rate", "allow_control"}
+    {
+        "url",
+        "prefix",
+        "outbox",
+        "outbox_limit",
+        "drain_rate",
+        "wait_for_subscriber",
+        "allow_control",
+    }
 )
 _TOP_KEYS: Final = frozenset({"gateway", "poll", "sinks"})
 #: Where the Prometheus sink listens unless the file names an address.
@@ -184,6 +193,8 @@ class MqttConfig:
     outbox_limit: OutboxLimit | None = None
     #: Messages a second published from the outbox's backlog (None: the default).
     drain_rate: float | None = None
+    #: Keep an event message the broker gave to no subscriber in the outbox, to send again.
+    wait_for_subscriber: bool = False
     #: Take control commands from the command topics (and make the gateway sessions with
     #: ``allow_control=True``); off by default.
     allow_control: bool = False
@@ -506,6 +517,9 @@ class _Reader:
             outbox=None if outbox is None else self.path(outbox),
             outbox_limit=self.outbox_limit(table.get("outbox_limit"), f"{key}.outbox_limit"),
             drain_rate=None if drain_rate is None else self.rate(drain_rate, f"{key}.drain_rate"),
+            wait_for_subscriber=self.typed(
+                table.get("wait_for_subscriber", False), bool, f"{key}.wait_for_subscriber"
+            ),
             allow_control=allow,
         )
 

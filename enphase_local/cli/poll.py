@@ -138,6 +138,13 @@ def register(subparsers: Any) -> None:
         "new events go at once",
     )
     sinks.add_argument(
+        "--mqtt-wait-for-subscriber",
+        action="store_true",
+        default=None,
+        help="keep an event in the outbox while the broker says no one subscribes to it "
+        "(MQTT 5 'no matching subscribers'), for an ingest that must get every event",
+    )
+    sinks.add_argument(
         "--allow-control",
         action="store_true",
         help="with --mqtt (or [sinks] mqtt): take commands on <prefix>/<id>/set/... (grid "
@@ -320,21 +327,25 @@ def _sinks_from_args(args: argparse.Namespace) -> SinksConfig:
 
 
 def _with_outbox_options(sinks: SinksConfig, args: argparse.Namespace) -> SinksConfig:
-    """The ``--mqtt-outbox*`` and ``--mqtt-drain-rate`` options applied to the MQTT sink,
-    whether ``--mqtt`` or the file chose it."""
+    """The ``--mqtt-outbox*``, ``--mqtt-drain-rate`` and ``--mqtt-wait-for-subscriber``
+    options applied to the MQTT sink, whether ``--mqtt`` or the file chose it."""
     given = {
         name: value
         for name, value in (
             ("outbox", getattr(args, "mqtt_outbox", None)),
             ("outbox_limit", getattr(args, "mqtt_outbox_limit", None)),
             ("drain_rate", getattr(args, "mqtt_drain_rate", None)),
+            ("wait_for_subscriber", getattr(args, "mqtt_wait_for_subscriber", None)),
         )
         if value is not None
     }
     if not given:
         return sinks
     if sinks.mqtt is None:
-        raise ConfigError("--mqtt-outbox, --mqtt-outbox-limit and --mqtt-drain-rate need --mqtt")
+        raise ConfigError(
+            "--mqtt-outbox, --mqtt-outbox-limit, --mqtt-drain-rate and "
+            "--mqtt-wait-for-subscriber need --mqtt"
+        )
     return attrs.evolve(sinks, mqtt=attrs.evolve(sinks.mqtt, **given))
 
 

@@ -119,6 +119,12 @@ from enphase_local.sinks.forward import DEFAULT_DRAIN_RATE, Forwarder
 from enphase_local.sinks.keys import key_text
 from enphase_local.sinks.mqtt_commands import ControlCall, MqttCommands, entities
 from enphase_local.sinks.outbox import Entry, Message, Outbox, OutboxLimit
+from enphase_local.sinks.puback import (
+    NO_MATCHING_SUBSCRIBERS,
+    PUBACK_REASONS,
+    Acknowledgements,
+    NoSubscriberError,
+)
 from enphase_local.sinks.samples import BATTERY_STATES, BatterySample, InverterSample
 from enphase_local.sinks.view import GatewayView, GatewayViews, safe_id
 
@@ -367,17 +373,27 @@ class MqttSink:
         flush_interval_s: float = 0.05,
         reconnect_delay_s: tuple[float, float] = RECONNECT_DELAY_S,
         close_timeout_s: float = 5.0,
+        wait_for_subscriber: bool = False,
         control: ControlCall | None = None,
     ) -> None:
         """``outbox`` is the outbox's file; None keeps it in memory (lost at exit), where
         ``outbox_limit`` defaults to :data:`MEMORY_OUTBOX_LIMIT` rather than the file's
         :class:`~enphase_local.sinks.outbox.OutboxLimit`. ``drain_rate`` bounds the
         messages a second published from the outbox's backlog; ``flush_interval_s`` is
-        the longest an event waits to be committed. ``control`` (the poller's
-        :meth:`~enphase_local.Poller.control`, with sessions that allow control) turns the
-        command topics on; see :mod:`~enphase_local.sinks.mqtt_commands`."""
+        the longest an event waits to be committed. With ``wait_for_subscriber`` an event
+        message the broker gave to no subscriber (PUBACK 0x10, :mod:`~enphase_local.sinks.
+        puback`) stays in the outbox and is sent again, like one that failed. ``control`` (the
+        poller's :meth:`~enphase_local.Poller.control`, with sessions that allow control)
+        turns the command topics on; see :mod:`~enphase_local.sinks.mqtt_commands`."""
+        if wait_for_subscriber and not PUBACK_REASONS:
+            raise ValueError(
+                "waiting for a subscriber needs paho-mqtt 2.0 or newer (aiomqtt 2.1 or newer): "
+                "older ones do not say what the broker answered"
+            )
         #: Connection and topic settings.
         self.settings = settings
+        self._wait_for_subscriber = wait_for_subscriber
+        self._acks: Acknowledgements | None = None
         self._commands = (
             None
             if control is None
@@ -501,6 +517,7 @@ class MqttSink:
         )
         # A full window of messages awaiting their acknowledgement is the plan, not a worry.
         client.pending_calls_threshold = 100
+        self._acks = Acknowledgements(client)
         return client
 
     async def _connection_loop(self) -> None:
@@ -568,20 +585,20 @@ class MqttSink:
     # --- publishing ------------------------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
-        """Publish one outbox message with QoS 1: returns once the broker acknowledged it."""
-        client = self._client
-        if client is None or not self._connected.is_set():
+        """Publish one outbox message with QoS 1: returns once the broker acknowledged it
+        (and, with ``wait_for_subscriber``, gave it to a subscriber)."""
+        acks = self._acks
+        if self._client is None or acks is None or not self._connected.is_set():
             raise aiomqtt.MqttError("not connected")
         entry = message.entry
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: no annotations
         properties.UserProperty = ("key", entry.key)
-        await client.publish(
-            self._topic(entry.topic),
-            entry.payload,
-            qos=1,
-            properties=properties,
-            timeout=PUBLISH_TIMEOUT_S,
+        topic = self._topic(entry.topic)
+        reason = await acks.publish(
+            topic, entry.payload, properties=properties, timeout_s=PUBLISH_TIMEOUT_S
         )
+        if reason == NO_MATCHING_SUBSCRIBERS and self._wait_for_subscriber:
+            raise NoSubscriberError(f"no subscriber for {topic}: kept in the outbox")
 
     async def _state_loop(self) -> None:
         """Publish the retained state of the gateways whose values changed, a batch at a

@@ -152,3 +152,16 @@ def count_rows(database: Path, table: str, *, gateway: str | None = None) -> int
         return int(conn.execute(f"{query} WHERE gateway = ?", (gateway,)).fetchone()[0])
     finally:
         conn.close()
+
+
+def outbox_contents(path: Path) -> tuple[list[str], int]:
+    """The keys an outbox holds, and how many messages it was ever given."""
+    conn = sqlite3.connect(path)
+    try:
+        keys = [row[0] for row in conn.execute("SELECT key FROM messages ORDER BY id")]
+        (given,) = conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+        ).fetchone()
+        return keys, int(given)
+    finally:
+        conn.close()

@@ -197,6 +197,7 @@ def test_sinks(tmp_path: Path) -> None:
             outbox = "state/outbox.sqlite"
             outbox_limit = "200 MB"
             drain_rate = 20
+            wait_for_subscriber = true
             """,
         )
     )
@@ -209,6 +210,7 @@ def test_sinks(tmp_path: Path) -> None:
     assert sinks.mqtt.outbox == tmp_path / "state" / "outbox.sqlite"
     assert sinks.mqtt.outbox_limit == OutboxLimit(max_bytes=200_000_000)
     assert sinks.mqtt.drain_rate == 20.0
+    assert sinks.mqtt.wait_for_subscriber
     assert not sinks.mqtt.allow_control  # off unless asked for
     assert not config.allow_control
     assert "pw" not in repr(sinks)
@@ -303,6 +305,10 @@ GATEWAY = '[[gateway]]\nhost = "envoy.local"\n'
         (
             GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\ndrain_rate = 0\n",
             r"^sinks\.mqtt\.drain_rate: expected a positive number of messages a second",
+        ),
+        (
+            GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nwait_for_subscriber = 'yes'\n",
+            r"^sinks\.mqtt\.wait_for_subscriber: expected",
         ),
         (
             GATEWAY + "[sinks.mqtt]\nurl = 'mqtt://b'\nallow_control = 'yes'\n",

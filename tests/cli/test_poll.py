@@ -458,15 +458,22 @@ def test_outbox_options_go_to_the_mqtt_sink_of_the_command_line_or_the_file(
     assert mqtt is not None
     assert (mqtt.url, mqtt.outbox, mqtt.drain_rate) == ("mqtt://b/p", Path("o.sqlite"), 5.0)
     assert mqtt.outbox_limit == OutboxLimit(max_bytes=None, max_rows=1000)
+    assert not mqtt.wait_for_subscriber
+
+    args = parser.parse_args(["poll", "--config", str(config), "--mqtt-wait-for-subscriber"])
+    mqtt = config_from_args(args).sinks.mqtt
+    assert mqtt is not None
+    assert mqtt.wait_for_subscriber
 
     args = parser.parse_args(["poll", "envoy.local", "--mqtt", "mqtt://c", *outbox[:2]])
     mqtt = config_from_args(args).sinks.mqtt
     assert mqtt is not None
     assert (mqtt.url, mqtt.outbox, mqtt.outbox_limit) == ("mqtt://c", Path("o.sqlite"), None)
 
-    args = parser.parse_args(["poll", "envoy.local", "--sqlite", "x", *outbox[:2]])
-    with pytest.raises(ConfigError, match="need --mqtt"):
-        config_from_args(args)
+    for options in (outbox[:2], ["--mqtt-wait-for-subscriber"]):
+        args = parser.parse_args(["poll", "envoy.local", "--sqlite", "x", *options])
+        with pytest.raises(ConfigError, match="need --mqtt"):
+            config_from_args(args)
 
 
 def test_a_bad_outbox_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import re
 import signal
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from enphase_local.cli.simulate import config_text
 from enphase_local.simulator import Simulation
 from enphase_local.simulator.pytest_plugin import SimulationFactory
-from tests.cli.running import cli, count_rows, gateway_args
+from tests.cli.running import cli, count_rows, gateway_args, outbox_contents
 from tests.sinks.broker import Broker, Collector, Subscriber, require_mosquitto
 from tests.sinks.builders import wait_until
 
@@ -110,19 +109,6 @@ async def test_poll_publishes_and_survives_a_broker_restart(
     assert int(mqtt.group(1)) > 0, poll.stderr[-4000:]
     assert re.search(r"\(\d{12}\): online, \d+ polls, \d+ ok, 0 failed", poll.stdout)
     assert "hunter2" not in poll.stdout + poll.stderr
-
-
-def outbox_contents(path: Path) -> tuple[list[str], int]:
-    """The keys an outbox holds, and how many messages it was ever given."""
-    conn = sqlite3.connect(path)
-    try:
-        keys = [row[0] for row in conn.execute("SELECT key FROM messages ORDER BY id")]
-        (given,) = conn.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
-        ).fetchone()
-        return keys, int(given)
-    finally:
-        conn.close()
 
 
 async def test_a_poller_killed_mid_drain_loses_nothing(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Sequence
 
 import aiomqtt
@@ -13,8 +14,10 @@ import asyncpg
 import attrs
 
 from enphase_local.events import DataEvent, SinkEvent
-from enphase_local.fleet.records import message_kind
+from enphase_local.fleet.records import ReadingKey, message_kind
+from enphase_local.sinks.keys import key_text
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
+from tests.cli.running import CliProcess, cli
 from tests.sinks.builders import wait_until
 
 PREFIX = "fleet"
@@ -86,6 +89,39 @@ async def rows(dsn: str) -> int:
         await conn.close()
 
 
+async def keys_of(conn: asyncpg.Connection) -> list[str]:
+    """The idempotency key (as text) of every reading in the database, one per row."""
+    events = await conn.fetch("SELECT gateway, kind, subject, time FROM events")
+    energy = await conn.fetch("SELECT gateway, source, time FROM energy_events")
+    keys = [ReadingKey(gateway=g, kind=k, subject=s, at=t) for g, k, s, t in events]
+    keys += [ReadingKey(gateway=g, kind="energy", subject=s, at=t) for g, s, t in energy]
+    return [key_text(key) for key in keys]
+
+
+async def row_keys(dsn: str) -> list[str]:
+    """:func:`keys_of` the database at ``dsn``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await keys_of(conn)
+    finally:
+        await conn.close()
+
+
+async def readings_twice(dsn: str) -> int:
+    """Rows of the readings' tables beyond one per key (0 unless a reading is two rows)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        events = await conn.fetchval(
+            "SELECT count(*) - count(DISTINCT (gateway, kind, subject, time)) FROM events"
+        )
+        energy = await conn.fetchval(
+            "SELECT count(*) - count(DISTINCT (gateway, source, time)) FROM energy_events"
+        )
+        return int(events) + int(energy)
+    finally:
+        await conn.close()
+
+
 async def wait_for_rows(dsn: str, count: int, timeout_s: float = 30) -> None:
     """Wait until the database holds ``count`` readings (a missing table counts as none)."""
     async with asyncio.timeout(timeout_s):
@@ -94,6 +130,36 @@ async def wait_for_rows(dsn: str, count: int, timeout_s: float = 30) -> None:
                 if await rows(dsn) >= count:
                     return
             await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def ingesting(port: int, prefix: str, dsn: str) -> AsyncIterator[CliProcess]:
+    """``enphase-local ingest`` of ``<prefix>/+/+`` into ``dsn``, subscribed, with a named
+    session (as a fleet that must lose nothing runs it: a persistent broker queues what comes
+    while the connection is down)."""
+    url = f"mqtt://127.0.0.1:{port}/{prefix}"
+    async with cli(
+        "ingest", "--mqtt", url, "--postgres", dsn, "--name", "ingest-0", "--verbose"
+    ) as process:
+        await process.wait_for("subscribed to ", stderr=True)
+        yield process
+
+
+def ingest_summary(process: CliProcess) -> tuple[int, int]:
+    """The readings a stopped ingest process wrote, and the duplicates it found written."""
+    found = re.search(r"(\d+) readings written, (\d+) duplicates", process.stdout)
+    assert found is not None, f"no summary:\n{process.stdout}\n{process.stderr}"
+    return int(found.group(1)), int(found.group(2))
+
+
+async def wait_for_keys(dsn: str, wanted: set[str], timeout_s: float = 30) -> None:
+    """Wait until every key of ``wanted`` is a row (a missing table counts as none)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            with contextlib.suppress(asyncpg.UndefinedTableError, OSError):
+                if wanted <= set(await row_keys(dsn)):
+                    return
+            await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager

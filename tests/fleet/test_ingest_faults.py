@@ -1,12 +1,15 @@
 """``enphase-local ingest`` processes under faults, against real mosquitto and PostgreSQL:
 one of two killed (the other takes the stream), a named one killed and restarted (nothing
-lost, nothing twice), and the whole path from ``poll --mqtt``."""
+lost, nothing twice), and the whole path from ``poll --mqtt``, also with the poller killed
+with SIGKILL while it drains its outbox after a broker outage."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
+import re
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +17,26 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from enphase_local.cli.simulate import config_text
 from enphase_local.events import Event
 from enphase_local.simulator.pytest_plugin import SimulationFactory
-from tests.cli.running import CliProcess, cli, gateway_args
-from tests.fleet.streams import PREFIX, Message, publish, record, rows, shifted, wait_for_rows
+from tests.cli.running import CliProcess, cli, gateway_args, outbox_contents
+from tests.fleet.streams import (
+    PREFIX,
+    Message,
+    ingest_summary,
+    ingesting,
+    publish,
+    readings_twice,
+    record,
+    row_keys,
+    rows,
+    shifted,
+    wait_for_keys,
+    wait_for_rows,
+)
 from tests.postgres import PostgresServer
-from tests.sinks.broker import Broker, require_mosquitto
+from tests.sinks.broker import Broker, needs_puback_reasons, require_mosquitto
 from tests.sinks.builders import with_energy
 
 NOON = dt.datetime(2025, 6, 21, 12, tzinfo=dt.UTC)
@@ -164,3 +181,75 @@ async def test_from_poll_mqtt_through_ingest_into_postgres(
             assert await poll.stop() == 0, poll.stderr
         assert await ingest.stop() == 0, ingest.stderr
     assert "0 malformed" in ingest.stdout
+
+
+@needs_puback_reasons  # the poller waits for ingest to subscribe again
+async def test_a_poller_killed_mid_drain_and_restarted_leaves_one_row_per_event(
+    enphase_simulation_factory: SimulationFactory, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    sim = await enphase_simulation_factory(
+        profile=["battery", "metered", "standard"], start_time=NOON
+    )
+    config = tmp_path / "sim.toml"
+    config.write_text(config_text(sim))
+    config.chmod(0o600)
+    # Persistent: ingest's named session outlives the restart (its shared subscription does
+    # not, in mosquitto 2.0: the pollers wait for a subscriber).
+    server = Broker(require_mosquitto(), tmp_path, persistent=True)
+    await server.start()
+    outbox = tmp_path / "outbox.sqlite"
+    args = (
+        "poll", "--config", str(config), "--live-interval", "1",
+        "--mqtt", f"mqtt://127.0.0.1:{server.port}/{PREFIX}", "--mqtt-outbox", str(outbox),
+        "--mqtt-wait-for-subscriber",
+    )  # fmt: skip
+    try:
+        async with ingesting(server.port, PREFIX, postgres.dsn) as ingest:
+            await server.stop()
+            async with cli(*args, "--mqtt-drain-rate", "5") as first:
+                await first.wait_for("^polling ")
+                await first.wait_for(
+                    rf"MQTT broker mqtt://127\.0\.0\.1:\d+/{PREFIX}: ", stderr=True
+                )
+                await asyncio.sleep(3)  # three gateways' events pile up in the outbox
+                await server.start()
+                await wait_for_rows(postgres.dsn, 5)  # draining, slowly
+                first.process.send_signal(signal.SIGKILL)
+                assert await first.wait() == -signal.SIGKILL
+            left, _ = outbox_contents(outbox)
+            assert left  # killed before the backlog had drained
+            async with cli(*args) as second:
+                await second.wait_for("left in the outbox .* by an earlier run", stderr=True)
+                await wait_for_keys(postgres.dsn, set(left))
+                assert await second.stop() == 0, second.stderr
+            remaining, given = outbox_contents(outbox)
+            done = set(remaining)
+
+            async def missing() -> int:
+                return given - len(set(await row_keys(postgres.dsn)) | done)
+
+            try:
+                async with asyncio.timeout(30):
+                    while await missing():  # noqa: ASYNC110 - a database, no event
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                raise AssertionError(
+                    f"{await missing()} of the {given} events committed to the outbox are "
+                    f"neither rows nor in the outbox:\n{ingest.stderr[-2000:]}"
+                ) from None
+            assert await ingest.stop() == 0, ingest.stderr
+    finally:
+        await server.stop()
+    summary = re.search(r"^  mqtt: \d+ written, 0 dropped(, (\d+) kept)?", second.stdout, re.M)
+    assert summary is not None
+    assert len(remaining) == int(summary.group(2) or 0)  # the newest, for the next start
+    keys = await row_keys(postgres.dsn)
+    # Every event either run ever committed to the outbox is a row or still waits there,
+    # and no reading is two rows, however often it was delivered.
+    assert len(set(keys) | set(remaining)) == given
+    assert len(keys) == len(set(keys))
+    assert await readings_twice(postgres.dsn) == 0
+    written, duplicates = ingest_summary(ingest)
+    assert written == len(keys)
+    print(f"{given} events committed, {len(keys)} rows, {len(remaining)} left in the outbox; "
+          f"ingest found {duplicates} delivered again")  # fmt: skip

@@ -23,9 +23,16 @@ from paho.mqtt.properties import Properties
 from enphase_local.fleet.records import ReadingKey
 from enphase_local.sinks.base import stop_task
 from enphase_local.sinks.keys import key_text
+from enphase_local.sinks.puback import PUBACK_REASONS
 
 #: Set to 1 (as CI does, after ``scripts/mosquitto.sh``) to fail instead of skipping.
 REQUIRE_ENV = "ENPHASE_REQUIRE_MOSQUITTO"
+
+
+#: Waiting for a subscriber reads the PUBACK's reason code: paho-mqtt 2.0 and newer.
+needs_puback_reasons = pytest.mark.skipif(
+    not PUBACK_REASONS, reason="paho-mqtt before 2.0 does not give the PUBACK's reason code"
+)
 
 
 def mosquitto_binary() -> str | None:

@@ -13,10 +13,17 @@ import pytest
 from benchmarks.outbox import OutageConfig, run_outage
 from enphase_local.events import DataEvent
 from enphase_local.sinks import SinkSet
+from enphase_local.sinks import mqtt as mqtt_sink
 from enphase_local.sinks.mqtt import MqttSettings, MqttSink
 from enphase_local.sinks.outbox import OutboxLimit
 from enphase_local.sinks.prometheus import PrometheusSink
-from tests.sinks.broker import Broker, Collector, payload_key, require_mosquitto
+from tests.sinks.broker import (
+    Broker,
+    Collector,
+    needs_puback_reasons,
+    payload_key,
+    require_mosquitto,
+)
 from tests.sinks.builders import SERIAL, T0, data_event, production, wait_until
 
 PREFIX = "enphase_local"
@@ -33,9 +40,9 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
         await server.stop()
 
 
-def make_sink(port: int, outbox: Path, **options: object) -> MqttSink:
+def make_sink(port: int, outbox: Path, *, client_id: str = "poller", **options: object) -> MqttSink:
     return MqttSink(
-        MqttSettings(host="127.0.0.1", port=port, client_id="poller"),
+        MqttSettings(host="127.0.0.1", port=port, client_id=client_id),
         outbox=outbox,
         reconnect_delay_s=(0.05, 0.2),
         flush_interval_s=0.01,
@@ -184,3 +191,41 @@ def in_two_lanes(arrived: list[int], submitted: list[int]) -> bool:
 def test_two_lanes_are_told_from_disorder() -> None:
     assert in_two_lanes([0, 3, 1, 4, 2], [0, 1, 2, 3, 4])
     assert not in_two_lanes([0, 2, 1, 4, 3], [0, 1, 2, 3, 4])
+
+
+def test_waiting_for_a_subscriber_needs_puback_reason_codes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mqtt_sink, "PUBACK_REASONS", False)
+    with pytest.raises(ValueError, match=r"needs paho-mqtt 2\.0 or newer"):
+        MqttSink(MqttSettings(host="127.0.0.1"), wait_for_subscriber=True)
+    MqttSink(MqttSettings(host="127.0.0.1"))  # without the option, any paho will do
+
+
+@needs_puback_reasons
+async def test_a_sink_waiting_for_a_subscriber_keeps_what_no_one_took(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # mosquitto answers "no matching subscribers" (PUBACK 0x10) while no one subscribes.
+    waiting = make_sink(broker.port, tmp_path / "waiting.sqlite", wait_for_subscriber=True)
+    default = make_sink(broker.port, tmp_path / "default.sqlite", client_id="other")
+    await waiting.start()
+    await default.start()
+    await wait_until(lambda: waiting.connected and default.connected)
+    with caplog.at_level(logging.WARNING):
+        for event in readings(5):
+            waiting.submit(event)
+        await wait_until(lambda: waiting.stats().failures > 0)
+    assert "no subscriber for enphase_local/" in caplog.text
+    for event in readings(5, start=100):
+        default.submit(event)
+    await wait_until(lambda: default.stats().written == 5)  # gone, to no one
+    assert waiting.outbox.rows == 5
+    assert waiting.stats().written == 0
+    async with Collector(broker.port, f"{PREFIX}/#") as consumer:
+        await wait_until(lambda: len(consumer.messages) >= 5, 30)
+        assert sorted(set(seconds_of(consumer.keys()))) == list(range(5))
+    await wait_until(lambda: waiting.outbox.rows == 0)
+    for sink in (waiting, default):
+        await sink.close()
+    assert waiting.stats().written == 5
