@@ -17,7 +17,8 @@ first polls queue behind them), request latency, the client's CPU as a share of 
 and the servers' CPU over the window as a share of one of their cores. The knee is the first
 size whose p99 lateness reaches 1 s or whose client CPU reaches 90 % of the core. At the end
 of the warm-up the client freezes what start-up made out of the garbage collector's full
-passes, as ``enphase-local poll`` does (see :func:`~enphase_local.cli.poll.freeze_start_up`).
+passes, as ``enphase-local poll`` does (see :func:`~enphase_local.cli.poll.freeze_start_up`),
+and the window opens one meter-readings interval later.
 
 Why polls are late, in the JSON's ``diagnostics`` and one printed line: the polls more than
 half a second late by 10-second bucket of the window, the most requests waiting for one of
@@ -211,6 +212,9 @@ async def _measure(seconds: float, warm_up: float, server_pids: Sequence[int]) -
         probing = asyncio.create_task(probe.run())
         await asyncio.sleep(warm_up)
         freeze_start_up()  # as the poll command does once start-up is over
+        # Its own full collection holds the loop up once, for most of a second: the window
+        # opens once the polls it delayed are through.
+        await asyncio.sleep(min(PLAN.live.values()))
         since = time.time()
         cpu_started, wall_started = time.process_time(), time.monotonic()
         servers_started = _servers_cpu(server_pids)
