@@ -15,7 +15,15 @@ its most recent polls at the end, and at the end of the warm-up (start-up: every
 first connection and configuration reads fall within one meter-readings interval, so the
 first polls queue behind them), request latency, the client's CPU as a share of its core
 and the servers' CPU over the window as a share of one of their cores. The knee is the first
-size whose p99 lateness reaches 1 s or whose client CPU reaches 90 % of the core.
+size whose p99 lateness reaches 1 s or whose client CPU reaches 90 % of the core. At the end
+of the warm-up the client freezes what start-up made out of the garbage collector's full
+passes, as ``enphase-local poll`` does (see :func:`~enphase_local.cli.poll.freeze_start_up`),
+and the window opens one meter-readings interval later.
+
+Why polls are late, in the JSON's ``diagnostics`` and one printed line: the polls more than
+half a second late by 10-second bucket of the window, the most requests waiting for one of
+the poller's slots in each bucket, the client's garbage collections (full passes and their
+longest pause) and the event loop's lag, sampled every 0.1 s.
 
 On a small machine the simulators share the remaining cores; when they saturate, latency
 grows and the poller's cap on requests in flight (64) becomes the limit, so a knee found
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
 import math
 import os
@@ -46,6 +55,7 @@ from benchmarks.harness import (
     run_child,
     write_json,
 )
+from enphase_local.cli.poll import freeze_start_up
 from enphase_local.events import DataEvent, Event
 from enphase_local.scheduler.plan import PollPlan
 from enphase_local.scheduler.poller import Poller
@@ -79,14 +89,25 @@ def steady_lateness(
     their first polls for seconds, and a first poll more than half an interval late would
     otherwise make every on-time poll after it look late.
     """
-    lateness: list[float] = []
+    return [late for _, _, late in timed_lateness(starts, intervals, since)]
+
+
+def timed_lateness(
+    starts: Mapping[tuple[str, str], Sequence[float]],
+    intervals: Mapping[str, float],
+    since: float = -math.inf,
+) -> list[tuple[float, str, float]]:
+    """(start, endpoint, lateness) of each poll of :func:`steady_lateness`."""
+    polls: list[tuple[float, str, float]] = []
     for (_, endpoint), series in starts.items():
         if not series:
             continue
         interval = intervals[endpoint]
         anchor = _best_grid(sorted(start % interval for start in series), interval)
-        lateness += [(start - anchor) % interval for start in series if start >= since]
-    return lateness
+        polls += [
+            (start, endpoint, (start - anchor) % interval) for start in series if start >= since
+        ]
+    return polls
 
 
 def _best_grid(phases: Sequence[float], interval: float) -> float:
@@ -96,6 +117,79 @@ def _best_grid(phases: Sequence[float], interval: float) -> float:
     n = len(phases)
     best = min(range(n), key=lambda k: k * interval - n * phases[k])
     return phases[best]
+
+
+#: A poll this late (s) is counted in the timeline of late polls.
+LATE_S = 0.5
+#: The timelines' bucket, seconds.
+BUCKET_S = 10.0
+#: How often the event loop's lag and the requests waiting for a slot are sampled, seconds.
+SAMPLE_S = 0.1
+
+
+class _Probe:
+    """What else happened while polls were late: the client's garbage collections, the
+    event loop's lag, and the requests in flight and waiting for one of the poller's slots."""
+
+    def __init__(self, poller: Poller) -> None:
+        self._limits = poller._limits  # the poller keeps its cap to itself
+        self._started: float | None = None
+        #: (wall time at the end, pause s, generation) of each collection.
+        self.collections: list[tuple[float, float, int]] = []
+        #: (wall time, loop lag s, requests in flight, requests waiting) per sample.
+        self.samples: list[tuple[float, float, int, int]] = []
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            pause = time.perf_counter() - self._started
+            self.collections.append((time.time(), pause, info["generation"]))
+            self._started = None
+
+    async def run(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        loop = asyncio.get_running_loop()
+        limits = self._limits
+        try:
+            while True:
+                before = loop.time()
+                await asyncio.sleep(SAMPLE_S)
+                lag = loop.time() - before - SAMPLE_S
+                self.samples.append((time.time(), lag, limits.in_flight, limits.waiting))
+        finally:
+            gc.callbacks.remove(self._on_gc)
+
+    def summary(self, late: Sequence[float], since: float, seconds: float) -> dict[str, Any]:
+        """The diagnostics of the window from ``since``; ``late`` holds when each poll later
+        than :data:`LATE_S` was due (wall time)."""
+        buckets = math.ceil(seconds / BUCKET_S)
+
+        def bucket(at: float) -> int:
+            return min(buckets - 1, int((at - since) // BUCKET_S))
+
+        late_by_bucket = [0] * buckets
+        for due in late:
+            late_by_bucket[bucket(due)] += 1
+        waiting_by_bucket = [0] * buckets
+        lags = sorted(lag for at, lag, _, _ in self.samples if at >= since)
+        for at, _, _, waiting in self.samples:
+            if at >= since:
+                waiting_by_bucket[bucket(at)] = max(waiting_by_bucket[bucket(at)], waiting)
+        pauses = [(pause, generation) for at, pause, generation in self.collections if at >= since]
+        full = [pause for pause, generation in pauses if generation == 2]
+        return {
+            "late_polls": len(late),
+            "late_polls_by_10_s": late_by_bucket,
+            "waiting_max_by_10_s": waiting_by_bucket,
+            "gc_passes": len(pauses),
+            "gc_pause_max_s": max((pause for pause, _ in pauses), default=0.0),
+            "gc_full_passes": len(full),
+            "gc_full_pause_max_s": max(full, default=0.0),
+            "gc_frozen_objects": gc.get_freeze_count(),
+            "loop_lag_p99_s": Percentiles.of(lags).p99,
+            "loop_lag_max_s": max(lags, default=None),
+        }
 
 
 def _servers_cpu(pids: Sequence[int]) -> float | None:
@@ -114,7 +208,13 @@ async def _measure(seconds: float, warm_up: float, server_pids: Sequence[int]) -
 
     async with Poller([(g.url, g.token) for g in gateways], plan=PLAN, buffer_size=0) as poller:
         poller.subscribe(record)
+        probe = _Probe(poller)
+        probing = asyncio.create_task(probe.run())
         await asyncio.sleep(warm_up)
+        freeze_start_up()  # as the poll command does once start-up is over
+        # Its own full collection holds the loop up once, for most of a second: the window
+        # opens once the polls it delayed are through.
+        await asyncio.sleep(min(PLAN.live.values()))
         since = time.time()
         cpu_started, wall_started = time.process_time(), time.monotonic()
         servers_started = _servers_cpu(server_pids)
@@ -124,6 +224,11 @@ async def _measure(seconds: float, warm_up: float, server_pids: Sequence[int]) -
         wall = time.monotonic() - wall_started
         cpu = time.process_time() - cpu_started
         servers_ended = _servers_cpu(server_pids)
+        probing.cancel()
+    polls = timed_lateness(starts, PLAN.live, since)
+    diagnostics = probe.summary(
+        [start - late for start, _, late in polls if late > LATE_S], since, seconds
+    )
     steady = Percentiles.of(steady_lateness(starts, PLAN.live, since))
     by_endpoint = {
         name: Percentiles.of(
@@ -158,6 +263,7 @@ async def _measure(seconds: float, warm_up: float, server_pids: Sequence[int]) -
             if servers_started is None or servers_ended is None
             else (servers_ended - servers_started) / wall
         ),
+        "diagnostics": diagnostics,
     }
 
 
@@ -182,6 +288,20 @@ def _seconds(value: float | None) -> float:
 
 def _share(value: float | None, cpus: int) -> str:
     return "-" if value is None else f"{value:.0%} of {cpus} core" + "s" * (cpus > 1)
+
+
+def _diagnosis(row: dict[str, Any]) -> str:
+    d = row["diagnostics"]
+    late = d["late_polls_by_10_s"]
+    worst = sorted(range(len(late)), key=lambda k: -late[k])[:3]
+    where = ", ".join(f"{late[k]} at {k * BUCKET_S:.0f}-{(k + 1) * BUCKET_S:.0f} s" for k in worst)
+    return (
+        f"{row['gateways']} gateways, why late: {d['late_polls']} polls over {LATE_S:g} s late "
+        f"(most: {where}); at most {max(d['waiting_max_by_10_s'], default=0)} requests waiting "
+        f"for a slot; GC {d['gc_full_passes']} full passes, longest "
+        f"{d['gc_full_pause_max_s']:.3f} s ({d['gc_frozen_objects']} objects frozen); loop lag p99 "
+        f"{_seconds(d['loop_lag_p99_s']):.3f} s, max {_seconds(d['loop_lag_max_s']):.3f} s"
+    )
 
 
 def _within_limits(row: dict[str, Any]) -> bool:
@@ -252,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{name} {_seconds(p99):.3f} s" for name, p99 in r["lateness_p99_s_by_endpoint"].items()
         )
         print(f"{r['gateways']} gateways, p99 lateness by endpoint: {worst}")
+        print(_diagnosis(r))
     kept = [r["gateways"] for r in rows if _within_limits(r)]
     knee = next((r["gateways"] for r in rows if not _within_limits(r)), None)
     print(

@@ -7,9 +7,11 @@ due while the worker is still busy is *skipped* (counted), and the next one keep
 rhythm. While the gateway is backing off, due polls are *deferred* (counted) until the pause
 ends; then ``/info`` goes first (a reboot may have brought new firmware).
 
-Requests across all gateways share a global cap (:class:`ConcurrencyLimits`). A gateway in
-trouble may hold only a quarter of it, so gateways hanging on timeouts cannot starve the
-healthy ones.
+Requests across all gateways share a global cap
+(:class:`~enphase_local.scheduler.limits.ConcurrencyLimits`), served earliest deadline
+first: a live poll's is its grid point, another request's the gateway's next live poll,
+which it holds up. A gateway in trouble may hold only a quarter of the cap, so gateways
+hanging on timeouts cannot starve the healthy ones.
 
 After a control write made through the gateway's session (the worker listens to it), the
 worker watches what the write set: it reads the endpoint that shows it every
@@ -62,6 +64,7 @@ from enphase_local.events import (
 )
 from enphase_local.models import Info, Inverter, LiveData, LiveStreamState, Meter, MeterState
 from enphase_local.scheduler.clock import Clock
+from enphase_local.scheduler.limits import ConcurrencyLimits
 from enphase_local.scheduler.plan import PollPlan
 from enphase_local.scheduler.reports import ReportTracker
 from enphase_local.scheduler.state import BackoffPolicy, GatewayHealth, Transition
@@ -146,39 +149,6 @@ class PolledSession(Protocol):
 def gateway_label(session: PolledSession) -> str:
     """``envoy.local``, ``192.168.1.20`` or, when a port was given, ``127.0.0.1:8443``."""
     return session.base_url.split("://", 1)[1].rstrip("/")
-
-
-class ConcurrencyLimits:
-    """The global cap on requests in flight, with a smaller share for gateways in trouble."""
-
-    def __init__(self, max_concurrent: int) -> None:
-        if max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1")
-        #: The cap over all gateways.
-        self.max_concurrent = max_concurrent
-        self._all = asyncio.Semaphore(max_concurrent)
-        self._troubled = asyncio.Semaphore(max(1, max_concurrent // 4))
-
-    def __repr__(self) -> str:
-        return f"ConcurrencyLimits(max_concurrent={self.max_concurrent})"
-
-    async def acquire(self, troubled: bool) -> None:
-        """Wait for a slot (a troubled gateway also needs one of its share)."""
-        if not troubled:
-            await self._all.acquire()
-            return
-        await self._troubled.acquire()
-        try:
-            await self._all.acquire()
-        except BaseException:
-            self._troubled.release()
-            raise
-
-    def release(self, troubled: bool) -> None:
-        """Give back the slot taken with the same ``troubled``."""
-        self._all.release()
-        if troubled:
-            self._troubled.release()
 
 
 class _Kind(enum.IntEnum):
@@ -499,10 +469,18 @@ class GatewayWorker:
         self._add(_Job(_Kind.CONFIG, "config", due=start))
         if ep.LIVE_DATA.name in plan.live:
             self._add(_Job(_Kind.STREAM, LIVE_STREAM, due=start, call=session.enable_live_stream))
+        # Endpoints read every 15 minutes or less often wait out the start's configuration
+        # round (the state of charge in live data is wanted at once), then start at a moment
+        # of this gateway's own, spread like the starts but over up to the shortest of their
+        # intervals: thousands of gateways would otherwise read them all within one
+        # meter-readings interval, at start and again at each of their ticks, and that burst
+        # holds up every live poll queued behind it for a slot of the global cap.
+        rare = [interval for _, interval in live if interval >= _LATE_START_S]
+        rare_start = (
+            _PERIODIC_SPREAD_S + self._rng.uniform(0.0, min(rare[0], spread)) if rare else 0.0
+        )
         for index, (name, interval) in enumerate(live):
-            # Endpoints read every 15 minutes or less often wait out the start's
-            # configuration round; the state of charge in live data is wanted at once.
-            later = _PERIODIC_SPREAD_S if interval >= _LATE_START_S else 0.0
+            later = rare_start if interval >= _LATE_START_S else 0.0
             self._add(
                 _Job(
                     _Kind.LIVE,
@@ -765,7 +743,7 @@ class GatewayWorker:
         clock = self._clock
         troubled = self.health.state not in (GatewayState.ONLINE, GatewayState.STARTING)
         error: EnphaseError | None = None
-        await self._limits.acquire(troubled)
+        await self._limits.acquire(troubled, deadline=self._next_live() if due is None else due)
         try:
             started = clock.monotonic()
             if due is not None:
@@ -791,6 +769,16 @@ class GatewayWorker:
         if self._watches:
             self._check_watches(name, model)
         return model
+
+    def _next_live(self) -> float:
+        """When this gateway's next live poll is due: a request of another kind holds it up
+        from then on (infinity without one; a fallback is read only where nothing faster
+        is, so it does not count)."""
+        live = self.plan.live
+        return min(
+            (job.due for _, _, _, job in self._heap if job.kind is _Kind.LIVE and job.name in live),
+            default=math.inf,
+        )
 
     def _failed(self, name: str, err: EnphaseError, latency: float) -> None:
         if isinstance(err, NotSupportedError) and name != ep.INFO.name:

@@ -29,7 +29,8 @@ from enphase_local.control import ControlResult
 from enphase_local.events import Event, GatewayState
 from enphase_local.scheduler.clock import Clock, SystemClock
 from enphase_local.scheduler.delivery import EventBuffer, EventCallback, Subscription
-from enphase_local.scheduler.gateway_worker import ConcurrencyLimits, GatewayWorker, PolledSession
+from enphase_local.scheduler.gateway_worker import GatewayWorker, PolledSession
+from enphase_local.scheduler.limits import ConcurrencyLimits
 from enphase_local.scheduler.plan import PollPlan
 from enphase_local.scheduler.state import BackoffPolicy
 from enphase_local.scheduler.stats import TOTAL_SAMPLES, EventStats, GatewayStats, PollerStats
@@ -106,7 +107,10 @@ class Poller:
 
     Politeness: one request in flight per gateway, ever; a poll that comes due while the
     gateway is still busy is skipped and counted, never queued; at most ``max_concurrent``
-    requests in flight over all gateways, of which gateways in trouble may hold a quarter.
+    requests in flight over all gateways, of which gateways in trouble may hold a quarter;
+    when they are all taken, the next free one goes to the request whose deadline comes
+    first (a live poll's grid point, or the next live poll of the gateway a configuration
+    or 5-minute read would hold up), so bursts of those do not delay the live polls.
 
     Events the poller cannot hand over because a consumer is too slow are dropped from that
     consumer's buffer, oldest live data first, and counted in :meth:`stats`; publishing

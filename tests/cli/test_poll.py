@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from prometheus_client.samples import Sample
 
 from enphase_local.auth.cache import TokenCache
 from enphase_local.cli import build_parser, main
-from enphase_local.cli.poll import config_from_args, describe_plan, span
+from enphase_local.cli.poll import config_from_args, describe_plan, freeze_start_up, span
 from enphase_local.config import ConfigError, StaticTokenSetting
 from enphase_local.scheduler import PollPlan
 from enphase_local.simulator import Simulation
@@ -561,3 +562,12 @@ async def test_poll_writes_battery_and_inverter_samples(
     assert len({serial for serial, _, _ in rows}) == 2
     assert all(0 <= charge <= 100 and power is not None for _, charge, power in rows)
     assert all(volts > 0 for (volts,) in inverters)
+
+
+def test_start_up_is_frozen_out_of_full_collections() -> None:
+    kept = [[n] for n in range(1000)]  # long-lived objects the collector tracks
+    try:
+        freeze_start_up()
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()

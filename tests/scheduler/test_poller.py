@@ -204,6 +204,55 @@ async def test_global_cap_on_requests_in_flight(clock: ManualClock) -> None:
     assert all(g.max_in_flight == 1 for g in gateways)
 
 
+async def test_live_polls_go_before_a_backlog_of_configuration_reads(clock: ManualClock) -> None:
+    # Five gateways read their configuration over and over (1 s a read) behind a cap of one
+    # request: whenever the meter readings of the sixth come due, they get the next slot,
+    # so they wait at most for the read in flight, never for the queue of five.
+    busy_reading = PollPlan(live={}, periodic=(), config_interval_s=1.0)
+    readers = [
+        GatewaySpec(session=FakeGateway(clock, f"config-{n}.local", latency=1.0), plan=busy_reading)
+        for n in range(5)
+    ]
+    live = FakeGateway(clock, "live.local")
+    plan = PollPlan(live={"meter_readings": 10}, periodic=(), config=())
+    poller, _ = make_poller(
+        [*readers, GatewaySpec(session=live, plan=plan)], clock, max_concurrent=1
+    )
+    async with poller:
+        await clock.advance(300)
+    stats = poller.gateway_stats("live.local")
+    assert stats.skipped == 0
+    # Only the first few readings, queued behind the start, are later than 1 s (30 in all).
+    assert stats.lateness.samples == 30
+    assert stats.lateness.p90 is not None
+    assert stats.lateness.p90 <= 1.0
+    # The readers share the rest, first come first served: about 60 reads each.
+    assert all(59 <= poller.gateway_stats(f"config-{n}.local").polls <= 61 for n in range(5))
+
+
+async def test_rare_live_endpoints_start_after_a_minute_spread_with_the_fleet(
+    clock: ManualClock,
+) -> None:
+    rare = ("battery_power", "grid_readings", "inventory")
+    lone = FakeGateway(clock)
+    poller, _ = make_poller([lone], clock, plan=PollPlan())
+    async with poller:
+        await clock.advance(90)
+    firsts = [lone.times(name)[0] for name in rare]
+    assert all(60 <= first <= 60 + 0.5 + 0.5 + 9.5 for first in firsts)
+
+    fleet = [FakeGateway(clock, f"envoy-{n}.local") for n in range(40)]
+    poller, _ = make_poller(fleet, clock, plan=PollPlan())
+    started = clock.monotonic()
+    async with poller:
+        await clock.advance(120)
+    firsts = sorted(g.times("battery_power")[0] - started for g in fleet)
+    assert firsts[0] >= 60
+    # Spread over 20 s (half a second a gateway), not within one 9.5 s meter interval.
+    assert firsts[-1] - firsts[0] > 9.5
+    assert firsts[-1] - firsts[0] < 9.5 + 20
+
+
 async def test_gateways_in_trouble_hold_a_quarter_of_the_cap(clock: ManualClock) -> None:
     shared = InFlight()
     failing = [FakeGateway(clock, f"bad-{n}.local", shared=shared) for n in range(4)]
