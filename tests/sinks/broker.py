@@ -96,11 +96,13 @@ class Broker:
         self.log = folder / "mosquitto.log"
         # Started as root, mosquitto runs as the user "mosquitto" unless told to stay the
         # user it is (ignored otherwise), and could not write its file in our folder.
+        # No cap on the QoS 1 messages queued for a client that reads slower than a sink
+        # publishes (1,000 by default: a loaded machine dropped some, and a test waited).
         keep = (
             f"persistence true\npersistence_location {folder}/\nmax_queued_messages 0\n"
             f"user {getpass.getuser()}\n"
             if persistent
-            else "persistence false\n"
+            else "persistence false\nmax_queued_messages 0\n"
         )
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
